@@ -1,0 +1,1 @@
+"""Subcommands of ``cryoplan``; each module has ``register(subparsers)``."""
