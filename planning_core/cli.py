@@ -19,8 +19,7 @@ from planning_core import __version__
 from planning_core.errors import OperationCancelledError, PlanningError
 
 #: Core subcommand modules, in the order ``cryoplan --help`` lists them.
-CORE_COMMAND_MODULES: tuple[str, ...] = (
-)
+CORE_COMMAND_MODULES: tuple[str, ...] = ()
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -70,4 +70,3 @@ def sub_progress(
         progress(start + (stop - start) * clipped, message)
 
     return report
-

@@ -22,7 +22,7 @@ def test_sub_progress_of_none_is_silent():
 
 
 def test_sub_progress_rejects_inverted_range():
-    with pytest.raises(InvalidParameterError, match="start=0.7"):
+    with pytest.raises(InvalidParameterError, match=r"start=0\.7"):
         sub_progress(lambda f, m: None, 0.7, 0.3)
 
 

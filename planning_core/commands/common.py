@@ -43,7 +43,9 @@ class StderrProgress:
         if not self.enabled:
             return
         now = time.monotonic()
-        if message == self._last_message and now - self._last_time < (0.1 if self._interactive else 2.0):
+        if message == self._last_message and now - self._last_time < (
+            0.1 if self._interactive else 2.0
+        ):
             return
         self._last_time, self._last_message = now, message
         line = f"[{100.0 * fraction:5.1f} %] {message}"

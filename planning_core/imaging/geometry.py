@@ -54,14 +54,18 @@ class Geometry:
     def __post_init__(self) -> None:
         shape = tuple(int(n) for n in self.shape)
         if len(shape) != 3 or min(shape) < 1:
-            raise InvalidParameterError(f"shape must be three positive sizes (k, j, i), got {self.shape!r}.")
+            raise InvalidParameterError(
+                f"shape must be three positive sizes (k, j, i), got {self.shape!r}."
+            )
         spacing = _as_vector3(self.spacing_mm, "spacing_mm")
         if np.any(spacing <= 0):
             raise InvalidParameterError(f"spacing_mm must be positive, got {spacing.tolist()}.")
         origin = _as_vector3(self.origin_lps_mm, "origin_lps_mm")
         direction = np.asarray(self.direction, dtype=np.float64)
         if direction.shape != (3, 3):
-            raise InvalidParameterError(f"direction must be a 3x3 matrix, got shape {direction.shape}.")
+            raise InvalidParameterError(
+                f"direction must be a 3x3 matrix, got shape {direction.shape}."
+            )
         if not np.allclose(direction.T @ direction, np.eye(3), atol=1e-4):
             raise InvalidParameterError(
                 "direction must be orthonormal (columns are unit axis vectors); "
@@ -125,7 +129,9 @@ class Geometry:
     @property
     def is_axis_aligned(self) -> bool:
         """True when each grid axis is parallel to a patient axis."""
-        return bool(np.allclose(np.abs(self.direction), np.round(np.abs(self.direction)), atol=1e-6))
+        return bool(
+            np.allclose(np.abs(self.direction), np.round(np.abs(self.direction)), atol=1e-6)
+        )
 
     @property
     def extent_mm(self) -> NDArray[np.float64]:

@@ -84,17 +84,22 @@ class LabelMap:
 
     def __post_init__(self) -> None:
         if self.voxels.dtype not in (np.uint8, np.uint16):
-            raise InvalidParameterError(f"label voxels must be uint8 or uint16, got {self.voxels.dtype}.")
+            raise InvalidParameterError(
+                f"label voxels must be uint8 or uint16, got {self.voxels.dtype}."
+            )
         if tuple(self.voxels.shape) != self.geometry.shape:
             raise InvalidParameterError(
-                f"label voxels shape {self.voxels.shape} does not match geometry {self.geometry.shape}."
+                f"label voxels shape {self.voxels.shape} does not match "
+                f"geometry {self.geometry.shape}."
             )
         values = [info.value for info in self.table]
         names = [info.name for info in self.table]
         if len(set(values)) != len(values) or len(set(names)) != len(names):
             raise InvalidParameterError("label table values and names must be unique.")
         if any(v <= 0 or v > np.iinfo(self.voxels.dtype).max for v in values):
-            raise InvalidParameterError("label values must be 1.. the dtype maximum (0 is background).")
+            raise InvalidParameterError(
+                "label values must be 1.. the dtype maximum (0 is background)."
+            )
 
     @classmethod
     def empty(cls, geometry: Geometry, *, dtype: type = np.uint8) -> LabelMap:
@@ -145,7 +150,9 @@ class LabelMap:
         another label keep it.
         """
         if mask.shape != self.geometry.shape:
-            raise InvalidParameterError(f"mask shape {mask.shape} does not match {self.geometry.shape}.")
+            raise InvalidParameterError(
+                f"mask shape {mask.shape} does not match {self.geometry.shape}."
+            )
         table = list(self.table)
         if self.has(name):
             info = self.info(name)

@@ -42,7 +42,8 @@ class Volume:
             raise InvalidParameterError(f"voxels must be 3-D [k, j, i], got {self.voxels.ndim}-D.")
         if tuple(self.voxels.shape) != self.geometry.shape:
             raise InvalidParameterError(
-                f"voxels shape {self.voxels.shape} does not match geometry shape {self.geometry.shape}."
+                f"voxels shape {self.voxels.shape} does not match "
+                f"geometry shape {self.geometry.shape}."
             )
 
     @property

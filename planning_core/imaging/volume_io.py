@@ -13,7 +13,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from planning_core.atomic import atomic_path, write_text_atomic
-from planning_core.errors import VolumeFormatError
+from planning_core.errors import InvalidParameterError, VolumeFormatError
 from planning_core.imaging.geometry import Geometry
 from planning_core.imaging.labels import STANDARD_LABELS, LabelInfo, LabelMap, _color_for
 from planning_core.imaging.sitk_bridge import array_to_sitk, geometry_from_sitk
@@ -65,7 +65,9 @@ def _read_sitk(path: Path) -> sitk.Image:
     if image.GetDimension() == 2:
         image = sitk.JoinSeries(image)
     if image.GetDimension() != 3:
-        raise VolumeFormatError(f"{path}: is {image.GetDimension()}-D; only 3-D volumes are supported.")
+        raise VolumeFormatError(
+            f"{path}: is {image.GetDimension()}-D; only 3-D volumes are supported."
+        )
     return image
 
 
@@ -85,12 +87,12 @@ def read_volume(path: str | Path, *, modality: str | None = None) -> Volume:
     warnings: list[str] = []
     try:
         geometry = geometry_from_sitk(image)
-    except Exception as error:  # non-orthonormal direction and the like
+    except InvalidParameterError as error:  # a sheared or degenerate direction matrix
         raise VolumeFormatError(f"{path}: invalid geometry ({error}).") from None
     if modality is None:
         modality = image.GetMetaData("Modality") if image.HasMetaDataKey("Modality") else "OT"
     voxels = sitk.GetArrayFromImage(image)
-    if not np.all(np.isfinite(voxels)) if voxels.dtype.kind == "f" else False:
+    if voxels.dtype.kind == "f" and not np.all(np.isfinite(voxels)):
         warnings.append(f"{path.name}: non-finite voxel values were replaced by the minimum.")
         finite_min = np.nanmin(np.where(np.isfinite(voxels), voxels, np.nan))
         voxels = np.where(np.isfinite(voxels), voxels, finite_min)
@@ -120,9 +122,8 @@ def read_label_map(path: str | Path, *, reference: Geometry | None = None) -> La
     image = _read_sitk(path)
     geometry = geometry_from_sitk(image)
     voxels = sitk.GetArrayFromImage(image)
-    if voxels.dtype.kind == "f":
-        if not np.all(voxels == np.round(voxels)):
-            raise VolumeFormatError(f"{path}: holds fractional values; a label map holds integers.")
+    if voxels.dtype.kind == "f" and not np.all(voxels == np.round(voxels)):
+        raise VolumeFormatError(f"{path}: holds fractional values; a label map holds integers.")
     if voxels.size and (voxels.min() < 0 or voxels.max() > np.iinfo(np.uint16).max):
         raise VolumeFormatError(f"{path}: label values must lie in 0..65535.")
     dtype = np.uint8 if (voxels.size == 0 or voxels.max() <= 255) else np.uint16
@@ -140,12 +141,18 @@ def _read_table(path: Path, present_values: np.ndarray) -> tuple[LabelInfo, ...]
         try:
             entries = json.loads(sidecar.read_text(encoding="utf-8"))["labels"]
             return tuple(
-                LabelInfo(int(e["value"]), str(e["name"]), tuple(e["color_rgb"]), str(e.get("role", "anatomy")))
+                LabelInfo(
+                    int(e["value"]),
+                    str(e["name"]),
+                    tuple(e["color_rgb"]),
+                    str(e.get("role", "anatomy")),
+                )
                 for e in entries
             )
         except (ValueError, KeyError, TypeError) as error:
             raise VolumeFormatError(
-                f"{sidecar}: invalid label table ({error}). Fix or delete the file to use default names."
+                f"{sidecar}: invalid label table ({error}). "
+                "Fix or delete the file to use default names."
             ) from None
     by_value = {info.value: info for info in STANDARD_LABELS.values()}
     return tuple(

@@ -63,7 +63,9 @@ def test_matches_within_tolerance_only():
     nudged = Geometry(
         geometry.shape, geometry.spacing_mm, geometry.origin_lps_mm + 5e-5, geometry.direction
     )
-    moved = Geometry(geometry.shape, geometry.spacing_mm, geometry.origin_lps_mm + 0.01, geometry.direction)
+    moved = Geometry(
+        geometry.shape, geometry.spacing_mm, geometry.origin_lps_mm + 0.01, geometry.direction
+    )
     assert geometry.matches(nudged)
     assert not geometry.matches(moved)
     with pytest.raises(GeometryMismatchError, match="label map"):

@@ -69,8 +69,10 @@ def test_label_map_on_other_grid_is_refused(tmp_path, oblique_volume):
     geometry = oblique_volume.geometry
     path = tmp_path / "labels.nii.gz"
     write_label_map(LabelMap.empty(geometry), path)
-    shifted = Geometry(geometry.shape, geometry.spacing_mm, geometry.origin_lps_mm + 1.0, geometry.direction)
-    with pytest.raises(GeometryMismatchError, match="labels.nii.gz"):
+    shifted = Geometry(
+        geometry.shape, geometry.spacing_mm, geometry.origin_lps_mm + 1.0, geometry.direction
+    )
+    with pytest.raises(GeometryMismatchError, match=r"labels\.nii\.gz"):
         read_label_map(path, reference=shifted)
 
 
@@ -108,3 +110,14 @@ def test_failed_write_leaves_previous_file(tmp_path, oblique_volume):
     with pytest.raises(VolumeFormatError, match="suffix"):
         write_volume(oblique_volume, tmp_path / "ct.txt")
     assert path.read_bytes() == before
+
+
+def test_non_finite_voxels_are_replaced_with_a_warning(tmp_path, oblique_volume):
+    voxels = oblique_volume.voxels.astype(np.float32)
+    voxels[0, 0, 0] = np.nan
+    path = tmp_path / "ct.nrrd"
+    write_volume(oblique_volume.with_voxels(voxels), path)
+    loaded = read_volume(path)
+    assert np.isfinite(loaded.voxels).all()
+    assert loaded.voxels[0, 0, 0] == np.nanmin(voxels)
+    assert any("non-finite" in w for w in loaded.warnings)
