@@ -19,7 +19,9 @@ from planning_core import __version__
 from planning_core.errors import OperationCancelledError, PlanningError
 
 #: Core subcommand modules, in the order ``cryoplan --help`` lists them.
-CORE_COMMAND_MODULES: tuple[str, ...] = ()
+CORE_COMMAND_MODULES: tuple[str, ...] = (
+    "planning_core.commands.info",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

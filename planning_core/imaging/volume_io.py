@@ -20,6 +20,8 @@ from planning_core.imaging.sitk_bridge import array_to_sitk, geometry_from_sitk
 from planning_core.imaging.volume import Volume
 
 VOLUME_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
+# Our own key: MetaImage maps a plain "Modality" onto its MET_MOD_* enumeration and loses "US".
+_MODALITY_KEY = "cryoplan_modality"
 
 
 def is_volume_file(path: str | Path) -> bool:
@@ -90,7 +92,9 @@ def read_volume(path: str | Path, *, modality: str | None = None) -> Volume:
     except InvalidParameterError as error:  # a sheared or degenerate direction matrix
         raise VolumeFormatError(f"{path}: invalid geometry ({error}).") from None
     if modality is None:
-        modality = image.GetMetaData("Modality") if image.HasMetaDataKey("Modality") else "OT"
+        modality = (
+            image.GetMetaData(_MODALITY_KEY) if image.HasMetaDataKey(_MODALITY_KEY) else "OT"
+        )
     voxels = sitk.GetArrayFromImage(image)
     if voxels.dtype.kind == "f" and not np.all(np.isfinite(voxels)):
         warnings.append(f"{path.name}: non-finite voxel values were replaced by the minimum.")
@@ -106,7 +110,7 @@ def write_volume(volume: Volume, path: str | Path) -> None:
     if not is_volume_file(path):
         raise VolumeFormatError(f"{path}: choose a suffix among {', '.join(VOLUME_SUFFIXES)}.")
     image = array_to_sitk(volume.voxels, volume.geometry)
-    image.SetMetaData("Modality", volume.modality)
+    image.SetMetaData(_MODALITY_KEY, volume.modality)
     with atomic_path(path) as temporary:
         sitk.WriteImage(image, str(temporary), useCompression=True)
 

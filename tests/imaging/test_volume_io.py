@@ -35,9 +35,11 @@ def test_volume_round_trip(tmp_path, oblique_volume, suffix):
     np.testing.assert_array_equal(loaded.voxels, oblique_volume.voxels)
 
 
-def test_modality_survives_nrrd(tmp_path, oblique_volume):
-    write_volume(oblique_volume, tmp_path / "ct.nrrd")
-    assert read_volume(tmp_path / "ct.nrrd").modality == "CT"
+@pytest.mark.parametrize("suffix", [".nrrd", ".mha"])
+def test_modality_survives(tmp_path, oblique_volume, suffix):
+    ultrasound = Volume(oblique_volume.voxels, oblique_volume.geometry, "US")
+    write_volume(ultrasound, tmp_path / f"us{suffix}")
+    assert read_volume(tmp_path / f"us{suffix}").modality == "US"
 
 
 def test_label_map_round_trip_keeps_table(tmp_path, oblique_volume):
