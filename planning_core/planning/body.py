@@ -1,0 +1,95 @@
+"""The patient's body outline, from a label map or from CT intensities."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage
+
+from planning_core.errors import InvalidParameterError, SegmentationError
+from planning_core.imaging.labels import LabelMap
+from planning_core.imaging.volume import Volume
+
+
+def body_mask_from_ct(
+    volume: Volume, *, threshold_hu: float = -400.0, opening_voxels: int = 2
+) -> NDArray[np.bool_]:
+    """Body outline of a CT: the largest connected region above ``threshold_hu``, holes filled.
+
+    Parameters
+    ----------
+    volume : Volume
+        CT in Hounsfield units.
+    threshold_hu : float
+        Voxels above it count as tissue; -400 HU separates tissue from air while
+        aerated lung (below it) is recovered as enclosed holes.
+    opening_voxels : int
+        Radius (voxels, in each axial slice) of a morphological opening that
+        detaches the patient from a table or blanket touching it; the opening is
+        undone on the patient, whose outline therefore keeps its detail.
+
+    Returns
+    -------
+    ndarray of bool
+        ``[k, j, i]`` mask on the volume's grid.
+
+    Raises
+    ------
+    SegmentationError
+        When nothing exceeds the threshold.
+    """
+    if volume.modality != "CT":
+        raise InvalidParameterError(
+            f"body_mask_from_ct needs a CT volume (modality {volume.modality!r}); "
+            "give the body as a 'body' label instead."
+        )
+    if opening_voxels < 0:
+        raise InvalidParameterError(f"opening_voxels must be >= 0, got {opening_voxels}.")
+    tissue = np.asarray(volume.voxels) > threshold_hu
+    # In-plane only, and with edges repeated, so slices at the ends of the scan survive.
+    in_plane = ndimage.generate_binary_structure(3, 1)
+    in_plane[0] = in_plane[2] = False
+    opened = tissue
+    if opening_voxels:
+        pad = opening_voxels
+        opened = ndimage.binary_opening(
+            np.pad(tissue, pad, mode="edge"), structure=in_plane, iterations=opening_voxels
+        )[pad:-pad, pad:-pad, pad:-pad]
+    components, count = ndimage.label(opened)
+    if count == 0:
+        raise SegmentationError(
+            f"no voxel exceeds {threshold_hu:g} HU, so the body outline cannot be found; "
+            "check that the image is a CT in Hounsfield units."
+        )
+    sizes = np.bincount(components.ravel())
+    sizes[0] = 0
+    body = components == int(np.argmax(sizes))
+    # Lungs and bowel gas are enclosed in each axial slice but may reach the volume's
+    # top or bottom, where a 3-D fill would leave them open.
+    for k in range(body.shape[0]):
+        body[k] = ndimage.binary_fill_holes(body[k])
+    if opening_voxels:
+        # Give back what the opening shaved off the patient, but nothing farther away.
+        body = ndimage.binary_dilation(
+            body, structure=in_plane, iterations=opening_voxels, mask=tissue | body
+        )
+    return body
+
+
+def body_mask_from_labels(label_map: LabelMap) -> NDArray[np.bool_]:
+    """Body outline of a label map that has a ``body`` label: every labelled voxel.
+
+    Labels are exclusive, so organs, tumor and bone carve their voxels out of
+    ``body``; together they make the patient.
+
+    Raises
+    ------
+    InvalidParameterError
+        When the map has no ``body`` label.
+    """
+    if not label_map.has("body"):
+        raise InvalidParameterError(
+            "the label map has no 'body' label; pass body_mask (for a CT, "
+            "body_mask_from_ct(volume) derives one)."
+        )
+    return label_map.voxels != 0

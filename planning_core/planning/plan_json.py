@@ -1,0 +1,488 @@
+"""Plan files: versioned JSON (``docs/plan-format.md``), atomic save, validating load."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from planning_core import __version__
+from planning_core.atomic import write_text_atomic
+from planning_core.errors import InvalidParameterError, PlanFileError
+from planning_core.planning.case_reference import CaseReference
+from planning_core.planning.plan import Plan, PlannedProbe
+from planning_core.planning.results import (
+    AblativeMargin,
+    IsothermCoverage,
+    OarMetrics,
+    PathReport,
+    PlanMetrics,
+    TemperatureVolumeHistogram,
+)
+from planning_core.planning.settings import PlanSettings
+from planning_core.thermal.protocol import parse_protocol
+
+#: The plan file schema this software writes and reads.
+PLAN_SCHEMA_VERSION = 1
+PLAN_FORMAT = "cryoplan-plan"
+
+_T = TypeVar("_T")
+
+
+# -- writing -------------------------------------------------------------------------------
+def plan_to_dict(plan: Plan) -> dict[str, Any]:
+    """The JSON-ready content of a plan file."""
+    return {
+        "format": PLAN_FORMAT,
+        "schema_version": PLAN_SCHEMA_VERSION,
+        "software": f"cryoplan {__version__}",
+        "name": plan.name,
+        "notes": plan.notes,
+        "case": None if plan.case is None else _case_to_dict(plan.case),
+        "labels": {
+            "target": plan.target_label,
+            "oars": None if plan.oar_labels is None else list(plan.oar_labels),
+        },
+        "probes": [
+            {
+                "model": probe.model_id,
+                "label": probe.label,
+                "tip_lps_mm": list(probe.tip_lps_mm),
+                "entry_lps_mm": list(probe.entry_lps_mm),
+            }
+            for probe in plan.probes
+        ],
+        "protocol": plan.protocol,
+        "settings": plan.settings.as_dict(),
+        "metrics": (
+            None if plan.metrics is None else _metrics_to_dict(plan.metrics, plan.metrics_stale())
+        ),
+    }
+
+
+def plan_to_json(plan: Plan) -> str:
+    """The text of a plan file (UTF-8 JSON, two-space indent, trailing newline)."""
+    return json.dumps(plan_to_dict(plan), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def save_plan(plan: Plan, path: str | Path) -> Path:
+    """Write ``plan`` to ``path`` atomically; a reader sees the old file or the new one.
+
+    Returns
+    -------
+    Path
+        The path written.
+    """
+    path = Path(path)
+    try:
+        write_text_atomic(path, plan_to_json(plan))
+    except OSError as error:
+        raise PlanFileError(
+            f"{path}: cannot write the plan ({error.strerror or error}). "
+            "Choose a folder you can write to."
+        ) from error
+    return path
+
+
+def _case_to_dict(case: CaseReference) -> dict[str, str]:
+    return {
+        "content_sha256": case.content_sha256,
+        "study_instance_uid": case.study_instance_uid,
+        "series_instance_uid": case.series_instance_uid,
+        "frame_of_reference_uid": case.frame_of_reference_uid,
+        "description": case.description,
+    }
+
+
+def _metrics_to_dict(metrics: PlanMetrics, stale: bool) -> dict[str, Any]:
+    margin = metrics.margin
+    return {
+        "computed_with": metrics.computed_with,
+        "inputs_sha256": metrics.inputs_sha256,
+        "stale": stale,
+        "lethal_isotherm_c": metrics.lethal_isotherm_c,
+        "margin_mm": metrics.margin_mm,
+        "tumor_volume_ml": metrics.tumor_volume_ml,
+        "ice_volume_ml": metrics.ice_volume_ml,
+        "lethal_volume_ml": metrics.lethal_volume_ml,
+        "coverage": [
+            {
+                "isotherm_c": c.isotherm_c,
+                "tumor_percent": c.tumor_percent,
+                "tumor_and_margin_percent": c.tumor_and_margin_percent,
+            }
+            for c in metrics.coverage
+        ],
+        "minimal_ablative_margin": {
+            "minimum_mm": margin.minimum_mm,
+            "percentile5_mm": margin.percentile5_mm,
+            "minimum_location_lps_mm": (
+                None
+                if margin.minimum_location_lps_mm is None
+                else list(margin.minimum_location_lps_mm)
+            ),
+        },
+        "oars": [
+            {
+                "name": o.name,
+                "distance_to_ice_mm": o.distance_to_ice_mm,
+                "clearance_mm": o.clearance_mm,
+                "frozen_volume_ml": o.frozen_volume_ml,
+                "lethal_volume_ml": o.lethal_volume_ml,
+            }
+            for o in metrics.oars
+        ],
+        "probe_count": metrics.probe_count,
+        "total_freeze_s": metrics.total_freeze_s,
+        "min_tip_spacing_mm": metrics.min_tip_spacing_mm,
+        "paths": [_path_to_dict(p) for p in metrics.paths],
+        "histograms": [
+            {
+                "structure": h.structure,
+                "volume_ml": h.volume_ml,
+                "temperatures_c": list(h.temperatures_c),
+                "fraction_at_or_below": list(h.fraction_at_or_below),
+            }
+            for h in metrics.histograms
+        ],
+    }
+
+
+def _path_to_dict(report: PathReport) -> dict[str, Any]:
+    return {
+        "skin_entry_lps_mm": (
+            None if report.skin_entry_lps_mm is None else list(report.skin_entry_lps_mm)
+        ),
+        "length_in_body_mm": report.length_in_body_mm,
+        "craniocaudal_angle_deg": report.craniocaudal_angle_deg,
+        "in_plane_angle_deg": report.in_plane_angle_deg,
+        "elevation_deg": report.elevation_deg,
+        "usable_length_mm": report.usable_length_mm,
+        "closest_mm": dict(report.closest_mm),
+        "clearance_mm": dict(report.clearance_mm),
+        "crossings": dict(report.crossings),
+        "exempt": list(report.exempt),
+        "problems": list(report.problems),
+    }
+
+
+# -- reading -------------------------------------------------------------------------------
+class _Node:
+    """A JSON value with its path, for error messages that say where a file is wrong."""
+
+    def __init__(self, value: Any, path: str, source: str) -> None:
+        self.value = value
+        self.path = path
+        self.source = source
+
+    def error(self, message: str) -> PlanFileError:
+        where = f"{self.path}: " if self.path else ""
+        return PlanFileError(f"{self.source}: {where}{message}")
+
+    def child(self, key: str | int) -> _Node:
+        if isinstance(key, int):
+            path = f"{self.path}[{key}]"
+        else:
+            path = f"{self.path}.{key}" if self.path else key
+        return _Node(self.value[key], path, self.source)
+
+    def field(self, key: str) -> _Node:
+        mapping = self.mapping()
+        if key not in mapping:
+            missing = f"{self.path}.{key}" if self.path else key
+            raise PlanFileError(f"{self.source}: {missing}: required field is missing.")
+        return self.child(key)
+
+    def optional(self, key: str) -> _Node | None:
+        """The child ``key``, or ``None`` when it is absent or JSON null."""
+        mapping = self.mapping()
+        if mapping.get(key) is None:
+            return None
+        return self.child(key)
+
+    def mapping(self) -> dict[str, Any]:
+        if not isinstance(self.value, dict):
+            raise self.error(f"expected an object, got {_kind(self.value)}.")
+        return self.value
+
+    def items(self) -> list[_Node]:
+        if not isinstance(self.value, list):
+            raise self.error(f"expected a list, got {_kind(self.value)}.")
+        return [self.child(index) for index in range(len(self.value))]
+
+    def text(self) -> str:
+        if not isinstance(self.value, str):
+            raise self.error(f"expected text, got {_kind(self.value)}.")
+        return self.value
+
+    def number(self) -> float:
+        value = self.value
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.error(f"expected a number, got {_kind(value)}.")
+        if not math.isfinite(value):
+            raise self.error("expected a finite number.")
+        return float(value)
+
+    def integer(self) -> int:
+        value = self.value
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.error(f"expected a whole number, got {_kind(value)}.")
+        return value
+
+    def boolean(self) -> bool:
+        if not isinstance(self.value, bool):
+            raise self.error(f"expected true or false, got {_kind(self.value)}.")
+        return self.value
+
+    def point(self) -> tuple[float, float, float]:
+        items = self.items()
+        if len(items) != 3:
+            raise self.error(f"expected [x, y, z] in mm, got {len(items)} values.")
+        x, y, z = (item.number() for item in items)
+        return (x, y, z)
+
+    def numbers(self) -> tuple[float, ...]:
+        return tuple(item.number() for item in self.items())
+
+    def texts(self) -> tuple[str, ...]:
+        return tuple(item.text() for item in self.items())
+
+    def number_map(self) -> dict[str, float]:
+        return {key: self.child(key).number() for key in self.mapping()}
+
+    def integer_map(self) -> dict[str, int]:
+        return {key: self.child(key).integer() for key in self.mapping()}
+
+    def optional_number(self, key: str) -> float | None:
+        node = self.optional(key)
+        return None if node is None else node.number()
+
+    def build(self, factory: Callable[[], _T]) -> _T:
+        """Run a constructor, turning its parameter errors into errors at this path."""
+        try:
+            return factory()
+        except InvalidParameterError as error:
+            raise self.error(str(error)) from None
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {
+        bool: "true/false",
+        int: "a number",
+        float: "a number",
+        str: "text",
+        list: "a list",
+        dict: "an object",
+    }.get(type(value), type(value).__name__)
+
+
+def plan_from_dict(data: Any, *, source: str = "plan") -> Plan:
+    """Build a :class:`Plan` from parsed JSON, validating every field.
+
+    Parameters
+    ----------
+    data : object
+        The parsed JSON document.
+    source : str
+        How to name the document in errors (usually the file path).
+
+    Raises
+    ------
+    PlanFileError
+        Naming ``source`` and the JSON path of the first problem, or saying which
+        schema version this software reads when the file is newer.
+    """
+    root = _Node(data, "", source)
+    root.mapping()
+    file_format = root.optional("format")
+    if file_format is not None and file_format.text() != PLAN_FORMAT:
+        raise file_format.error(f"this is not a plan file (format {file_format.value!r}).")
+    version = root.field("schema_version").integer()
+    if version > PLAN_SCHEMA_VERSION:
+        raise PlanFileError(
+            f"{source}: plan schema version {version} was written by a newer cryoplan; this "
+            f"software reads schema version {PLAN_SCHEMA_VERSION}. Update cryoplan to open it."
+        )
+    if version < 1:
+        raise root.child("schema_version").error(f"invalid schema version {version}.")
+    labels = root.optional("labels")
+    plan_kwargs: dict[str, Any] = {
+        "probes": tuple(_probe(node) for node in root.field("probes").items()),
+        "settings": _settings(root.field("settings")),
+        "case": _case(root.optional("case")),
+        "name": "" if root.optional("name") is None else root.field("name").text(),
+        "notes": "" if root.optional("notes") is None else root.field("notes").text(),
+    }
+    protocol_node = root.field("protocol")
+    protocol = protocol_node.text()
+    protocol_node.build(lambda: parse_protocol(protocol))
+    plan_kwargs["protocol"] = protocol
+    if labels is not None:
+        target = labels.optional("target")
+        if target is not None:
+            plan_kwargs["target_label"] = target.text()
+        oars = labels.optional("oars")
+        plan_kwargs["oar_labels"] = None if oars is None else oars.texts()
+    metrics = root.optional("metrics")
+    plan_kwargs["metrics"] = None if metrics is None else _metrics(metrics)
+    return root.build(lambda: Plan(**plan_kwargs))
+
+
+def _probe(node: _Node) -> PlannedProbe:
+    model = node.field("model").text()
+    tip = node.field("tip_lps_mm").point()
+    entry = node.field("entry_lps_mm").point()
+    label = "" if node.optional("label") is None else node.field("label").text()
+    return node.build(lambda: PlannedProbe(model, tip, entry, label))
+
+
+def _settings(node: _Node) -> PlanSettings:
+    known = set(PlanSettings.__dataclass_fields__)
+    values: dict[str, Any] = {}
+    for key in node.mapping():
+        if key not in known:
+            raise node.child(key).error(
+                f"unknown setting; known settings: {', '.join(sorted(known))}."
+            )
+        child = node.child(key)
+        if key in ("oar_clearances_mm", "path_clearances_mm"):
+            values[key] = child.number_map()
+        elif key == "reported_isotherms_c":
+            values[key] = child.numbers()
+        elif key == "patient_position":
+            values[key] = child.text()
+        elif key == "max_probes":
+            values[key] = child.integer()
+        else:
+            values[key] = child.number()
+    return node.build(lambda: PlanSettings(**values))
+
+
+def _case(node: _Node | None) -> CaseReference | None:
+    if node is None:
+        return None
+    digest = node.field("content_sha256").text()
+    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise node.child("content_sha256").error("expected 64 lowercase hexadecimal characters.")
+    texts = {
+        key: ("" if node.optional(key) is None else node.field(key).text())
+        for key in (
+            "study_instance_uid",
+            "series_instance_uid",
+            "frame_of_reference_uid",
+            "description",
+        )
+    }
+    return CaseReference(content_sha256=digest, **texts)
+
+
+def _optional_point(node: _Node, key: str) -> tuple[float, float, float] | None:
+    child = node.optional(key)
+    return None if child is None else child.point()
+
+
+def _metrics(node: _Node) -> PlanMetrics:
+    stale = node.optional("stale")
+    if stale is not None:
+        stale.boolean()  # informative only: staleness is recomputed from inputs_sha256
+    margin = node.field("minimal_ablative_margin")
+    return PlanMetrics(
+        computed_with=node.field("computed_with").text(),
+        inputs_sha256=node.field("inputs_sha256").text(),
+        lethal_isotherm_c=node.field("lethal_isotherm_c").number(),
+        margin_mm=node.field("margin_mm").number(),
+        tumor_volume_ml=node.field("tumor_volume_ml").number(),
+        ice_volume_ml=node.field("ice_volume_ml").number(),
+        lethal_volume_ml=node.field("lethal_volume_ml").number(),
+        coverage=tuple(
+            IsothermCoverage(
+                isotherm_c=item.field("isotherm_c").number(),
+                tumor_percent=item.field("tumor_percent").number(),
+                tumor_and_margin_percent=item.field("tumor_and_margin_percent").number(),
+            )
+            for item in node.field("coverage").items()
+        ),
+        margin=AblativeMargin(
+            minimum_mm=margin.optional_number("minimum_mm"),
+            percentile5_mm=margin.optional_number("percentile5_mm"),
+            minimum_location_lps_mm=_optional_point(margin, "minimum_location_lps_mm"),
+        ),
+        oars=tuple(
+            OarMetrics(
+                name=item.field("name").text(),
+                distance_to_ice_mm=item.optional_number("distance_to_ice_mm"),
+                clearance_mm=item.field("clearance_mm").number(),
+                frozen_volume_ml=item.field("frozen_volume_ml").number(),
+                lethal_volume_ml=item.field("lethal_volume_ml").number(),
+            )
+            for item in node.field("oars").items()
+        ),
+        probe_count=node.field("probe_count").integer(),
+        total_freeze_s=node.field("total_freeze_s").number(),
+        min_tip_spacing_mm=node.optional_number("min_tip_spacing_mm"),
+        paths=tuple(_path(item) for item in node.field("paths").items()),
+        histograms=tuple(_histogram(item) for item in node.field("histograms").items()),
+    )
+
+
+def _path(node: _Node) -> PathReport:
+    return PathReport(
+        skin_entry_lps_mm=_optional_point(node, "skin_entry_lps_mm"),
+        length_in_body_mm=node.field("length_in_body_mm").number(),
+        craniocaudal_angle_deg=node.field("craniocaudal_angle_deg").number(),
+        in_plane_angle_deg=node.field("in_plane_angle_deg").number(),
+        elevation_deg=node.field("elevation_deg").number(),
+        usable_length_mm=node.field("usable_length_mm").number(),
+        closest_mm=node.field("closest_mm").number_map(),
+        clearance_mm=node.field("clearance_mm").number_map(),
+        crossings=node.field("crossings").integer_map(),
+        exempt=node.field("exempt").texts(),
+        problems=node.field("problems").texts(),
+    )
+
+
+def _histogram(node: _Node) -> TemperatureVolumeHistogram:
+    temperatures = node.field("temperatures_c").numbers()
+    fractions_node = node.field("fraction_at_or_below")
+    fractions = fractions_node.numbers()
+    if len(fractions) != len(temperatures):
+        raise fractions_node.error(
+            f"expected {len(temperatures)} values (one per temperature), got {len(fractions)}."
+        )
+    return TemperatureVolumeHistogram(
+        structure=node.field("structure").text(),
+        volume_ml=node.field("volume_ml").number(),
+        temperatures_c=temperatures,
+        fraction_at_or_below=fractions,
+    )
+
+
+def load_plan(path: str | Path) -> Plan:
+    """Read and validate a plan file.
+
+    Raises
+    ------
+    PlanFileError
+        When the file cannot be read, is not JSON, is newer than this software
+        reads, or has a missing or malformed field (the message names the JSON
+        path, e.g. ``probes[1].tip_lps_mm``).
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PlanFileError(f"{path}: no such plan file. Check the path.") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise PlanFileError(f"{path}: cannot read the plan file ({error}).") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise PlanFileError(
+            f"{path}: not valid JSON (line {error.lineno}, column {error.colno}: {error.msg}). "
+            "Was the file edited by hand or truncated?"
+        ) from None
+    return plan_from_dict(data, source=str(path))

@@ -1,0 +1,207 @@
+"""Result records of plan evaluation: probe path checks and plan metrics.
+
+These are plain frozen records so that they serialise into the plan file
+(``docs/plan-format.md``) and compare equal after a round trip.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+#: Structure groups the clinical checklist names; each lists the label names it covers.
+STRUCTURE_GROUPS: dict[str, tuple[str, ...]] = {
+    "bone": ("bone",),
+    "lung_pleura": ("lung", "pleura"),
+    "bowel": ("bowel", "bowel_gas", "colon"),
+    "large_vessels": ("aorta", "ivc", "hepatic_vein", "vessel"),
+}
+
+
+def _read_only(values: Mapping[str, float] | Mapping[str, int]) -> Mapping:
+    return types.MappingProxyType(dict(sorted(values.items())))
+
+
+@dataclass(frozen=True)
+class PathReport:
+    """Checks of one straight probe path from the skin to the tip.
+
+    Angles follow ``docs/plan-format.md``: ``craniocaudal_angle_deg`` is the tilt
+    out of the axial (gantry) plane, positive when the tip lies toward the head
+    of the entry; ``in_plane_angle_deg`` is the angle, within the axial plane,
+    between the shaft and the vertical (the table normal), positive when the tip
+    lies toward the patient's left of the entry (toward posterior for decubitus
+    positions); ``elevation_deg`` is the angle between the shaft and the table
+    plane, positive when the entry lies above the tip.
+
+    Attributes
+    ----------
+    skin_entry_lps_mm : tuple of float or None
+        Where the line through entry and tip enters the body; ``None`` when the
+        tip is outside the body.
+    length_in_body_mm : float
+        Shaft length from the skin entry to the tip.
+    usable_length_mm : float
+        The probe's usable shaft length the path was checked against.
+    closest_mm : mapping of str to float
+        Per checked structure, the smallest distance from the shaft inside the
+        body to the structure's voxels (0 when it crosses them).
+    clearance_mm : mapping of str to float
+        The clearance each checked structure required.
+    crossings : mapping of str to int
+        How many times the shaft enters each structure (e.g. pleural punctures).
+    exempt : tuple of str
+        Structures the tip lies in or within the clearance of; a path to the
+        target cannot avoid them, so they are reported but not forbidden.
+    problems : tuple of str
+        One sentence per failed check; empty when the path is acceptable.
+    """
+
+    skin_entry_lps_mm: tuple[float, float, float] | None
+    length_in_body_mm: float
+    craniocaudal_angle_deg: float
+    in_plane_angle_deg: float
+    elevation_deg: float
+    usable_length_mm: float
+    closest_mm: Mapping[str, float] = field(default_factory=dict)
+    clearance_mm: Mapping[str, float] = field(default_factory=dict)
+    crossings: Mapping[str, int] = field(default_factory=dict)
+    exempt: tuple[str, ...] = ()
+    problems: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in ("closest_mm", "clearance_mm", "crossings"):
+            object.__setattr__(self, name, _read_only(getattr(self, name)))
+
+    @property
+    def fits_usable_length(self) -> bool:
+        return self.length_in_body_mm <= self.usable_length_mm
+
+    @property
+    def acceptable(self) -> bool:
+        """True when every check passed."""
+        return not self.problems
+
+    def closest_by_group_mm(self) -> dict[str, float]:
+        """Smallest distance per :data:`STRUCTURE_GROUPS` entry present in ``closest_mm``."""
+        grouped = {}
+        for group, members in STRUCTURE_GROUPS.items():
+            present = [self.closest_mm[m] for m in members if m in self.closest_mm]
+            if present:
+                grouped[group] = min(present)
+        return grouped
+
+
+@dataclass(frozen=True)
+class IsothermCoverage:
+    """Share of the tumor and of tumor plus margin at or below one isotherm."""
+
+    isotherm_c: float
+    tumor_percent: float
+    tumor_and_margin_percent: float
+
+
+@dataclass(frozen=True)
+class AblativeMargin:
+    """Signed distance from the tumor surface to the lethal isotherm surface.
+
+    Positive where the tumor surface lies inside the lethal zone, negative where
+    it lies outside. All fields are ``None`` when no voxel reached the lethal
+    isotherm.
+    """
+
+    minimum_mm: float | None
+    percentile5_mm: float | None
+    minimum_location_lps_mm: tuple[float, float, float] | None
+
+
+@dataclass(frozen=True)
+class OarMetrics:
+    """Ice exposure of one organ at risk.
+
+    ``distance_to_ice_mm`` is the smallest distance between the organ and the
+    0 °C ice edge; it is negative (minus the deepest penetration) when ice
+    reaches into the organ and ``None`` when there is no ice.
+    """
+
+    name: str
+    distance_to_ice_mm: float | None
+    clearance_mm: float
+    frozen_volume_ml: float
+    lethal_volume_ml: float
+
+    @property
+    def clear(self) -> bool:
+        """True when the ice edge keeps the required clearance."""
+        return self.distance_to_ice_mm is None or self.distance_to_ice_mm >= self.clearance_mm
+
+
+@dataclass(frozen=True)
+class TemperatureVolumeHistogram:
+    """Cumulative temperature-volume histogram of one structure.
+
+    ``fraction_at_or_below[n]`` is the fraction of the structure's volume whose
+    minimum temperature is at or below ``temperatures_c[n]``.
+    """
+
+    structure: str
+    volume_ml: float
+    temperatures_c: tuple[float, ...]
+    fraction_at_or_below: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class PlanMetrics:
+    """Everything a plan reports about its expected ablation.
+
+    Attributes
+    ----------
+    computed_with : str
+        Engine and version that produced the temperature field and these numbers.
+    inputs_sha256 : str
+        :meth:`Plan.inputs_sha256` of the plan these metrics were computed for;
+        the metrics are stale once the plan's inputs hash differently.
+    lethal_isotherm_c, margin_mm : float
+        The settings used.
+    tumor_volume_ml, ice_volume_ml, lethal_volume_ml : float
+        Tumor volume, and volumes at or below 0 °C and the lethal isotherm.
+    coverage : tuple of IsothermCoverage
+        One entry per reported isotherm, warmest first.
+    margin : AblativeMargin
+        Signed minimal ablative margin.
+    oars : tuple of OarMetrics
+        One entry per organ at risk.
+    probe_count : int
+    total_freeze_s : float
+        Sum of the protocol's freeze phases.
+    min_tip_spacing_mm : float or None
+        Smallest distance between two probe tips (``None`` for one probe).
+    paths : tuple of PathReport
+        One per probe, in plan order.
+    histograms : tuple of TemperatureVolumeHistogram
+        Tumor, margin shell and each organ at risk.
+    """
+
+    computed_with: str
+    inputs_sha256: str
+    lethal_isotherm_c: float
+    margin_mm: float
+    tumor_volume_ml: float
+    ice_volume_ml: float
+    lethal_volume_ml: float
+    coverage: tuple[IsothermCoverage, ...]
+    margin: AblativeMargin
+    oars: tuple[OarMetrics, ...]
+    probe_count: int
+    total_freeze_s: float
+    min_tip_spacing_mm: float | None
+    paths: tuple[PathReport, ...] = ()
+    histograms: tuple[TemperatureVolumeHistogram, ...] = ()
+
+    def coverage_at(self, isotherm_c: float) -> IsothermCoverage:
+        """The coverage entry of ``isotherm_c``; raises KeyError when not reported."""
+        for entry in self.coverage:
+            if entry.isotherm_c == isotherm_c:
+                return entry
+        raise KeyError(f"isotherm {isotherm_c:g} °C was not reported")
