@@ -21,6 +21,7 @@ from planning_core.errors import OperationCancelledError, PlanningError
 #: Core subcommand modules, in the order ``cryoplan --help`` lists them.
 CORE_COMMAND_MODULES: tuple[str, ...] = (
     "planning_core.commands.info",
+    "planning_core.commands.sample_data",
 )
 
 

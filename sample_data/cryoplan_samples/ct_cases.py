@@ -1,0 +1,237 @@
+"""The CT sample cases: field of view, tumor and clinical context of each."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cryoplan_samples.canvas import Canvas
+from cryoplan_samples.render import render_ct
+from cryoplan_samples.tissues import CT_TISSUES
+from cryoplan_samples.torso import kidney_frame, paint_torso
+from cryoplan_samples.tumor import LobulatedTumor
+from planning_core.imaging.dicom_write import DicomIdentity, write_ct_series
+from planning_core.imaging.geometry import Geometry
+from planning_core.imaging.labels import LabelMap
+from planning_core.imaging.volume import Volume
+from planning_core.imaging.volume_io import write_label_map
+from planning_core.progress import CancelToken, ProgressCallback, sub_progress
+
+
+@dataclass(frozen=True)
+class CtCaseSpec:
+    """Everything that distinguishes one CT sample case from another."""
+
+    name: str
+    title: str
+    organ: str
+    description: str
+    approach: str
+    host_label: str
+    body_part: str
+    study_description: str
+    series_description: str
+    matrix: int
+    pixel_mm: float
+    slice_mm: float
+    z_first_mm: float
+    slices: int
+    center_y_mm: float
+    tumor_center_lps_mm: tuple[float, float, float]
+    tumor_base_diameter_mm: float
+    tumor_lobulation: float
+    tumor_tissue: str
+    tumor_core_tissue: str
+    tumor_core_level: float
+    window_center_hu: float
+    window_width_hu: float
+    patient_sex: str
+    patient_birth_date: str
+    default_seed: int
+
+    def geometry(self) -> Geometry:
+        half = (self.matrix - 1) / 2.0 * self.pixel_mm
+        return Geometry(
+            (self.slices, self.matrix, self.matrix),
+            (self.pixel_mm, self.pixel_mm, self.slice_mm),
+            (-half, self.center_y_mm - half, self.z_first_mm),
+        )
+
+    def identity(self, seed: int) -> DicomIdentity:
+        return DicomIdentity(
+            patient_name=f"SYNTHETIC^{self.name.upper()}",
+            patient_id=f"CRYOPLAN-{self.name.upper()}-{seed}",
+            patient_birth_date=self.patient_birth_date,
+            patient_sex=self.patient_sex,
+            study_description=self.study_description,
+            study_date="20240115",
+            study_time="093000",
+            accession_number=f"SYN{seed:08d}"[-16:],
+            referring_physician_name="SYNTHETIC^REFERRER",
+            institution_name="Cryoablation planner sample data",
+        )
+
+
+def _right_kidney_point(along_mm: float, hilar_mm: float, third_mm: float) -> tuple[float, ...]:
+    center, frame = kidney_frame(-1.0)
+    point = center + along_mm * frame[0] + hilar_mm * frame[1] + third_mm * frame[2]
+    return tuple(round(float(v), 2) for v in point)
+
+
+KIDNEY = CtCaseSpec(
+    name="kidney",
+    title="Right renal tumor near the sinus, ureter and bowel",
+    organ="kidney",
+    description=(
+        "Contrast-enhanced abdominal CT (nephrographic phase) of a 3 cm heterogeneous, "
+        "partly necrotic lower-interpolar right renal mass abutting the renal sinus, with the "
+        "ureter and bowel nearby."
+    ),
+    approach="posterolateral flank, below the 12th rib (patient prone or lateral decubitus)",
+    host_label="kidney",
+    body_part="ABDOMEN",
+    study_description="CT ABDOMEN WITH CONTRAST (SYNTHETIC)",
+    series_description="Abdomen 1.25 mm nephrographic",
+    matrix=448,
+    pixel_mm=0.78125,
+    slice_mm=1.25,
+    z_first_mm=-86.25,
+    slices=104,
+    center_y_mm=10.0,
+    tumor_center_lps_mm=_right_kidney_point(-38.0, 14.0, 0.0),
+    tumor_base_diameter_mm=27.0,
+    tumor_lobulation=0.18,
+    tumor_tissue="renal_tumor",
+    tumor_core_tissue="renal_tumor_necrosis",
+    tumor_core_level=0.4,
+    window_center_hu=40.0,
+    window_width_hu=400.0,
+    patient_sex="M",
+    patient_birth_date="19560412",
+    default_seed=1101,
+)
+
+LIVER = CtCaseSpec(
+    name="liver",
+    title="Liver tumor between the right hepatic vein and the diaphragm",
+    organ="liver",
+    description=(
+        "Portal-venous phase CT of the upper abdomen with a 3 cm hypodense tumor in the "
+        "posterosuperior right liver (segment 7/8) abutting the right hepatic vein and just "
+        "below the diaphragmatic dome."
+    ),
+    approach="right intercostal, lateral to posterolateral, angled cranially below the lung base",
+    host_label="liver",
+    body_part="ABDOMEN",
+    study_description="CT UPPER ABDOMEN PORTAL VENOUS (SYNTHETIC)",
+    series_description="Liver 1.5 mm portal venous",
+    matrix=448,
+    pixel_mm=0.8,
+    slice_mm=1.5,
+    z_first_mm=52.0,
+    slices=104,
+    center_y_mm=10.0,
+    tumor_center_lps_mm=(-68.0, 35.0, 123.0),
+    tumor_base_diameter_mm=29.0,
+    tumor_lobulation=0.1,
+    tumor_tissue="liver_tumor_rim",
+    tumor_core_tissue="liver_tumor",
+    tumor_core_level=0.8,
+    window_center_hu=60.0,
+    window_width_hu=360.0,
+    patient_sex="F",
+    patient_birth_date="19620907",
+    default_seed=1202,
+)
+
+LUNG = CtCaseSpec(
+    name="lung",
+    title="Peripheral nodule in the right lower lobe between two ribs",
+    organ="lung",
+    description=(
+        "Thin-section contrast-enhanced chest CT with an 17 mm solid, slightly lobulated "
+        "nodule in the posterolateral right lower lobe, about 2 cm from the pleura, "
+        "projecting between the 7th and 8th ribs."
+    ),
+    approach="posterolateral intercostal between the 7th and 8th ribs (patient prone or lateral)",
+    host_label="lung",
+    body_part="CHEST",
+    study_description="CT CHEST WITH CONTRAST (SYNTHETIC)",
+    series_description="Chest 1.0 mm lung",
+    matrix=480,
+    pixel_mm=0.7,
+    slice_mm=1.0,
+    z_first_mm=126.0,
+    slices=112,
+    center_y_mm=0.0,
+    tumor_center_lps_mm=(-92.4, 35.9, 180.3),
+    tumor_base_diameter_mm=16.0,
+    tumor_lobulation=0.15,
+    tumor_tissue="lung_tumor",
+    tumor_core_tissue="lung_tumor",
+    tumor_core_level=0.0,
+    window_center_hu=-600.0,
+    window_width_hu=1500.0,
+    patient_sex="M",
+    patient_birth_date="19500126",
+    default_seed=1303,
+)
+
+CT_CASES: dict[str, CtCaseSpec] = {spec.name: spec for spec in (KIDNEY, LIVER, LUNG)}
+
+
+def generate_ct_case(
+    spec: CtCaseSpec,
+    directory: Path,
+    *,
+    seed: int,
+    uid_seed: str,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> tuple[Path, LabelMap]:
+    """Paint, render and write one CT case into ``directory``.
+
+    Returns the DICOM folder and the ground-truth label map (already written to
+    ``directory / "labels.nii.gz"``).
+    """
+    geometry = spec.geometry()
+    canvas = Canvas(geometry)
+    paint_torso(canvas, progress=sub_progress(progress, 0.0, 0.35), cancel=cancel)
+    tumor = LobulatedTumor.random(
+        np.random.default_rng([seed, 1]),
+        center_lps_mm=spec.tumor_center_lps_mm,
+        base_diameter_mm=spec.tumor_base_diameter_mm,
+        lobulation=spec.tumor_lobulation,
+    )
+    reach = tumor.max_radius_mm + 1.0
+    box = canvas.box(tumor.center_lps_mm - reach, tumor.center_lps_mm + reach)
+    level = tumor.level(box)
+    canvas.paint(box, level <= 1.0, CT_TISSUES.id(spec.tumor_tissue))
+    canvas.paint(box, level <= spec.tumor_core_level, CT_TISSUES.id(spec.tumor_core_tissue))
+    if cancel is not None:
+        cancel.raise_if_cancelled()
+    if progress is not None:
+        progress(0.4, "Rendering CT")
+    hu = render_ct(canvas.tissue, geometry, CT_TISSUES, np.random.default_rng([seed, 2]))
+    if cancel is not None:
+        cancel.raise_if_cancelled()
+    if progress is not None:
+        progress(0.6, "Writing DICOM series")
+    dicom_dir = directory / "dicom"
+    write_ct_series(
+        Volume(hu, geometry, "CT"),
+        dicom_dir,
+        identity=spec.identity(seed),
+        series_description=spec.series_description,
+        uid_seed=uid_seed,
+        window_center_hu=spec.window_center_hu,
+        window_width_hu=spec.window_width_hu,
+        body_part_examined=spec.body_part,
+    )
+    if progress is not None:
+        progress(0.8, "Writing label map")
+    labels = CT_TISSUES.label_map(canvas.tissue, geometry)
+    write_label_map(labels, directory / "labels.nii.gz")
+    return dicom_dir, labels
