@@ -22,6 +22,8 @@ from planning_core.errors import OperationCancelledError, PlanningError
 CORE_COMMAND_MODULES: tuple[str, ...] = (
     "planning_core.commands.info",
     "planning_core.commands.sample_data",
+    "planning_core.commands.probes",
+    "planning_core.commands.simulate",
 )
 
 
