@@ -22,8 +22,15 @@ from planning_core.errors import OperationCancelledError, PlanningError
 CORE_COMMAND_MODULES: tuple[str, ...] = (
     "planning_core.commands.info",
     "planning_core.commands.sample_data",
+    "planning_core.commands.segment",
     "planning_core.commands.probes",
     "planning_core.commands.simulate",
+    "planning_core.commands.plan",
+    "planning_core.commands.evaluate",
+    "planning_core.commands.report",
+    "planning_core.commands.export",
+    "planning_core.commands.library",
+    "planning_core.commands.score",
 )
 
 

@@ -92,9 +92,7 @@ def read_volume(path: str | Path, *, modality: str | None = None) -> Volume:
     except InvalidParameterError as error:  # a sheared or degenerate direction matrix
         raise VolumeFormatError(f"{path}: invalid geometry ({error}).") from None
     if modality is None:
-        modality = (
-            image.GetMetaData(_MODALITY_KEY) if image.HasMetaDataKey(_MODALITY_KEY) else "OT"
-        )
+        modality = image.GetMetaData(_MODALITY_KEY) if image.HasMetaDataKey(_MODALITY_KEY) else "OT"
     voxels = sitk.GetArrayFromImage(image)
     if voxels.dtype.kind == "f" and not np.all(np.isfinite(voxels)):
         warnings.append(f"{path.name}: non-finite voxel values were replaced by the minimum.")

@@ -7,6 +7,7 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -98,6 +99,16 @@ class Plan:
         Results of the last evaluation; see :meth:`metrics_stale`.
     name, notes : str
         Free text.
+    image_path, labels_path : Path, optional
+        Where the planning image (DICOM folder or volume file) and the label map
+        used lie; they need ``case``. Paths are resolved against the plan file's
+        folder on loading and written relative to it when they lie under it
+        (see :mod:`planning_core.planning.case_files`).
+    thermal_fields_path : Path, optional
+        ``.npz`` fields of the simulation that produced ``metrics``.
+    thermal_fields_sha256 : str, optional
+        SHA-256 of that file's bytes when it was written, so that a replaced
+        file is not taken for the plan's.
     """
 
     probes: tuple[PlannedProbe, ...] = ()
@@ -109,8 +120,24 @@ class Plan:
     metrics: PlanMetrics | None = None
     name: str = ""
     notes: str = ""
+    image_path: Path | None = None
+    labels_path: Path | None = None
+    thermal_fields_path: Path | None = None
+    thermal_fields_sha256: str | None = None
 
     def __post_init__(self) -> None:
+        for name in ("image_path", "labels_path", "thermal_fields_path"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if not isinstance(value, str | Path) or not str(value).strip():
+                raise InvalidParameterError(f"{name} must be a file path, got {value!r}.")
+            object.__setattr__(self, name, Path(value))
+        if self.case is None and (self.image_path or self.labels_path):
+            raise InvalidParameterError(
+                "image_path and labels_path need the plan's case reference (its content hash); "
+                "set case=CaseReference.for_volume(volume)."
+            )
         probes = tuple(self.probes)
         if any(not isinstance(p, PlannedProbe) for p in probes):
             raise InvalidParameterError("probes must be PlannedProbe records.")
@@ -158,6 +185,23 @@ class Plan:
 
     def with_metrics(self, metrics: PlanMetrics | None) -> Plan:
         return dataclasses.replace(self, metrics=metrics)
+
+    def with_files(
+        self,
+        *,
+        image_path: str | Path | None = None,
+        labels_path: str | Path | None = None,
+        thermal_fields_path: str | Path | None = None,
+        thermal_fields_sha256: str | None = None,
+    ) -> Plan:
+        """A copy referring to these files; an argument left ``None`` keeps the current one."""
+        given = {
+            "image_path": image_path,
+            "labels_path": labels_path,
+            "thermal_fields_path": thermal_fields_path,
+            "thermal_fields_sha256": thermal_fields_sha256,
+        }
+        return dataclasses.replace(self, **{k: v for k, v in given.items() if v is not None})
 
     def with_probes(self, probes: tuple[PlannedProbe, ...]) -> Plan:
         """A copy holding ``probes``; its metrics, if any, become stale."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,6 +21,7 @@ from planning_core.planning.results import (
     OarMetrics,
     PathReport,
     PlanMetrics,
+    RobustnessSummary,
     TemperatureVolumeHistogram,
 )
 from planning_core.planning.settings import PlanSettings
@@ -32,15 +35,31 @@ _T = TypeVar("_T")
 
 
 # -- writing -------------------------------------------------------------------------------
-def plan_to_dict(plan: Plan) -> dict[str, Any]:
-    """The JSON-ready content of a plan file."""
+def plan_to_dict(plan: Plan, *, base_dir: str | Path | None = None) -> dict[str, Any]:
+    """The JSON-ready content of a plan file.
+
+    Parameters
+    ----------
+    plan : Plan
+    base_dir : path, optional
+        The folder the file will lie in: file references under it are written
+        relative to it, others absolute. Without it they are written as held.
+    """
+    case = None
+    if plan.case is not None:
+        case = _case_to_dict(plan.case)
+        for key in ("image_path", "labels_path"):
+            value = getattr(plan, key)
+            if value is not None:
+                case[key] = _path_text(value, base_dir)
+    fields_path = plan.thermal_fields_path
     return {
         "format": PLAN_FORMAT,
         "schema_version": PLAN_SCHEMA_VERSION,
         "software": f"cryoplan {__version__}",
         "name": plan.name,
         "notes": plan.notes,
-        "case": None if plan.case is None else _case_to_dict(plan.case),
+        "case": case,
         "labels": {
             "target": plan.target_label,
             "oars": None if plan.oar_labels is None else list(plan.oar_labels),
@@ -56,15 +75,29 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         ],
         "protocol": plan.protocol,
         "settings": plan.settings.as_dict(),
+        "thermal_fields_path": None if fields_path is None else _path_text(fields_path, base_dir),
+        "thermal_fields_sha256": plan.thermal_fields_sha256,
         "metrics": (
             None if plan.metrics is None else _metrics_to_dict(plan.metrics, plan.metrics_stale())
         ),
     }
 
 
-def plan_to_json(plan: Plan) -> str:
+def plan_to_json(plan: Plan, *, base_dir: str | Path | None = None) -> str:
     """The text of a plan file (UTF-8 JSON, two-space indent, trailing newline)."""
-    return json.dumps(plan_to_dict(plan), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    data = plan_to_dict(plan, base_dir=base_dir)
+    return json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def _path_text(path: Path, base_dir: str | Path | None) -> str:
+    """``path`` relative to ``base_dir`` when it lies under it, else absolute (POSIX form)."""
+    if base_dir is None:
+        return path.as_posix()
+    absolute = Path(os.path.abspath(path))
+    try:
+        return absolute.relative_to(Path(os.path.abspath(base_dir))).as_posix()
+    except ValueError:
+        return absolute.as_posix()
 
 
 def save_plan(plan: Plan, path: str | Path) -> Path:
@@ -77,7 +110,7 @@ def save_plan(plan: Plan, path: str | Path) -> Path:
     """
     path = Path(path)
     try:
-        write_text_atomic(path, plan_to_json(plan))
+        write_text_atomic(path, plan_to_json(plan, base_dir=path.parent))
     except OSError as error:
         raise PlanFileError(
             f"{path}: cannot write the plan ({error.strerror or error}). "
@@ -147,6 +180,9 @@ def _metrics_to_dict(metrics: PlanMetrics, stale: bool) -> dict[str, Any]:
             }
             for h in metrics.histograms
         ],
+        "robustness": (
+            None if metrics.robustness is None else dataclasses.asdict(metrics.robustness)
+        ),
     }
 
 
@@ -280,7 +316,7 @@ def _kind(value: Any) -> str:
     }.get(type(value), type(value).__name__)
 
 
-def plan_from_dict(data: Any, *, source: str = "plan") -> Plan:
+def plan_from_dict(data: Any, *, source: str = "plan", base_dir: str | Path | None = None) -> Plan:
     """Build a :class:`Plan` from parsed JSON, validating every field.
 
     Parameters
@@ -289,6 +325,9 @@ def plan_from_dict(data: Any, *, source: str = "plan") -> Plan:
         The parsed JSON document.
     source : str
         How to name the document in errors (usually the file path).
+    base_dir : path, optional
+        Folder that relative file references are resolved against (the plan
+        file's folder); without it they stay relative.
 
     Raises
     ------
@@ -310,13 +349,19 @@ def plan_from_dict(data: Any, *, source: str = "plan") -> Plan:
     if version < 1:
         raise root.child("schema_version").error(f"invalid schema version {version}.")
     labels = root.optional("labels")
+    case_node = root.optional("case")
     plan_kwargs: dict[str, Any] = {
         "probes": tuple(_probe(node) for node in root.field("probes").items()),
         "settings": _settings(root.field("settings")),
-        "case": _case(root.optional("case")),
+        "case": _case(case_node),
+        "thermal_fields_path": _file(root, "thermal_fields_path", base_dir),
+        "thermal_fields_sha256": _digest(root.optional("thermal_fields_sha256")),
         "name": "" if root.optional("name") is None else root.field("name").text(),
         "notes": "" if root.optional("notes") is None else root.field("notes").text(),
     }
+    if case_node is not None:
+        plan_kwargs["image_path"] = _file(case_node, "image_path", base_dir)
+        plan_kwargs["labels_path"] = _file(case_node, "labels_path", base_dir)
     protocol_node = root.field("protocol")
     protocol = protocol_node.text()
     protocol_node.build(lambda: parse_protocol(protocol))
@@ -365,9 +410,7 @@ def _settings(node: _Node) -> PlanSettings:
 def _case(node: _Node | None) -> CaseReference | None:
     if node is None:
         return None
-    digest = node.field("content_sha256").text()
-    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
-        raise node.child("content_sha256").error("expected 64 lowercase hexadecimal characters.")
+    digest = _digest(node.field("content_sha256"))
     texts = {
         key: ("" if node.optional(key) is None else node.field(key).text())
         for key in (
@@ -378,6 +421,26 @@ def _case(node: _Node | None) -> CaseReference | None:
         )
     }
     return CaseReference(content_sha256=digest, **texts)
+
+
+def _digest(node: _Node | None) -> str | None:
+    if node is None:
+        return None
+    digest = node.text()
+    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise node.error("expected 64 lowercase hexadecimal characters.")
+    return digest
+
+
+def _file(node: _Node, key: str, base_dir: str | Path | None) -> Path | None:
+    child = node.optional(key)
+    if child is None:
+        return None
+    text = child.text()
+    if not text.strip():
+        raise child.error("expected a file path, got empty text.")
+    path = Path(text)
+    return path if path.is_absolute() or base_dir is None else Path(base_dir) / path
 
 
 def _optional_point(node: _Node, key: str) -> tuple[float, float, float] | None:
@@ -426,6 +489,28 @@ def _metrics(node: _Node) -> PlanMetrics:
         min_tip_spacing_mm=node.optional_number("min_tip_spacing_mm"),
         paths=tuple(_path(item) for item in node.field("paths").items()),
         histograms=tuple(_histogram(item) for item in node.field("histograms").items()),
+        robustness=_robustness(node.optional("robustness")),
+    )
+
+
+def _robustness(node: _Node | None) -> RobustnessSummary | None:
+    if node is None:
+        return None
+    samples = node.field("samples").integer()
+    probability = node.field("probability").number()
+    if samples < 1 or not 0.0 <= probability <= 1.0:
+        raise node.error("samples must be >= 1 and probability between 0 and 1.")
+    return RobustnessSummary(
+        tip_error_mm=node.field("tip_error_mm").number(),
+        samples=samples,
+        seed=node.field("seed").integer(),
+        probability=probability,
+        coverage_goal_percent=node.field("coverage_goal_percent").number(),
+        coverage_mean_percent=node.field("coverage_mean_percent").number(),
+        coverage_p05_percent=node.field("coverage_p05_percent").number(),
+        margin_mean_mm=node.optional_number("margin_mean_mm"),
+        margin_p05_mm=node.optional_number("margin_p05_mm"),
+        grid_spacing_mm=node.field("grid_spacing_mm").number(),
     )
 
 
@@ -485,4 +570,4 @@ def load_plan(path: str | Path) -> Plan:
             f"{path}: not valid JSON (line {error.lineno}, column {error.colno}: {error.msg}). "
             "Was the file edited by hand or truncated?"
         ) from None
-    return plan_from_dict(data, source=str(path))
+    return plan_from_dict(data, source=str(path), base_dir=Path(os.path.abspath(path)).parent)

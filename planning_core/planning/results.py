@@ -152,6 +152,45 @@ class TemperatureVolumeHistogram:
 
 
 @dataclass(frozen=True)
+class RobustnessSummary:
+    """How often the plan still reaches its goal when probes land off target (Monte-Carlo).
+
+    Attributes
+    ----------
+    tip_error_mm : float
+        Placement error: each sampled tip and entry is displaced by an isotropic
+        Gaussian vector whose root-mean-square length is this.
+    samples : int
+        Number of perturbed plans simulated.
+    seed : int
+        Random seed; the same seed gives the same samples.
+    probability : float
+        Share of samples (0 to 1) whose lethal isotherm still covers at least
+        ``coverage_goal_percent`` of tumor plus margin.
+    coverage_goal_percent : float
+        Coverage of tumor plus margin that counts as reaching the margin.
+    coverage_mean_percent, coverage_p05_percent : float
+        Mean and 5th percentile of that coverage over the samples.
+    margin_mean_mm, margin_p05_mm : float or None
+        Mean and 5th percentile of the signed minimal ablative margin over the
+        samples (``None`` when a sample had no lethal zone at all).
+    grid_spacing_mm : float
+        Simulation grid spacing of the samples (coarser than the verification).
+    """
+
+    tip_error_mm: float
+    samples: int
+    seed: int
+    probability: float
+    coverage_goal_percent: float
+    coverage_mean_percent: float
+    coverage_p05_percent: float
+    margin_mean_mm: float | None
+    margin_p05_mm: float | None
+    grid_spacing_mm: float
+
+
+@dataclass(frozen=True)
 class PlanMetrics:
     """Everything a plan reports about its expected ablation.
 
@@ -181,6 +220,8 @@ class PlanMetrics:
         One per probe, in plan order.
     histograms : tuple of TemperatureVolumeHistogram
         Tumor, margin shell and each organ at risk.
+    robustness : RobustnessSummary, optional
+        Monte-Carlo placement-error analysis, when one was run.
     """
 
     computed_with: str
@@ -198,6 +239,7 @@ class PlanMetrics:
     min_tip_spacing_mm: float | None
     paths: tuple[PathReport, ...] = ()
     histograms: tuple[TemperatureVolumeHistogram, ...] = ()
+    robustness: RobustnessSummary | None = None
 
     def coverage_at(self, isotherm_c: float) -> IsothermCoverage:
         """The coverage entry of ``isotherm_c``; raises KeyError when not reported."""

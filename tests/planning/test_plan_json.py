@@ -24,6 +24,7 @@ from planning_core.planning.results import (
     OarMetrics,
     PathReport,
     PlanMetrics,
+    RobustnessSummary,
     TemperatureVolumeHistogram,
 )
 from planning_core.planning.settings import PlanSettings
@@ -102,6 +103,37 @@ def test_file_has_the_documented_top_level_fields(tmp_path):
     assert data["metrics"]["minimal_ablative_margin"]["minimum_mm"] == -1.5
     assert data["metrics"]["oars"][0]["distance_to_ice_mm"] == 8.5
     assert data["metrics"]["stale"] is False
+
+
+def test_robustness_and_file_references_round_trip(tmp_path):
+    plan = _plan()
+    robust = RobustnessSummary(3.0, 20, 7, 0.85, 99.0, 99.2, 97.5, 3.1, 1.2, 3.0)
+    plan = plan.with_metrics(dataclasses.replace(plan.metrics, robustness=robust))
+    plan = plan.with_files(
+        image_path=tmp_path / "dicom",
+        labels_path=tmp_path / "case.labels.nii.gz",
+        thermal_fields_path=tmp_path / "case.fields.npz",
+        thermal_fields_sha256="cd" * 32,
+    )
+    path = save_plan(plan, tmp_path / "case.json")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    assert data["case"]["image_path"] == "dicom"
+    assert data["thermal_fields_path"] == "case.fields.npz"
+    assert data["metrics"]["robustness"]["probability"] == 0.85
+    assert load_plan(path) == plan
+    assert not load_plan(path).metrics_stale()  # file references are no metric inputs
+
+
+def test_robustness_probability_outside_zero_to_one_is_refused(tmp_path):
+    data = plan_to_dict(_plan())
+    data["metrics"]["robustness"] = {
+        "tip_error_mm": 3.0, "samples": 20, "seed": 0, "probability": 1.5,
+        "coverage_goal_percent": 99.0, "coverage_mean_percent": 99.0,
+        "coverage_p05_percent": 98.0, "margin_mean_mm": 1.0, "margin_p05_mm": 0.5,
+        "grid_spacing_mm": 3.0,
+    }  # fmt: skip
+    with pytest.raises(PlanFileError, match=r"metrics\.robustness"):
+        plan_from_dict(data, source="p.json")
 
 
 def test_plan_without_case_or_metrics_round_trips(tmp_path):

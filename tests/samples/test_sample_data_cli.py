@@ -32,9 +32,7 @@ def test_sample_data_refuses_an_unknown_case(tmp_path, capsys):
     assert "spleen" in error and "kidney" in error
 
 
-def test_info_on_a_sample_name_reports_the_generated_geometry(
-    generated_cases, monkeypatch, capsys
-):
+def test_info_on_a_sample_name_reports_the_generated_geometry(generated_cases, monkeypatch, capsys):
     kidney = generated_cases["kidney"]
     monkeypatch.setenv("CRYOPLAN_SAMPLE_DIR", str(kidney.directory.parent))
     assert main(["info", "kidney", "--json"]) == 0

@@ -1,0 +1,294 @@
+"""``cryoplan plan CASE``: optimize probes and freeze for a tumor, verify, save the plan."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+from typing import Any
+
+from planning_core.commands.common import StderrProgress, add_json_flag, print_json, triple_argument
+from planning_core.commands.info import resolve_image_path
+from planning_core.errors import InfeasiblePlanError, InvalidParameterError, PlanningError
+from planning_core.imaging.labels import LabelMap
+from planning_core.imaging.loader import load_image
+from planning_core.imaging.volume import Volume
+from planning_core.imaging.volume_io import read_label_map
+from planning_core.planning.case_files import companion_path, write_plan_case_files
+from planning_core.planning.case_reference import CaseReference
+from planning_core.planning.optimizer import optimize_plan
+from planning_core.planning.optimizer.duration import PROTOCOL_FAMILIES
+from planning_core.planning.plan import Plan
+from planning_core.planning.plan_json import save_plan
+from planning_core.planning.settings import PlanSettings
+from planning_core.progress import ProgressCallback, sub_progress
+from planning_core.segmentation.anatomy import segment_anatomy
+from planning_core.segmentation.tumor import segment_tumor
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "plan",
+        help="optimize probe count, paths, tips and freeze for a tumor; verify; save the plan",
+        description="Segment the tumor from a seed point (or read a label map), find the plan "
+        "with the fewest probes and the shortest freeze whose lethal isotherm covers tumor + "
+        "margin with safe paths and spared organs, verify it with the full simulation, assess "
+        "its robustness to placement error, and save it with its label map and fields.",
+    )
+    parser.add_argument("case", help="DICOM folder, volume file or sample case name")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--tumor-seed",
+        type=triple_argument("--tumor-seed"),
+        metavar="X,Y,Z",
+        help="a point inside the tumor, LPS mm (the tumor is segmented from it)",
+    )
+    source.add_argument(
+        "--labels", type=Path, metavar="FILE", help="label map with a 'tumor' label and organs"
+    )
+    parser.add_argument("--out", required=True, type=Path, help="plan file to write (.json)")
+    parser.add_argument("--margin-mm", type=float, default=5.0, help="safety margin (default 5)")
+    parser.add_argument(
+        "--isotherm", type=float, default=-40.0, help="lethal isotherm in °C (default -40)"
+    )
+    parser.add_argument("--max-probes", type=int, default=8, help="most probes (default 8)")
+    parser.add_argument(
+        "--probe-model", metavar="ID", help="probe model id (`cryoplan probes`); default by organ"
+    )
+    parser.add_argument(
+        "--protocol-family",
+        choices=sorted(PROTOCOL_FAMILIES),
+        help="freeze-thaw family to choose the freeze from; default by organ and cryogen",
+    )
+    parser.add_argument(
+        "--max-freeze-min", type=float, default=30.0, help="longest total freeze (default 30)"
+    )
+    parser.add_argument(
+        "--robustness-samples",
+        type=int,
+        default=20,
+        help="Monte-Carlo samples of placement error (0 skips; default 20)",
+    )
+    parser.add_argument(
+        "--tip-error-mm", type=float, default=3.0, help="RMS placement error (default 3 mm)"
+    )
+    parser.add_argument(
+        "--verify-spacing-mm",
+        type=float,
+        default=1.0,
+        help="grid of the verification simulation (default 1 mm)",
+    )
+    add_json_flag(parser)
+    parser.set_defaults(handler=run_plan)
+
+
+def case_label_map(
+    case: str,
+    volume: Volume,
+    *,
+    tumor_seed: tuple[float, float, float] | None,
+    labels_path: Path | None,
+    progress: ProgressCallback,
+) -> tuple[LabelMap, list[str]]:
+    """The label map to plan on, and warnings.
+
+    With ``labels_path`` the file is used as it is. With a seed the tumor is
+    segmented from it and joined to the organs: a sample case's ground-truth
+    organs (its own tumor removed), otherwise the automatic CT anatomy.
+    """
+    if labels_path is not None:
+        return read_label_map(labels_path, reference=volume.geometry), []
+    assert tumor_seed is not None
+    tumor = segment_tumor(volume, tumor_seed, progress=sub_progress(progress, 0.0, 0.6))
+    warnings = list(tumor.warnings)
+    organs = _sample_organs(case, volume)
+    if organs is None:
+        if volume.modality != "CT":
+            raise InvalidParameterError(
+                f"{case}: organs at risk are segmented automatically only on CT; this image is "
+                f"{volume.modality}. Give --labels with the tumor and organs."
+            )
+        anatomy = segment_anatomy(volume, progress=sub_progress(progress, 0.6, 1.0))
+        organs = anatomy.label_map
+        warnings.extend(anatomy.warnings)
+    return organs.with_mask("tumor", tumor.mask), warnings
+
+
+def _sample_organs(case: str, volume: Volume) -> LabelMap | None:
+    if Path(case).exists():
+        return None
+    from cryoplan_samples import SAMPLE_CASE_NAMES, ensure_sample_case
+
+    if case not in SAMPLE_CASE_NAMES:
+        return None
+    truth = ensure_sample_case(case).load_labels(volume.geometry)
+    return truth.without("tumor") if truth.has("tumor") else truth
+
+
+def plan_summary(plan: Plan) -> dict[str, Any]:
+    """The figures a user reads about a plan (also the ``--json`` payload)."""
+    metrics = plan.metrics
+    if metrics is None:
+        raise PlanningError("the plan has no metrics; evaluate it first.")
+    probes = []
+    for probe, path in zip(plan.probes, metrics.paths, strict=True):
+        probes.append(
+            {
+                "label": probe.label,
+                "model": probe.model_id,
+                "tip_lps_mm": [round(v, 2) for v in probe.tip_lps_mm],
+                "skin_entry_lps_mm": (
+                    None
+                    if path.skin_entry_lps_mm is None
+                    else [round(v, 2) for v in path.skin_entry_lps_mm]
+                ),
+                "depth_mm": round(path.length_in_body_mm, 1),
+                "craniocaudal_angle_deg": round(path.craniocaudal_angle_deg, 1),
+                "in_plane_angle_deg": round(path.in_plane_angle_deg, 1),
+                "path_problems": list(path.problems),
+            }
+        )
+    lethal = metrics.coverage_at(metrics.lethal_isotherm_c)
+    return {
+        "probe_count": len(plan.probes),
+        "protocol": plan.protocol,
+        "total_freeze_min": metrics.total_freeze_s / 60.0,
+        "probes": probes,
+        "lethal_isotherm_c": metrics.lethal_isotherm_c,
+        "margin_mm": metrics.margin_mm,
+        "coverage": [dataclasses.asdict(c) for c in metrics.coverage],
+        "tumor_and_margin_coverage_percent": lethal.tumor_and_margin_percent,
+        "minimal_margin_mm": metrics.margin.minimum_mm,
+        "oars": [
+            {
+                "name": o.name,
+                "distance_to_ice_mm": o.distance_to_ice_mm,
+                "clearance_mm": o.clearance_mm,
+                "frozen_volume_ml": o.frozen_volume_ml,
+                "clear": o.clear,
+            }
+            for o in metrics.oars
+        ],
+        "robustness": None
+        if metrics.robustness is None
+        else dataclasses.asdict(metrics.robustness),
+        "stale": plan.metrics_stale(),
+        "computed_with": metrics.computed_with,
+    }
+
+
+def print_plan_summary(summary: dict[str, Any]) -> None:
+    """The human-readable form of :func:`plan_summary`."""
+    print(
+        f"{summary['probe_count']} probe(s), protocol {summary['protocol']} "
+        f"({summary['total_freeze_min']:g} min freezing)"
+    )
+    for probe in summary["probes"]:
+        entry = probe["skin_entry_lps_mm"]
+        print(
+            f"  {probe['label'] or '-'} {probe['model']}: entry {entry} -> tip "
+            f"{probe['tip_lps_mm']} mm LPS, depth {probe['depth_mm']:g} mm, craniocaudal "
+            f"{probe['craniocaudal_angle_deg']:g}°, in-plane {probe['in_plane_angle_deg']:g}°"
+            + (f"  PROBLEM: {'; '.join(probe['path_problems'])}" if probe["path_problems"] else "")
+        )
+    print("coverage (tumor / tumor + margin):")
+    for item in summary["coverage"]:
+        print(
+            f"  {item['isotherm_c']:g} °C: {item['tumor_percent']:.1f} % / "
+            f"{item['tumor_and_margin_percent']:.1f} %"
+        )
+    margin = summary["minimal_margin_mm"]
+    print(
+        f"minimal ablative margin: {'none' if margin is None else f'{margin:.1f} mm'} "
+        f"(goal {summary['margin_mm']:g} mm at {summary['lethal_isotherm_c']:g} °C)"
+    )
+    print("organs at risk (distance to the 0 °C edge / clearance):")
+    for oar in summary["oars"]:
+        distance = oar["distance_to_ice_mm"]
+        shown = "no ice" if distance is None else f"{distance:.1f} mm"
+        flag = "" if oar["clear"] else f"  FROZEN {oar['frozen_volume_ml']:.2f} ml"
+        if distance is not None and distance >= 0 and not oar["clear"]:
+            flag = "  within clearance"
+        print(f"  {oar['name']}: {shown} / {oar['clearance_mm']:g} mm{flag}")
+    robustness = summary["robustness"]
+    if robustness is not None:
+        print(
+            f"robustness: {100 * robustness['probability']:.0f} % of {robustness['samples']} "
+            f"plans with {robustness['tip_error_mm']:g} mm placement error still cover "
+            f"{robustness['coverage_goal_percent']:g} % of tumor + margin"
+        )
+    if summary["stale"]:
+        print("WARNING: these metrics are stale (the plan changed); run `cryoplan evaluate`.")
+
+
+def load_case_image(case: str, progress: ProgressCallback) -> tuple[Path, Volume]:
+    path = resolve_image_path(case)
+    return path, load_image(path, progress=progress)
+
+
+def run_plan(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if out.suffix.lower() != ".json":
+        raise InvalidParameterError(f"--out {out}: the plan file must end in .json.")
+    progress = StderrProgress(enabled=not args.json or sys.stderr.isatty())
+    settings = PlanSettings(
+        margin_mm=args.margin_mm,
+        lethal_isotherm_c=args.isotherm,
+        max_probes=args.max_probes,
+        max_total_freeze_s=args.max_freeze_min * 60.0,
+    )
+    image_path, volume = load_case_image(args.case, sub_progress(progress, 0.0, 0.05))
+    label_map, warnings = case_label_map(
+        args.case, volume, tumor_seed=args.tumor_seed, labels_path=args.labels,
+        progress=sub_progress(progress, 0.05, 0.15),
+    )  # fmt: skip
+    try:
+        result = optimize_plan(
+            volume, label_map, settings=settings, probe_model=args.probe_model,
+            protocol_family_name=args.protocol_family, robustness_samples=args.robustness_samples,
+            robustness_tip_error_mm=args.tip_error_mm, verify_spacing_mm=args.verify_spacing_mm,
+            case=CaseReference.for_volume(volume, description=args.case),
+            progress=sub_progress(progress, 0.15, 0.97),
+        )  # fmt: skip
+    except InfeasiblePlanError as error:
+        partial = error.best_partial_plan
+        if not isinstance(partial, Plan):
+            raise
+        partial_path = companion_path(out, ".partial.json")
+        save_plan(partial, partial_path)
+        raise InfeasiblePlanError(
+            f"{error} The best partial plan was saved to {partial_path}.",
+            best_partial_plan=partial,
+        ) from error
+    plan = dataclasses.replace(result.plan, name=f"{args.case} cryoablation plan")
+    plan = write_plan_case_files(
+        plan, plan_path=out, label_map=label_map, simulation=result.simulation,
+        image_path=image_path.resolve(),
+    )  # fmt: skip
+    save_plan(plan, out)
+    progress(1.0, f"Wrote {out}")
+    summary = plan_summary(plan)
+    summary.update(
+        plan=str(out),
+        labels=str(plan.labels_path),
+        thermal_fields=str(plan.thermal_fields_path),
+        runtime_s=round(result.runtime_s, 2),
+        rule_of_thumb_probes=result.rule_of_thumb_probes,
+        needs_protection=list(result.needs_protection),
+        warnings=warnings + list(result.evaluation.warnings),
+        log=list(result.log),
+    )
+    if args.json:
+        print_json(summary)
+        return 0
+    print_plan_summary(summary)
+    for advice in result.needs_protection:
+        print(f"protect: {advice}")
+    for warning in summary["warnings"]:
+        print(f"warning: {warning}")
+    print(
+        f"planned in {result.runtime_s:.1f} s (rule of thumb: {result.rule_of_thumb_probes} "
+        f"probe(s)); wrote {out}, {plan.labels_path.name}, {plan.thermal_fields_path.name}"
+    )
+    return 0

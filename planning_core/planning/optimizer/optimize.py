@@ -1,0 +1,614 @@
+"""The plan optimizer: fewest probes, then shortest freeze, that cover tumor + margin safely.
+
+Order of work (each step is cheap relative to the next):
+
+1. Prepare: host tissue, tumor + margin zone, organ guards, path context,
+   candidate insertion directions from the feasible entry map.
+2. Surrogate search (:mod:`.search`, :mod:`.surrogate`): for 1, 2, ... probes,
+   the best layout along each candidate direction with the longest protocol
+   of the family; the first count whose layout covers the zone is kept, and
+   its freeze is shortened while the surrogate still covers.
+3. Coarse solver check (2-mm grid, real tissues and vessels). A miss
+   (a vessel's heat sink, perfused organ tissue the single-probe kernel did
+   not see) recalibrates the surrogate to the solver and resumes step 2 from
+   the same probe count: the search then lengthens the freeze, reshapes the
+   layout (toward the warm side) or adds a probe.
+4. Full verification (1-mm grid) with :func:`~planning_core.planning.evaluate.evaluate_plan`;
+   the reported metrics come only from it. A miss recalibrates as in 3.
+5. Robustness (:mod:`.robustness`) of the verified plan.
+
+When no layout meets the goals within the limits, :class:`InfeasiblePlanError`
+names the blocking constraint and carries the best partial plan.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from planning_core.errors import InfeasiblePlanError, InvalidParameterError
+from planning_core.imaging.labels import LabelMap
+from planning_core.imaging.volume import Volume
+from planning_core.planning.case_reference import CaseReference
+from planning_core.planning.evaluate import PlanEvaluation, case_body_mask, evaluate_plan
+from planning_core.planning.optimizer.candidates import (
+    CandidateDirection,
+    blocking_summary,
+    candidate_directions,
+)
+from planning_core.planning.optimizer.duration import (
+    default_family_name,
+    protocol_family,
+    reference_protocol,
+)
+from planning_core.planning.optimizer.layout import rule_of_thumb_probe_count
+from planning_core.planning.optimizer.problem import (
+    PlanningProblem,
+    host_label,
+    host_tissue,
+    prepare_problem,
+)
+from planning_core.planning.optimizer.robustness import RobustnessResult, assess_robustness
+from planning_core.planning.optimizer.search import Layout, LayoutSearch
+from planning_core.planning.optimizer.surrogate import (
+    ProbeKernel,
+    probe_kernel,
+    surrogate_temperature_c,
+)
+from planning_core.planning.optimizer.verify import (
+    CHECK_HEADROOM_PERCENT,
+    coarse_check,
+    heat_sink_note,
+    verification_problems,
+)
+from planning_core.planning.plan import Plan, PlannedProbe
+from planning_core.planning.settings import PlanSettings
+from planning_core.planning.trajectory import TrajectoryContext
+from planning_core.progress import CancelToken, ProgressCallback, sub_progress
+from planning_core.thermal.probes import ProbeLibrary, ProbeModel, load_probe_library
+from planning_core.thermal.protocol import Protocol
+from planning_core.thermal.result import SimulationResult
+
+COVERAGE_GOAL_PERCENT = 99.0
+#: The surrogate must beat the goal by this much (percentage points) to be worth a solver run.
+SURROGATE_HEADROOM_PERCENT = 0.5
+#: A count's best coarse layout is refined when its surrogate coverage is this close to the goal.
+REFINE_WITHIN = 0.15
+#: Full verifications and solver rounds (check + possibly verification) before giving up.
+MAX_VERIFICATIONS = 3
+MAX_SOLVER_ROUNDS = 6
+#: Solver rounds whose coarse check must beat the goal by CHECK_HEADROOM_PERCENT.
+HEADROOM_ROUNDS = 2
+#: Bisection steps of the surrogate calibration.
+CALIBRATION_STEPS = 12
+#: Largest local correction of the surrogate (°C) either way.
+MAX_CORRECTION_C = 60.0
+#: Raise of the surrogate temperature organ guards must keep after the solver froze one.
+GUARD_STEP_C = 10.0
+#: Shaft length under the skin beyond the freezing segment (keeps the ice off the skin).
+SKIN_CLEARANCE_MM = 5.0
+#: Cryogen preferred for tumors hosted by these labels (small superficial targets).
+LIQUID_NITROGEN_HOSTS = ("breast_tissue",)
+
+
+@dataclass(frozen=True, eq=False)
+class OptimizationResult:
+    """The optimized, verified plan and how it was found.
+
+    Attributes
+    ----------
+    plan : Plan
+        Probes, protocol and verified metrics (robustness included when run).
+    evaluation : PlanEvaluation
+        The full verification.
+    simulation : SimulationResult
+        The verification simulation (``evaluation.simulation``).
+    robustness : RobustnessResult or None
+    runtime_s : float
+    log : tuple of str
+        What the optimizer tried and decided, one readable line each.
+    rule_of_thumb_probes : int
+        Probe count of the rule-of-thumb layout (:mod:`.layout`).
+    needs_protection : tuple of str
+        Organs that cannot keep their clearance, with the advised measure.
+    """
+
+    plan: Plan
+    evaluation: PlanEvaluation
+    simulation: SimulationResult
+    robustness: RobustnessResult | None
+    runtime_s: float
+    log: tuple[str, ...]
+    rule_of_thumb_probes: int
+    needs_protection: tuple[str, ...]
+
+
+def default_probe_model(library: ProbeLibrary, host: str) -> ProbeModel:
+    """The widest probe of the preferred cryogen: liquid nitrogen for breast, else argon."""
+    cryogen = "liquid_nitrogen" if host in LIQUID_NITROGEN_HOSTS else "argon"
+    models = [m for m in library.models.values() if m.cryogen == cryogen]
+    models = models or list(library.models.values())
+    return max(models, key=lambda m: (m.diameter_mm, m.active_length_mm))
+
+
+class _Optimizer:
+    """State of one optimization run (kept out of the public function for readability)."""
+
+    def __init__(
+        self,
+        volume: Volume | None,
+        label_map: LabelMap,
+        problem: PlanningProblem,
+        context: TrajectoryContext,
+        model: ProbeModel,
+        family: tuple[Protocol, ...],
+        directions: tuple[CandidateDirection, ...],
+        case: CaseReference | None,
+        goal_percent: float,
+        log: list[str],
+        cancel: CancelToken | None,
+    ) -> None:
+        self.volume = volume
+        self.label_map = label_map
+        self.problem = problem
+        self.context = context
+        self.model = model
+        self.family = family
+        self.directions = directions
+        self.case = case
+        self.goal_percent = goal_percent
+        self.log = log
+        self.cancel = cancel
+        surrogate_goal = min(goal_percent + SURROGATE_HEADROOM_PERCENT, 100.0) / 100.0
+        self.search = LayoutSearch(problem, context, surrogate_goal, cancel)
+        self.best_partial: tuple[int, float, Plan] | None = None
+        self.scale = 1.0
+        self.last_simulation: SimulationResult | None = None
+
+    def kernel(self, index: int) -> ProbeKernel:
+        base = probe_kernel(self.model, self.family[index].code, self.problem.host_tissue)
+        return base.scaled(self.scale)
+
+    def plan(self, layout: Layout, protocol: Protocol) -> Plan:
+        probes = tuple(
+            PlannedProbe(self.model.id, tuple(tip), tuple(entry), f"P{number}")
+            for number, (tip, entry) in enumerate(
+                zip(layout.tips_lps_mm, layout.entries_lps_mm, strict=True), start=1
+            )
+        )
+        return Plan(
+            probes=probes,
+            protocol=protocol.code,
+            settings=self.problem.settings,
+            case=self.case,
+            target_label=self.problem.target_label,
+            notes="\n".join(g.advice() for g in self.problem.guards if g.needs_protection),
+        )
+
+    def remember(self, coverage_percent: float, plan: Plan, *, evidence: int) -> None:
+        """Keep the best plan so far for an infeasibility report.
+
+        ``evidence`` ranks where the coverage comes from: 0 surrogate, 1 coarse
+        solver run, 2 full verification; better evidence wins over coverage.
+        """
+        if self.best_partial is None or (evidence, coverage_percent) > self.best_partial[:2]:
+            self.best_partial = (evidence, coverage_percent, plan)
+
+    def partial_plan(self) -> Plan | None:
+        return None if self.best_partial is None else self.best_partial[2]
+
+    def heat_sink_note(self) -> str:
+        """Why the last solver run fell short, when a vessel's heat sink explains it."""
+        if self.last_simulation is None:
+            return ""
+        return heat_sink_note(self.problem, self.last_simulation)
+
+    # -- surrogate stage ------------------------------------------------------------------
+    def best_for_count(
+        self, count: int, protocol_index: int
+    ) -> tuple[Layout, CandidateDirection] | None:
+        """Best layout of ``count`` probes over the candidate directions.
+
+        Every direction gets the coarse grid; only the most promising one is
+        refined, and only when it comes near the goal (refining hopeless counts
+        costs time and changes no decision).
+        """
+        kernel = self.kernel(protocol_index)
+        starts = []
+        for direction in self.directions:
+            layout = self.search.coarse_layout(count, direction.insertion_lps, kernel)
+            if layout is not None:
+                starts.append((layout, direction))
+        if not starts:
+            return None
+        layout, direction = max(starts, key=lambda item: item[0].score)
+        if layout.coverage >= self.search.goal - REFINE_WITHIN:
+            layout = self.search.refine(layout, direction.insertion_lps, kernel)
+        return layout, direction
+
+    def shortest_covering(
+        self, count: int, layout: Layout, direction: CandidateDirection, top: int
+    ) -> tuple[Layout, int]:
+        """Shorten the freeze from protocol ``top`` while the surrogate still covers."""
+        chosen, chosen_index = layout, top
+        for index in range(top - 1, -1, -1):
+            shorter = self.search.best_layout(
+                count, direction.insertion_lps, self.kernel(index), start=chosen.parameters
+            )
+            if shorter is None or not shorter.meets(self.search.goal):
+                break
+            chosen, chosen_index = shorter, index
+        return chosen, chosen_index
+
+    def calibrate(self, layout: Layout, index: int, simulation: SimulationResult) -> float:
+        """Bring the surrogate in line with a solver run of ``layout``.
+
+        Two corrections, both keeping the surrogate no more optimistic than
+        the solver was:
+
+        * a global size factor of the single-probe iceball (tissue the kernel
+          did not see: perfused kidney around fat, aerated lung): bisection so
+          that ``layout`` covers on the surrogate what it covered in the
+          solver (never growing);
+        * a local additive correction, per zone and guard sample point, of
+          what the solver found warmer (the heat sink of a vessel warms one
+          side of the zone whatever the layout), keeping the warmest seen.
+
+        Returns the size factor.
+        """
+        axes = -layout.insertions_lps
+        tips = layout.tips_lps_mm
+        points = self.problem.sample_points_lps_mm
+        lethal = self.problem.settings.lethal_isotherm_c
+        base = probe_kernel(self.model, self.family[index].code, self.problem.host_tissue)
+        solver = simulation.temperature_at(points)
+        target = float(np.mean(solver <= lethal))
+        low, high = 0.5 * self.scale, self.scale
+        for _ in range(CALIBRATION_STEPS):
+            middle = 0.5 * (low + high)
+            field = surrogate_temperature_c(base.scaled(middle), tips, axes, points)
+            covered = float(np.mean(field + self.search.zone_correction_c <= lethal))
+            low, high = (middle, high) if covered < target else (low, middle)
+        self.scale = high
+        kernel = base.scaled(self.scale)
+        surrogate = surrogate_temperature_c(kernel, tips, axes, points)
+        self.search.zone_correction_c = _warmest(self.search.zone_correction_c, solver - surrogate)
+        for number, guard in enumerate(self.problem.guards):
+            found = simulation.temperature_at(guard.points_lps_mm)
+            guess = surrogate_temperature_c(kernel, tips, axes, guard.points_lps_mm)
+            corrections = self.search.guard_corrections_c
+            corrections[number] = _warmest(corrections[number], found - guess)
+        return self.scale
+
+    def grow_guards(self) -> None:
+        """The solver froze a protected organ the surrogate spared: guard it more widely."""
+        self.search.guard_temperature_c += GUARD_STEP_C
+        self.log.append(
+            f"organ guards now keep the surrogate above {self.search.guard_temperature_c:g} °C"
+        )
+
+
+def optimize_plan(
+    volume: Volume | None,
+    label_map: LabelMap,
+    *,
+    settings: PlanSettings | None = None,
+    probe_model: ProbeModel | str | None = None,
+    target_label: str = "tumor",
+    protocol_family_name: str | tuple[str, ...] | None = None,
+    robustness_samples: int = 20,
+    robustness_tip_error_mm: float = 3.0,
+    robustness_seed: int = 0,
+    verify_spacing_mm: float = 1.0,
+    direction_count: int = 3,
+    coverage_goal_percent: float = COVERAGE_GOAL_PERCENT,
+    case: CaseReference | None = None,
+    body_mask: NDArray[np.bool_] | None = None,
+    probe_library: ProbeLibrary | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> OptimizationResult:
+    """Find the plan with the fewest probes and the shortest freeze that covers the target.
+
+    Parameters
+    ----------
+    volume : Volume, optional
+        The planning image (tissue classes of unlabelled CT voxels, body outline).
+    label_map : LabelMap
+        Tumor, organs at risk and anatomy on the image grid.
+    settings : PlanSettings, optional
+        Margin, lethal isotherm, clearances and limits (defaults otherwise).
+    probe_model : ProbeModel or str, optional
+        The probe model or its library id; by default the widest liquid-nitrogen
+        probe for breast tumors and the widest argon probe otherwise.
+    target_label : str
+        The tumor label.
+    protocol_family_name : str or tuple of str, optional
+        Family name (:data:`.duration.PROTOCOL_FAMILIES`) or protocol codes to
+        choose the freeze from; by default by cryogen and host organ.
+    robustness_samples : int
+        Monte-Carlo samples of placement error (0 skips the analysis).
+    robustness_tip_error_mm : float
+        RMS placement error of tips and entries.
+    robustness_seed : int
+    verify_spacing_mm : float
+        Grid of the full verification simulation.
+    direction_count : int
+        Candidate insertion directions searched.
+    coverage_goal_percent : float
+        Share of tumor + margin the lethal isotherm must cover.
+    case : CaseReference, optional
+        Stored in the plan; made from ``volume`` by default.
+    body_mask : ndarray of bool, optional
+        Body outline on the label grid; :func:`case_body_mask` by default.
+    probe_library : ProbeLibrary, optional
+        The packaged library by default.
+    progress, cancel
+        Progress callback and cancel token.
+
+    Returns
+    -------
+    OptimizationResult
+
+    Raises
+    ------
+    InfeasiblePlanError
+        When no plan meets the goals within the limits; ``best_partial_plan``
+        holds the best plan found.
+    """
+    started = time.perf_counter()
+    settings = settings or PlanSettings()
+    if not 50.0 <= coverage_goal_percent <= 100.0:
+        raise InvalidParameterError(
+            f"coverage_goal_percent must lie in 50-100, got {coverage_goal_percent!r}."
+        )
+    log: list[str] = []
+    step = sub_progress(progress, 0.0, 0.15)
+    step(0.0, "Preparing the case")
+    if volume is not None:
+        volume.geometry.require_match(label_map.geometry, what="image and label map")
+    if not label_map.has(target_label) or not label_map.mask(target_label).any():
+        raise InvalidParameterError(
+            f"the label map has no (or an empty) {target_label!r} label; segment the tumor first."
+        )
+    library = probe_library or load_probe_library()
+    host = host_label(label_map, label_map.mask(target_label))
+    if isinstance(probe_model, str):
+        model = library.get(probe_model)
+    else:
+        model = probe_model or default_probe_model(library, host)
+    family = protocol_family(
+        protocol_family_name or default_family_name(model, host),
+        max_total_freeze_s=settings.max_total_freeze_s,
+    )
+    reference = reference_protocol(family)
+    if body_mask is None:
+        body_mask = case_body_mask(volume, label_map)
+    context = TrajectoryContext(
+        label_map, settings, body_mask=body_mask, target_label=target_label,
+        progress=sub_progress(step, 0.0, 0.6), cancel=cancel,
+    )  # fmt: skip
+    step(0.6, f"Simulating one {model.id} probe ({reference.code})")
+    kernel = probe_kernel(model, reference.code, host_tissue(host))
+    lethal_radius = kernel.radius_mm(settings.lethal_isotherm_c)
+    ice_gap = kernel.radius_mm(0.0) - lethal_radius
+    problem = prepare_problem(label_map, settings, target_label=target_label, ice_gap_mm=ice_gap)
+    rule = rule_of_thumb_probe_count(problem.zone_diameter_mm, lethal_radius)
+    log.append(
+        f"target: {problem.zone_diameter_mm:.1f} mm wide with the {settings.margin_mm:g} mm "
+        f"margin, in {host or 'unlabelled tissue'} ({problem.host_tissue}); one {model.id} "
+        f"probe ({reference.code}) kills {2 * lethal_radius:.1f} mm wide at "
+        f"{settings.lethal_isotherm_c:g} °C, ice edge {ice_gap:.1f} mm beyond; "
+        f"rule of thumb: {rule} probe(s)"
+    )
+    for guard in problem.guards:
+        if guard.needs_protection:
+            log.append(f"needs protection: {guard.advice()}")
+    # The freezing segment must lie under the skin.
+    min_path_mm = model.tip_offset_mm + model.active_length_mm + SKIN_CLEARANCE_MM
+    allow_leaving_image = volume is not None and volume.modality == "US"
+    directions, entry_map = candidate_directions(
+        context, problem.centroid_lps_mm, count=direction_count, min_path_mm=min_path_mm,
+        allow_leaving_image=allow_leaving_image, target_points_lps_mm=problem.sample_points_lps_mm,
+    )  # fmt: skip
+    if not directions:
+        raise InfeasiblePlanError(
+            "no safe straight path reaches the tumor: " + blocking_summary(entry_map) + ". "
+            "Relax path_clearances_mm or max_craniocaudal_angle_deg, or change the patient "
+            "position.",
+            best_partial_plan=None,
+        )
+    for direction in directions:
+        log.append(
+            f"candidate direction {np.round(direction.insertion_lps, 2).tolist()}: path "
+            f"{direction.path_length_mm:.0f} mm, craniocaudal {direction.craniocaudal_deg:.0f}°"
+        )
+    run = _Optimizer(
+        volume, label_map, problem, context, model, family, directions,
+        case or (None if volume is None else CaseReference.for_volume(volume)),
+        coverage_goal_percent, log, cancel,
+    )  # fmt: skip
+    run.search.min_path_mm = min_path_mm
+    run.search.allow_leaving_image = allow_leaving_image
+    evaluation = _search_and_verify(
+        run, settings, verify_spacing_mm, sub_progress(progress, 0.15, 0.8)
+    )
+    plan = evaluation.plan
+    robustness = None
+    if robustness_samples > 0:
+        robustness = assess_robustness(
+            plan, volume, label_map, tip_error_mm=robustness_tip_error_mm,
+            samples=robustness_samples, seed=robustness_seed,
+            coverage_goal_percent=coverage_goal_percent, probe_library={model.id: model},
+            progress=sub_progress(progress, 0.8, 1.0), cancel=cancel,
+        )  # fmt: skip
+        summary = robustness.summary
+        plan = plan.with_metrics(dataclasses.replace(plan.metrics, robustness=summary))
+        log.append(
+            f"robustness: {100 * summary.probability:.0f} % of {summary.samples} plans with "
+            f"{summary.tip_error_mm:g} mm placement error still cover the margin"
+        )
+    runtime = time.perf_counter() - started
+    log.append(f"planned in {runtime:.1f} s")
+    if progress is not None:
+        progress(1.0, "Plan ready")
+    return OptimizationResult(
+        plan=plan,
+        evaluation=evaluation,
+        simulation=evaluation.simulation,
+        robustness=robustness,
+        runtime_s=runtime,
+        log=tuple(log),
+        rule_of_thumb_probes=rule,
+        needs_protection=tuple(g.advice() for g in problem.guards if g.needs_protection),
+    )
+
+
+def _warmest(old: NDArray[np.float64], new: NDArray[np.float64]) -> NDArray[np.float64]:
+    return np.maximum(old, np.clip(new, -MAX_CORRECTION_C, MAX_CORRECTION_C))
+
+
+def _surrogate_stage(
+    run: _Optimizer, settings: PlanSettings, first_count: int, progress: ProgressCallback
+) -> tuple[Layout, int]:
+    """Fewest probes from ``first_count`` on, then shortest freeze, covering on the surrogate."""
+    last = len(run.family) - 1
+    best_any: Layout | None = None
+    for count in range(first_count, settings.max_probes + 1):
+        progress(count / settings.max_probes, f"Searching layouts of {count} probe(s)")
+        found = run.best_for_count(count, last)
+        if found is None:
+            run.log.append(f"{count} probe(s): no layout with safe paths and valid spacing")
+            continue
+        layout, direction = found
+        if best_any is None or layout.score > best_any.score:
+            best_any = layout
+            run.remember(100.0 * layout.coverage, run.plan(layout, run.family[last]), evidence=0)
+        run.log.append(
+            f"{count} probe(s), {run.family[last].code}: surrogate covers "
+            f"{100 * layout.coverage:.1f} % (protected organ zones frozen: "
+            f"{100 * layout.hard_violation:.1f} %)"
+        )
+        if layout.meets(run.search.goal):
+            shortest, index = run.shortest_covering(count, layout, direction, last)
+            run.log.append(f"shortest covering freeze on the surrogate: {run.family[index].code}")
+            return shortest, index
+    raise _infeasible(run, best_any, settings)
+
+
+def _search_and_verify(
+    run: _Optimizer,
+    settings: PlanSettings,
+    verify_spacing_mm: float,
+    progress: ProgressCallback,
+) -> PlanEvaluation:
+    """Surrogate search, solver checks and full verification, recalibrating after misses.
+
+    A solver run that covers less than the surrogate promised shrinks the
+    surrogate's iceball (:meth:`_Optimizer.calibrate`) until both agree on that
+    layout; the search then resumes from the same probe count, so it can only
+    move on to a longer freeze, a better layout or more probes.
+    """
+    first_count = 1
+    verifications = 0
+    for attempt in range(MAX_SOLVER_ROUNDS):
+        stage = sub_progress(
+            progress, attempt / MAX_SOLVER_ROUNDS, (attempt + 0.5) / MAX_SOLVER_ROUNDS
+        )
+        layout, index = _surrogate_stage(run, settings, first_count, stage)
+        protocol = run.family[index]
+        plan = run.plan(layout, protocol)
+        check = coarse_check(
+            plan, run.problem, run.volume, run.label_map, run.model, cancel=run.cancel
+        )
+        run.log.append(
+            f"solver check (2 mm): {layout.count} probe(s), {protocol.code}: covers "
+            f"{check.coverage_percent:.1f} %"
+            + (
+                f"; ice too close to {', '.join(check.frozen_guards)}"
+                if check.frozen_guards
+                else ""
+            )
+        )
+        run.remember(check.coverage_percent, plan, evidence=1)
+        simulation = check.simulation
+        run.last_simulation = simulation
+        # Late rounds accept a bare pass of the coarse check: the full verification decides.
+        headroom = CHECK_HEADROOM_PERCENT if attempt < HEADROOM_ROUNDS else 0.0
+        if check.meets(run.goal_percent, headroom_percent=headroom):
+            progress((attempt + 0.5) / MAX_SOLVER_ROUNDS, "Verifying with the full simulation")
+            evaluation = evaluate_plan(
+                plan, run.volume, run.label_map, spacing_mm=verify_spacing_mm,
+                probe_library={run.model.id: run.model}, context=run.context, cancel=run.cancel,
+            )  # fmt: skip
+            verifications += 1
+            problems = verification_problems(
+                evaluation.metrics,
+                run.problem,
+                run.goal_percent,
+                allow_leaving_image=run.search.allow_leaving_image,
+            )
+            coverage = evaluation.metrics.coverage_at(settings.lethal_isotherm_c)
+            measured = coverage.tumor_and_margin_percent
+            simulation = evaluation.simulation
+            run.last_simulation = simulation
+            run.remember(measured, evaluation.plan, evidence=2)
+            if not problems:
+                run.log.append(
+                    f"verified ({verify_spacing_mm:g} mm): covers {measured:.1f} % of tumor + "
+                    "margin"
+                )
+                return evaluation
+            run.log.append(f"verification ({verify_spacing_mm:g} mm) missed: {'; '.join(problems)}")
+            if verifications >= MAX_VERIFICATIONS:
+                break
+        elif check.frozen_guards and check.coverage_percent >= run.goal_percent:
+            run.grow_guards()
+        scale = run.calibrate(layout, index, simulation)
+        run.log.append(
+            f"surrogate corrected to the solver (iceball scaled to {scale:.2f}, local "
+            f"corrections up to {run.search.zone_correction_c.max():.0f} °C)"
+        )
+        first_count = layout.count
+    raise InfeasiblePlanError(
+        f"no plan passed the solver checks after {MAX_SOLVER_ROUNDS} rounds; the best covers "
+        f"{run.best_partial[1] if run.best_partial else 0.0:.1f} % of tumor + "
+        f"{settings.margin_mm:g} mm (goal {run.goal_percent:g} %). Raise "
+        "max_probes or max_total_freeze_s, or lower margin_mm." + run.heat_sink_note(),
+        best_partial_plan=run.partial_plan(),
+    )
+
+
+def _infeasible(
+    run: _Optimizer, best: Layout | None, settings: PlanSettings
+) -> InfeasiblePlanError:
+    partial = run.partial_plan()
+    if best is None:
+        return InfeasiblePlanError(
+            f"no layout of 1 to {settings.max_probes} probes has safe paths for every probe with "
+            f"tips {settings.min_probe_spacing_mm:g}-{settings.max_probe_spacing_mm:g} mm apart "
+            f"and within {settings.max_tip_to_tumor_edge_mm:g} mm of the tumor (constraint: "
+            "probe paths and spacing). Relax path_clearances_mm or the spacing limits.",
+            best_partial_plan=partial,
+        )
+    if best.coverage >= run.search.goal and best.frozen_organs:
+        organs = ", ".join(best.frozen_organs)
+        return InfeasiblePlanError(
+            f"covering the margin would bring the ice edge within the clearance of {organs} "
+            "(constraint: organ-at-risk clearance). Lower oar_clearances_mm or margin_mm, or "
+            "protect the organ.",
+            best_partial_plan=partial,
+        )
+    longest = run.family[-1]
+    return InfeasiblePlanError(
+        f"with at most {settings.max_probes} probe(s) (max_probes) and freezes up to "
+        f"{longest.code} (max_total_freeze_s {settings.max_total_freeze_s:g} s) the lethal "
+        f"isotherm covers at best {100 * best.coverage:.1f} % of tumor + "
+        f"{settings.margin_mm:g} mm (goal {run.goal_percent:g} %). Raise max_probes or "
+        "max_total_freeze_s, or lower margin_mm." + run.heat_sink_note(),
+        best_partial_plan=partial,
+    )

@@ -1,0 +1,515 @@
+"""The facts a plan report states, collected into plain records (no drawing, no layout).
+
+:func:`collect_report_content` turns a plan with fresh metrics, its image and
+label map into a :class:`ReportContent`: header identifiers, the target, one row
+per probe, the protocol, coverage/margin/OAR checks with pass or fail against
+the plan's settings, robustness (or an explicit "not assessed"), warnings and
+assumptions. Figures and the PDF layout read only this record and the arrays
+passed alongside it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pydicom
+from numpy.typing import ArrayLike, NDArray
+from scipy import ndimage
+from scipy.spatial import ConvexHull, QhullError
+
+from planning_core import __version__
+from planning_core.errors import InvalidParameterError, ReportError
+from planning_core.imaging.geometry import Geometry
+from planning_core.imaging.labels import LabelMap
+from planning_core.imaging.volume import Volume
+from planning_core.planning.masks import bounding_box
+from planning_core.planning.plan import Plan, PlannedProbe
+from planning_core.planning.results import PathReport, PlanMetrics, RobustnessSummary
+from planning_core.thermal.probes import load_probe_library
+from planning_core.thermal.tissues import load_tissue_library
+
+#: Share of tumor + margin voxels the lethal isotherm must reach for the coverage check
+#: to pass; voxels cut by the margin's edge keep 100 % out of reach on a voxel grid.
+REQUIRED_MARGIN_COVERAGE_PERCENT = 99.0
+#: Shown in place of every patient identifier in de-identified reports.
+DEIDENTIFIED = "DE-IDENTIFIED"
+#: Printed on every page.
+DISCLAIMER = "For planning support; verify before treatment."
+#: Structures that are never worth naming as "closest critical structure" of a path.
+_NOT_CRITICAL = ("skin", "fat", "muscle", "body")
+
+
+@dataclass(frozen=True)
+class HeaderInfo:
+    """Identifiers printed in the page header (all ``DEIDENTIFIED`` in de-identified mode)."""
+
+    patient_name: str
+    patient_id: str
+    birth_date: str
+    accession_number: str
+    study_date: str
+    study_description: str
+    series_description: str
+    plan_name: str
+    report_date: str
+    software: str
+    deidentified: bool
+
+
+@dataclass(frozen=True)
+class TargetInfo:
+    """Size and location of the tumor."""
+
+    label: str
+    volume_ml: float
+    max_diameter_mm: float
+    extent_lr_ap_si_mm: tuple[float, float, float]
+    centre_lps_mm: tuple[float, float, float]
+    centre_slice: int
+    slice_count: int
+    surroundings: str
+
+
+@dataclass(frozen=True)
+class ProbeRow:
+    """One line of the probe table; angles and lengths from the plan's path report."""
+
+    label: str
+    model_id: str
+    model_name: str
+    tip_lps_mm: tuple[float, float, float]
+    entry_lps_mm: tuple[float, float, float]
+    tip_slice: int
+    entry_slice: int | None
+    depth_mm: float | None
+    path_length_mm: float | None
+    craniocaudal_deg: float | None
+    in_plane_deg: float | None
+    elevation_deg: float | None
+    closest_structure: str
+    closest_mm: float | None
+    problems: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PhaseRow:
+    kind: str
+    start_min: float
+    end_min: float
+
+
+@dataclass(frozen=True)
+class Check:
+    """One pass/fail line of the summary box."""
+
+    name: str
+    value: str
+    requirement: str
+    passed: bool
+
+
+@dataclass(frozen=True)
+class ReportContent:
+    """Everything the report states, as plain values."""
+
+    header: HeaderInfo
+    target: TargetInfo
+    probes: tuple[ProbeRow, ...]
+    protocol_code: str
+    phases: tuple[PhaseRow, ...]
+    total_freeze_s: float
+    metrics: PlanMetrics
+    checks: tuple[Check, ...]
+    robustness: RobustnessSummary | None
+    warnings: tuple[str, ...]
+    assumptions: tuple[str, ...]
+    window_level: tuple[float, float]
+    notes: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return all(check.passed for check in self.checks)
+
+
+def collect_report_content(
+    plan: Plan,
+    volume: Volume,
+    label_map: LabelMap,
+    *,
+    deidentify: bool = False,
+    report_date: datetime | None = None,
+    extra_warnings: tuple[str, ...] = (),
+) -> ReportContent:
+    """Collect the report's facts from a plan, its image and label map.
+
+    Parameters
+    ----------
+    plan : Plan
+        A plan whose metrics are present and fresh (:meth:`Plan.metrics_stale` is False).
+    volume : Volume
+        The planning image (identifiers come from its metadata and, for DICOM,
+        from the first source file).
+    label_map : LabelMap
+        Tumor and organs on the image grid.
+    deidentify : bool
+        Replace every patient identifier with ``DE-IDENTIFIED``.
+    report_date : datetime, optional
+        Date printed as the report date; now by default.
+    extra_warnings : tuple of str
+        Further warnings (loading, simulation) to list in the report.
+
+    Returns
+    -------
+    ReportContent
+
+    Raises
+    ------
+    ReportError
+        When the plan has no metrics or stale ones (re-evaluate it first), has no
+        probes, or its target label is empty.
+    """
+    metrics = plan.metrics
+    if metrics is None:
+        raise ReportError(
+            "the plan has no metrics; evaluate it ('cryoplan evaluate PLAN') before reporting."
+        )
+    if plan.metrics_stale():
+        raise ReportError(
+            "the plan's metrics are stale (probes, protocol or settings changed since they were "
+            "computed); re-evaluate the plan before reporting."
+        )
+    if not plan.probes:
+        raise ReportError("the plan has no probes; there is nothing to report.")
+    volume.geometry.require_match(label_map.geometry, what="image and label map")
+    tumor = label_map.mask(plan.target_label)
+    if not tumor.any():
+        raise ReportError(f"label {plan.target_label!r} is empty; segment the tumor first.")
+    header = _header(plan, volume, deidentify=deidentify, report_date=report_date)
+    target = _target(plan.target_label, tumor, label_map)
+    paths = metrics.paths if len(metrics.paths) == len(plan.probes) else (None,) * len(plan.probes)
+    probes = tuple(
+        _probe_row(index, probe, path, label_map, plan.settings.table_direction_lps())
+        for index, (probe, path) in enumerate(zip(plan.probes, paths, strict=True))
+    )
+    protocol = plan.parsed_protocol()
+    phases = tuple(
+        PhaseRow(phase.kind, start / 60.0, (start + phase.duration_s) / 60.0)
+        for phase, start in zip(protocol.phases, protocol.phase_starts_s(), strict=True)
+    )
+    warnings = _warnings(plan, volume, probes, extra_warnings)
+    return ReportContent(
+        header=header,
+        target=target,
+        probes=probes,
+        protocol_code=protocol.code,
+        phases=phases,
+        total_freeze_s=protocol.freeze_time_s,
+        metrics=metrics,
+        checks=plan_checks(plan, metrics),
+        robustness=metrics.robustness,
+        warnings=warnings,
+        assumptions=_assumptions(plan, metrics),
+        window_level=window_level(volume),
+        notes=plan.notes,
+    )
+
+
+def plan_checks(plan: Plan, metrics: PlanMetrics) -> tuple[Check, ...]:
+    """Pass/fail of the plan's goals and limits, in the order the summary lists them.
+
+    Parameters
+    ----------
+    plan : Plan
+        Settings (margin, lethal isotherm, limits) and probes.
+    metrics : PlanMetrics
+        Fresh metrics of ``plan``.
+
+    Returns
+    -------
+    tuple of Check
+    """
+    settings = plan.settings
+    lethal = settings.lethal_isotherm_c
+    try:
+        covered = metrics.coverage_at(lethal).tumor_and_margin_percent
+    except KeyError:
+        covered = math.nan
+    margin = metrics.margin.minimum_mm
+    failing_oars = [o.name for o in metrics.oars if not o.clear]
+    path_problems = sum(len(p.problems) for p in metrics.paths)
+    return (
+        Check(
+            f"Tumor + {settings.margin_mm:g} mm margin covered by {lethal:g} °C",
+            f"{covered:.1f} %",
+            f"≥ {REQUIRED_MARGIN_COVERAGE_PERCENT:g} %",
+            covered >= REQUIRED_MARGIN_COVERAGE_PERCENT,
+        ),
+        Check(
+            "Minimal ablative margin",
+            "no lethal zone" if margin is None else f"{margin:.1f} mm",
+            f"≥ {settings.margin_mm:g} mm",
+            margin is not None and margin >= settings.margin_mm,
+        ),
+        Check(
+            "Organs at risk clear of the 0 °C edge",
+            "all clear" if not failing_oars else "too close: " + ", ".join(failing_oars),
+            "each OAR ≥ its clearance",
+            not failing_oars,
+        ),
+        Check(
+            "Probe paths",
+            "acceptable" if path_problems == 0 else f"{path_problems} problem(s)",
+            "no path problem",
+            path_problems == 0,
+        ),
+        Check(
+            "Probe count",
+            str(len(plan.probes)),
+            f"≤ {settings.max_probes}",
+            len(plan.probes) <= settings.max_probes,
+        ),
+        Check(
+            "Total freeze time",
+            f"{metrics.total_freeze_s / 60.0:g} min",
+            f"≤ {settings.max_total_freeze_s / 60.0:g} min",
+            metrics.total_freeze_s <= settings.max_total_freeze_s,
+        ),
+    )
+
+
+def window_level(volume: Volume) -> tuple[float, float]:
+    """Display window width and level: soft tissue for CT, the 1-99 % range otherwise."""
+    if volume.modality == "CT":
+        return 400.0, 40.0
+    low, high = np.percentile(volume.voxels[::2, ::4, ::4], (1.0, 99.0))
+    return float(max(high - low, 1e-6)), float(0.5 * (low + high))
+
+
+def _header(
+    plan: Plan, volume: Volume, *, deidentify: bool, report_date: datetime | None
+) -> HeaderInfo:
+    metadata = volume.metadata
+    identity = {
+        "patient_name": str(metadata.get("patient_name", "") or ""),
+        "patient_id": str(metadata.get("patient_id", "") or ""),
+        "study_date": str(metadata.get("study_date", "") or ""),
+        **source_identifiers(volume),
+    }
+    if deidentify:
+        identity = dict.fromkeys(identity, DEIDENTIFIED)
+    when = report_date or datetime.now()
+    return HeaderInfo(
+        patient_name=identity["patient_name"].replace("^", " ").strip() or "unknown",
+        patient_id=identity["patient_id"] or "unknown",
+        birth_date=_date_text(identity.get("birth_date", "")),
+        accession_number=identity.get("accession_number", "") or "none",
+        study_date=_date_text(identity["study_date"]),
+        study_description=str(metadata.get("study_description", "") or ""),
+        series_description=str(
+            metadata.get("series_description", "")
+            or (plan.case.description if plan.case else "")
+            or ""
+        ),
+        plan_name=plan.name or "unnamed plan",
+        report_date=when.strftime("%Y-%m-%d %H:%M"),
+        software=f"cryoplan {__version__}",
+        deidentified=deidentify,
+    )
+
+
+def source_identifiers(volume: Volume) -> dict[str, str]:
+    """Birth date and accession number from the first DICOM source file, when there is one."""
+    files = volume.metadata.get("source_files") or []
+    if not files:
+        return {}
+    try:
+        dataset = pydicom.dcmread(
+            files[0], stop_before_pixels=True, specific_tags=["PatientBirthDate", "AccessionNumber"]
+        )
+    except (OSError, pydicom.errors.InvalidDicomError):
+        return {}
+    return {
+        "birth_date": str(dataset.get("PatientBirthDate", "") or ""),
+        "accession_number": str(dataset.get("AccessionNumber", "") or ""),
+    }
+
+
+def _date_text(value: str) -> str:
+    if value == DEIDENTIFIED:
+        return value
+    if len(value) == 8 and value.isdigit():
+        return f"{value[:4]}-{value[4:6]}-{value[6:]}"
+    return value or "unknown"
+
+
+def _target(name: str, tumor: NDArray[np.bool_], label_map: LabelMap) -> TargetInfo:
+    geometry = label_map.geometry
+    kji = np.argwhere(tumor)
+    centre_ijk = kji.mean(axis=0)[::-1]
+    centre = geometry.index_to_lps(centre_ijk)
+    points = geometry.index_to_lps(kji[:, ::-1].astype(np.float64))
+    voxel_extent = np.abs(geometry.direction @ geometry.spacing_mm)
+    extent = points.max(axis=0) - points.min(axis=0) + voxel_extent
+    return TargetInfo(
+        label=name,
+        volume_ml=float(tumor.sum()) * geometry.voxel_volume_mm3 / 1000.0,
+        max_diameter_mm=max_diameter_mm(points),
+        extent_lr_ap_si_mm=(float(extent[0]), float(extent[1]), float(extent[2])),
+        centre_lps_mm=(float(centre[0]), float(centre[1]), float(centre[2])),
+        centre_slice=slice_number(geometry, centre),
+        slice_count=geometry.shape[0],
+        surroundings=surroundings(tumor, label_map),
+    )
+
+
+def slice_number(geometry: Geometry, point_lps_mm: ArrayLike) -> int:
+    """1-based number of the image slice (k) nearest to a point: what a console shows."""
+    return int(np.rint(geometry.lps_to_index(point_lps_mm)[2])) + 1
+
+
+def max_diameter_mm(points_lps_mm: NDArray[np.float64]) -> float:
+    """Largest distance between two points (on their convex hull), in mm."""
+    if len(points_lps_mm) < 2:
+        return 0.0
+    try:
+        hull = points_lps_mm[ConvexHull(points_lps_mm).vertices]
+    except QhullError:  # flat or tiny: every point is on the hull
+        hull = points_lps_mm
+    differences = hull[:, None, :] - hull[None, :, :]
+    return float(np.sqrt((differences**2).sum(axis=-1)).max())
+
+
+def surroundings(tumor: NDArray[np.bool_], label_map: LabelMap, *, count: int = 3) -> str:
+    """The labels bordering the tumor with their share of its one-voxel shell, largest first."""
+    box = bounding_box(tumor, 1)
+    if box is None:
+        return "unknown"
+    crop = tumor[box]
+    shell = ndimage.binary_dilation(crop) & ~crop
+    values = label_map.voxels[box][shell]
+    shares = np.bincount(values, minlength=1) / max(values.size, 1)
+    names = {info.value: info.name.replace("_", " ") for info in label_map.table}
+    order = [v for v in np.argsort(shares)[::-1] if shares[v] > 0][:count]
+    parts = [f"{names.get(int(v), 'unlabelled')} {100.0 * shares[v]:.0f} %" for v in order]
+    return ", ".join(parts) + " of the tumor border" if parts else "unknown"
+
+
+def _probe_row(
+    index: int,
+    probe: PlannedProbe,
+    path: PathReport | None,
+    label_map: LabelMap,
+    down_lps: NDArray[np.float64],
+) -> ProbeRow:
+    geometry = label_map.geometry
+    try:
+        model = load_probe_library().get(probe.model_id)
+        model_name = model.name
+    except (InvalidParameterError, OSError):
+        model_name = "not in the probe library"
+    tip_slice = slice_number(geometry, probe.tip_lps_mm)
+    if path is None:
+        return ProbeRow(
+            probe.label or f"P{index + 1}",
+            probe.model_id,
+            model_name,
+            probe.tip_lps_mm,
+            probe.entry_lps_mm,
+            tip_slice,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            "not analysed",
+            None,
+            ("path not analysed",),
+        )
+    entry = path.skin_entry_lps_mm or probe.entry_lps_mm
+    entry_slice = slice_number(geometry, entry)
+    closest = {
+        name: distance
+        for name, distance in path.closest_mm.items()
+        if name not in _NOT_CRITICAL and name not in path.exempt
+    }
+    name = min(closest, key=closest.get) if closest else "none checked"
+    # Depth: how far below the skin entry the tip lies, measured toward the table.
+    depth = abs(float(np.dot(np.subtract(probe.tip_lps_mm, entry), down_lps)))
+    return ProbeRow(
+        label=probe.label or f"P{index + 1}",
+        model_id=probe.model_id,
+        model_name=model_name,
+        tip_lps_mm=probe.tip_lps_mm,
+        entry_lps_mm=tuple(float(v) for v in entry),  # type: ignore[arg-type]
+        tip_slice=tip_slice,
+        entry_slice=entry_slice,
+        depth_mm=depth if path.skin_entry_lps_mm is not None else None,
+        path_length_mm=path.length_in_body_mm,
+        craniocaudal_deg=path.craniocaudal_angle_deg,
+        in_plane_deg=path.in_plane_angle_deg,
+        elevation_deg=path.elevation_deg,
+        closest_structure=name,
+        closest_mm=closest.get(name),
+        problems=tuple(path.problems),
+    )
+
+
+def _warnings(
+    plan: Plan, volume: Volume, probes: tuple[ProbeRow, ...], extra: tuple[str, ...]
+) -> tuple[str, ...]:
+    warnings = list(extra) + list(volume.warnings)
+    for row in probes:
+        warnings += [f"{row.label}: {problem}" for problem in row.problems]
+        if row.model_name == "not in the probe library":
+            warnings.append(f"{row.label}: probe model {row.model_id!r} is not in the library.")
+    metrics = plan.metrics
+    if metrics is not None:
+        for oar in metrics.oars:
+            if not oar.clear and oar.distance_to_ice_mm is not None:
+                warnings.append(
+                    f"{oar.name}: 0 °C ice edge at {oar.distance_to_ice_mm:.1f} mm, "
+                    f"clearance {oar.clearance_mm:g} mm required."
+                )
+    return tuple(dict.fromkeys(warnings))
+
+
+def _assumptions(plan: Plan, metrics: PlanMetrics) -> tuple[str, ...]:
+    lines = [f"Temperatures computed with {metrics.computed_with}."]
+    try:
+        lines.append(f"Tissue property data version {load_tissue_library().version}.")
+    except (InvalidParameterError, OSError):
+        lines.append("Tissue property data: not found.")
+    try:
+        library = load_probe_library()
+    except (InvalidParameterError, OSError):
+        library = None
+        lines.append("Probe library: not found; calibration sources unknown.")
+    if library is not None:
+        lines.append(f"Probe library version {library.version}.")
+        for model_id in dict.fromkeys(p.model_id for p in plan.probes):
+            if model_id in library.models:
+                source = library.models[model_id].calibration.get("source", "unstated")
+                lines.append(f"Probe {model_id} calibrated against: {source}.")
+    lines += [
+        "Isotherms show the lowest temperature each voxel reached during the whole protocol.",
+        "Probes are straight rigid shafts placed exactly as planned; deflection and "
+        "placement error are not modelled unless a robustness analysis is shown.",
+        "Organ positions are those of the planning image (no breathing or deformation).",
+        f"Coverage passes at ≥ {REQUIRED_MARGIN_COVERAGE_PERCENT:g} % of tumor + margin voxels "
+        f"at or below {plan.settings.lethal_isotherm_c:g} °C.",
+    ]
+    return tuple(lines)
+
+
+def report_file_stem(plan_path: str | Path) -> str:
+    """``case.cryoplan.json`` → ``case``: the stem report files are named after."""
+    name = Path(plan_path).name
+    for suffix in (".cryoplan.json", ".json"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return Path(name).stem

@@ -1,0 +1,388 @@
+"""One-click tumor segmentation on CT and 3-D ultrasound.
+
+Method and why
+--------------
+A click gives one point inside the lesion, nothing about its size or about
+the tissue around it. The lesion is grown from that point by the seeded
+region engine of :mod:`planning_core.segmentation.region` on a box around the
+seed (never the whole study):
+
+* the class of the seed comes from the intensity density of a small ball
+  around it, so a click near the edge or on noise still finds the lesion;
+* a confidence-connected region of that class (window re-estimated from the
+  region's interior) is robust to noise and to texture, and needs no prior
+  intensity range, which differs between CT phases and ultrasound;
+* the region is flooded to the strongest surrounding edges (marker-controlled
+  watershed of the gradient), then split at narrow necks of its distance map,
+  so a neighbour of similar intensity that touches the lesion (an organ, a
+  vessel, the chest wall) is cut off by shape where no edge separates them;
+* every stretch of boundary is finally moved to its own halfway level between
+  inside and outside (a local two-region fit), which places it on the edge of
+  the blurred image to a fraction of a voxel.
+
+Graph cuts and random walkers need background seeds the user did not give,
+and a global level set leaks along the same weak necks the shape cut removes;
+the region engine gives the same boundaries at a fraction of the cost.
+
+The box starts small and is enlarged while the result touches it. A result
+that still touches the largest box is an organ or the body, not a lesion: it
+is refused with :class:`~planning_core.errors.SegmentationError`, as is a seed
+whose tissue class is air, fat or bone on CT.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from planning_core.errors import InvalidParameterError, SegmentationError
+from planning_core.imaging.geometry import Geometry
+from planning_core.imaging.labels import LabelMap
+from planning_core.imaging.volume import Volume
+from planning_core.progress import CancelToken, ProgressCallback, no_progress
+from planning_core.segmentation.metrics import mask_volume_ml, max_diameter_mm
+from planning_core.segmentation.morphology import ball_offsets
+from planning_core.segmentation.region import (
+    EDGE_SIGMAS,
+    RegionSettings,
+    SeededRegion,
+    grow_from_seed,
+)
+from planning_core.segmentation.roi import Roi, roi_around, roi_from_corners
+
+#: Region settings per modality: ultrasound speckle needs a median filter first.
+CT_REGION = RegionSettings()
+US_REGION = RegionSettings(smoothing_mm=0.8, median_radius_mm=0.5)
+
+
+@dataclass(frozen=True)
+class TumorSettings:
+    """Search box and plausibility limits of the one-click tumor.
+
+    Parameters
+    ----------
+    start_half_size_mm : float
+        Half-width of the first box around the seed.
+    start_half_size_voxels : int
+        On fine grids (3-D ultrasound) the first box is at most this many
+        voxels wide on each side of the seed, so its cost stays bounded.
+    max_half_size_mm : float
+        Largest half-width tried; a result still touching it is refused.
+    edge_box_factor : float
+        With an edge click at distance ``r`` from the seed, the box half-width
+        is ``edge_box_factor * r`` and the lesion is confined to a ball of
+        ``edge_box_factor * r`` around the seed.
+    min_volume_ml : float
+        Smaller results are refused (the seed hit noise or a speck).
+    small_volume_ml, large_volume_ml : float
+        Results outside this range come with a warning.
+    max_diameter_mm : float
+        Larger results are refused (an organ, not a lesion).
+    ct_lesion_range_hu : tuple of float
+        On CT, a seed whose tissue mean lies outside this range is in air, fat
+        or bone, not in a lesion.
+    min_contrast_sigmas : float
+        Below this lesion/neighbour contrast (in noise sigmas) a warning says
+        the boundary is weakly supported.
+    max_box_share : float
+        A lesion stands out from its surroundings: a region filling more than
+        this share of the search box is the surrounding tissue itself.
+    """
+
+    start_half_size_mm: float = 30.0
+    start_half_size_voxels: int = 64
+    max_half_size_mm: float = 80.0
+    edge_box_factor: float = 1.6
+    min_volume_ml: float = 0.03
+    small_volume_ml: float = 0.2
+    large_volume_ml: float = 250.0
+    max_diameter_mm: float = 110.0
+    ct_lesion_range_hu: tuple[float, float] = (-60.0, 250.0)
+    min_contrast_sigmas: float = 2.0 * EDGE_SIGMAS
+    max_box_share: float = 0.5
+
+
+@dataclass(frozen=True, eq=False)
+class TumorSegmentation:
+    """The one-click tumor on the volume's grid.
+
+    Attributes
+    ----------
+    label_map : LabelMap
+        One label, ``"tumor"``, on the volume's grid.
+    volume_ml : float
+        Volume of the mask.
+    max_diameter_mm : float
+        Largest extent of the mask.
+    confidence : float
+        0..1: the share of the boundary on a visible edge, lowered by the share
+        cut off as a leak, by weak contrast and by each warning.
+    warnings : tuple of str
+        Tolerable problems (leak cut, weak edge, implausible size).
+    method : dict
+        Details for reports and debugging: box, intensity model, edge support.
+    """
+
+    label_map: LabelMap
+    volume_ml: float
+    max_diameter_mm: float
+    confidence: float
+    warnings: tuple[str, ...]
+    method: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def mask(self) -> NDArray[np.bool_]:
+        """Boolean ``[k, j, i]`` tumor mask on the volume's grid."""
+        return self.label_map.mask("tumor")
+
+    @property
+    def geometry(self) -> Geometry:
+        return self.label_map.geometry
+
+
+def seed_index_kji(
+    geometry: Geometry, seed_lps_mm: ArrayLike, *, name: str
+) -> tuple[int, int, int]:
+    """Nearest voxel ``(k, j, i)`` of an LPS point; raises when it lies outside the grid."""
+    point = np.asarray(seed_lps_mm, dtype=np.float64).reshape(-1)
+    if point.shape != (3,) or not np.all(np.isfinite(point)):
+        raise InvalidParameterError(
+            f"{name} must be three finite numbers (LPS mm), got {seed_lps_mm!r}."
+        )
+    ijk = geometry.lps_to_nearest_index(point)
+    if not geometry.contains_index(ijk):
+        raise InvalidParameterError(
+            f"{name} {np.round(point, 2).tolist()} mm (LPS) lies outside the image; "
+            "click inside the volume."
+        )
+    return int(ijk[2]), int(ijk[1]), int(ijk[0])
+
+
+def _settings_for(volume: Volume) -> RegionSettings:
+    return US_REGION if volume.modality == "US" else CT_REGION
+
+
+def _ball_mask(
+    roi: Roi, center_kji: tuple[int, int, int], radius_mm: float, spacing_kji
+) -> NDArray[np.bool_]:
+    allowed = np.zeros(roi.shape, dtype=bool)
+    points = ball_offsets(radius_mm, spacing_kji) + np.asarray(roi.to_local_kji(center_kji))
+    inside = np.all((points >= 0) & (points < np.asarray(roi.shape)), axis=1)
+    allowed[tuple(points[inside].T)] = True
+    return allowed
+
+
+def _grow_in(
+    volume: Volume,
+    roi: Roi,
+    seed_kji: tuple[int, int, int],
+    allowed: NDArray[np.bool_] | None,
+    cancel: CancelToken | None,
+) -> SeededRegion:
+    return grow_from_seed(
+        roi.crop(volume.voxels),
+        roi.to_local_kji(seed_kji),
+        volume.geometry.spacing_kji_mm,
+        _settings_for(volume),
+        allowed=allowed,
+        cancel=cancel,
+    )
+
+
+def _check_lesion_class(volume: Volume, region: SeededRegion, settings: TumorSettings) -> None:
+    if volume.modality != "CT":
+        return
+    low, high = settings.ct_lesion_range_hu
+    mean = region.intensity.mean
+    if not low <= mean <= high:
+        tissue = "air or lung" if mean < -400 else "fat" if mean < low else "bone or contrast"
+        raise SegmentationError(
+            f"the seed lies in {tissue} ({mean:.0f} HU), not in a soft-tissue lesion "
+            f"({low:.0f} to {high:.0f} HU). Click inside the tumor."
+        )
+
+
+def _confidence(region: SeededRegion, warnings: list[str], settings: TumorSettings) -> float:
+    contrast = region.intensity.contrast_sigmas
+    contrast_term = float(np.clip(contrast / settings.min_contrast_sigmas, 0.0, 1.0))
+    score = region.edge_support * (1.0 - region.cut_fraction) * contrast_term
+    return float(np.clip(score * 0.8 ** len(warnings), 0.0, 1.0))
+
+
+def segment_tumor(
+    volume: Volume,
+    seed_lps_mm: ArrayLike,
+    *,
+    edge_lps_mm: ArrayLike | None = None,
+    box_lps_mm: ArrayLike | None = None,
+    settings: TumorSettings | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> TumorSegmentation:
+    """Segment the lesion holding ``seed_lps_mm``.
+
+    Parameters
+    ----------
+    volume : Volume
+        CT (HU) or 3-D ultrasound.
+    seed_lps_mm : array_like
+        A point inside the lesion, LPS mm.
+    edge_lps_mm : array_like, optional
+        A second click on the lesion's edge: bounds the lesion to
+        ``settings.edge_box_factor`` times the seed-edge distance.
+    box_lps_mm : array_like, optional
+        Two opposite corners ``[[x0, y0, z0], [x1, y1, z1]]`` of a box that holds
+        the lesion; the lesion is confined to it.
+    settings : TumorSettings, optional
+        Box sizes and plausibility limits.
+    progress, cancel
+        Progress callback and cancel token.
+
+    Returns
+    -------
+    TumorSegmentation
+
+    Raises
+    ------
+    InvalidParameterError
+        When a point lies outside the image or the box is malformed.
+    SegmentationError
+        When nothing lesion-like holds the seed: it lies in air, fat or bone,
+        the region is organ- or body-sized, or it is a speck.
+    """
+    settings = settings or TumorSettings()
+    report = progress or no_progress
+    geometry = volume.geometry
+    spacing = geometry.spacing_kji_mm
+    seed = seed_index_kji(geometry, seed_lps_mm, name="seed_lps_mm")
+    seed_ijk = np.asarray(seed[::-1], dtype=np.float64)
+    fixed_box: Roi | None = None
+    allowed_radius_mm: float | None = None
+    if box_lps_mm is not None:
+        corners = np.asarray(box_lps_mm, dtype=np.float64)
+        if corners.shape != (2, 3) or not np.all(np.isfinite(corners)):
+            raise InvalidParameterError(
+                f"box_lps_mm must be two corners [[x0, y0, z0], [x1, y1, z1]], got {box_lps_mm!r}."
+            )
+        fixed_box = roi_from_corners(geometry, corners[0], corners[1], margin_mm=0.0)
+        if not all(
+            a <= s < b
+            for s, a, b in zip(seed, fixed_box.start_kji, fixed_box.stop_kji, strict=True)
+        ):
+            raise InvalidParameterError("box_lps_mm must contain the seed; draw the box around it.")
+    if edge_lps_mm is not None:
+        seed_index_kji(geometry, edge_lps_mm, name="edge_lps_mm")
+        edge_lps = np.asarray(edge_lps_mm, dtype=np.float64).reshape(3)
+        radius = float(np.linalg.norm(edge_lps - geometry.index_to_lps(seed_ijk)))
+        if radius < 2.0 * float(geometry.spacing_mm.min()):
+            raise InvalidParameterError(
+                "edge_lps_mm lies on the seed; click on the lesion's edge, away from the seed."
+            )
+        allowed_radius_mm = settings.edge_box_factor * radius
+    if fixed_box is not None:
+        boxes = [fixed_box]
+    else:
+        half = (
+            allowed_radius_mm + 2.0 * float(geometry.spacing_mm.max())
+            if allowed_radius_mm is not None
+            else min(
+                settings.start_half_size_mm,
+                settings.start_half_size_voxels * float(geometry.spacing_mm.max()),
+            )
+        )
+        sizes = [half]
+        while allowed_radius_mm is None and sizes[-1] < settings.max_half_size_mm:
+            sizes.append(min(2.0 * sizes[-1], settings.max_half_size_mm))
+        boxes = [roi_around(geometry, seed_ijk, size) for size in sizes]
+
+    region: SeededRegion | None = None
+    roi = boxes[0]
+    open_faces: list[str] = []
+    for attempt, roi in enumerate(boxes):
+        report(0.1 + 0.7 * attempt / len(boxes), "Growing the tumor from the seed")
+        allowed = (
+            _ball_mask(roi, seed, allowed_radius_mm, spacing)
+            if allowed_radius_mm is not None
+            else None
+        )
+        region = _grow_in(volume, roi, seed, allowed, cancel)
+        _check_lesion_class(volume, region, settings)
+        open_faces = roi.open_faces_touched(region.mask)
+        if not open_faces or fixed_box is not None or allowed is not None:
+            break
+    assert region is not None
+    report(0.85, "Measuring the tumor")
+    warnings: list[str] = []
+    if open_faces and fixed_box is None and allowed_radius_mm is None:
+        raise SegmentationError(
+            "the region grown from the seed extends beyond "
+            f"{2 * settings.max_half_size_mm:.0f} mm: it is an organ or the body, not a "
+            "lesion. Click inside the tumor, or draw a box around it."
+        )
+    grid_faces = roi.grid_faces_touched(region.mask)
+    box_share = float(np.count_nonzero(region.mask)) / float(np.prod(roi.shape))
+    if (
+        fixed_box is None
+        and allowed_radius_mm is None
+        and (len(grid_faces) >= 2 or box_share > settings.max_box_share)
+    ):
+        raise SegmentationError(
+            f"the region grown from the seed fills {100 * box_share:.0f} % of the search box "
+            f"and reaches the image border on {len(grid_faces)} side(s): it is an organ or "
+            "the body, not a lesion. Click inside the tumor, or draw a box around it."
+        )
+    if grid_faces:
+        warnings.append(
+            f"the tumor reaches the image border on side {grid_faces[0]}: it may continue "
+            "beyond the scanned range."
+        )
+    if open_faces:
+        warnings.append(
+            "the tumor reaches the box (or edge-click limit) on side(s) "
+            f"{', '.join(open_faces)}: it may be cut there; check it or enlarge the box."
+        )
+    mask = roi.paste(region.mask)
+    volume_ml = mask_volume_ml(mask, geometry)
+    diameter_mm = max_diameter_mm(mask, geometry)
+    if volume_ml < settings.min_volume_ml:
+        raise SegmentationError(
+            f"only {volume_ml * 1000:.0f} mm³ grew from the seed: it lies on noise or a speck, "
+            "not in a lesion. Click inside the tumor."
+        )
+    if diameter_mm > settings.max_diameter_mm:
+        raise SegmentationError(
+            f"the region grown from the seed is {diameter_mm:.0f} mm across (limit "
+            f"{settings.max_diameter_mm:.0f} mm): an organ, not a lesion. Click inside the tumor."
+        )
+    if volume_ml < settings.small_volume_ml:
+        warnings.append(f"the tumor is very small ({volume_ml:.2f} ml): check the seed.")
+    if volume_ml > settings.large_volume_ml:
+        warnings.append(f"the tumor is very large ({volume_ml:.0f} ml): check for leaks.")
+    if region.cut_fraction > 0.2:
+        warnings.append(
+            f"{100 * region.cut_fraction:.0f} % of the grown region was cut off as a leak into "
+            "a touching structure: check the boundary there."
+        )
+    contrast = region.intensity.contrast_sigmas
+    if contrast < settings.min_contrast_sigmas:
+        warnings.append(
+            f"weak contrast with the surrounding tissue ({contrast:.1f} noise sigmas): the "
+            "boundary is uncertain."
+        )
+    label_map = LabelMap.empty(geometry).with_mask("tumor", mask)
+    confidence = _confidence(region, warnings, settings)
+    method = {
+        "name": "seeded confidence-connected region, edge flooding, neck cut, local edge fit",
+        "box_start_kji": list(roi.start_kji),
+        "box_stop_kji": list(roi.stop_kji),
+        "tissue_mean": region.intensity.mean,
+        "tissue_sigma": region.intensity.sigma,
+        "contrast_sigmas": contrast,
+        "edge_support": region.edge_support,
+        "cut_fraction": region.cut_fraction,
+        "layered": region.layered,
+    }
+    report(1.0, "Tumor segmented")
+    return TumorSegmentation(label_map, volume_ml, diameter_mm, confidence, tuple(warnings), method)

@@ -1,0 +1,1 @@
+"""Resident training: case library, trainees, scored attempts and their history (headless)."""

@@ -1,0 +1,183 @@
+"""Optimizer parts: rule of thumb, patterns, protocol families, surrogate against the solver."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from planning_core.errors import InvalidParameterError
+from planning_core.planning.optimizer.duration import (
+    default_family_name,
+    protocol_family,
+    reference_protocol,
+)
+from planning_core.planning.optimizer.layout import (
+    DISK_COVERING_RATIOS,
+    pattern_offsets,
+    plane_basis,
+    ring_radius_for_spacing,
+    rule_of_thumb_probe_count,
+    spacing_ok,
+)
+from planning_core.planning.optimizer.surrogate import probe_kernel, surrogate_temperature_c
+from planning_core.thermal.probes import PlacedProbe, ProbeModel
+from planning_core.thermal.protocol import parse_protocol
+from planning_core.thermal.setup import build_setup
+from planning_core.thermal.solver import simulate
+
+ARGON = ProbeModel(
+    id="test-argon", name="test argon", cryogen="argon", diameter_mm=2.4,
+    active_length_mm=30.0, tip_offset_mm=5.0,
+)  # fmt: skip
+NITROGEN = ProbeModel(
+    id="test-ln2", name="test ln2", cryogen="liquid_nitrogen", diameter_mm=3.4,
+    active_length_mm=20.0, tip_offset_mm=4.0, plateau_c=-170.0, time_constant_s=60.0,
+)  # fmt: skip
+
+
+# -- rule of thumb and patterns ------------------------------------------------------------
+def test_one_probe_when_its_lethal_zone_spans_the_target():
+    assert rule_of_thumb_probe_count(20.0, 10.0) == 1
+    assert rule_of_thumb_probe_count(20.0, 9.99) == 3  # two disks never beat one
+
+
+def test_rule_of_thumb_follows_the_disk_covering_numbers():
+    for count, ratio in enumerate(DISK_COVERING_RATIOS, start=1):
+        if count == 2:
+            continue
+        assert rule_of_thumb_probe_count(2.0, ratio) == count
+        assert rule_of_thumb_probe_count(2.0, ratio - 0.002) > count
+
+
+def test_three_disks_at_the_covering_ratio_cover_the_disk():
+    # Independent check of the n = 3 value: disks of radius sqrt(3)/2 centred at
+    # radius 1/2 (120° apart) cover every point of the unit disk.
+    r = DISK_COVERING_RATIOS[2]
+    thirds = np.array([0.0, 2.0, 4.0]) * np.pi / 3.0
+    centres = 0.5 * np.column_stack([np.cos(thirds), np.sin(thirds)])
+    angle, radius = np.meshgrid(np.linspace(0, 2 * np.pi, 360), np.linspace(0, 1, 50))
+    points = np.column_stack([(radius * np.cos(angle)).ravel(), (radius * np.sin(angle)).ravel()])
+    nearest = np.min(np.linalg.norm(points[:, None] - centres[None], axis=-1), axis=1)
+    assert nearest.max() <= r + 1e-6
+
+
+def test_large_targets_use_the_hexagonal_covering_and_keep_growing():
+    counts = [rule_of_thumb_probe_count(d, 5.0) for d in (40.0, 60.0, 80.0)]
+    assert counts[0] > len(DISK_COVERING_RATIOS)
+    assert counts[0] < counts[1] < counts[2]
+
+
+def test_rule_of_thumb_needs_a_lethal_zone():
+    with pytest.raises(InvalidParameterError, match="no lethal temperature"):
+        rule_of_thumb_probe_count(20.0, 0.0)
+
+
+@pytest.mark.parametrize("count", [2, 3, 4, 5, 6, 7])
+def test_ring_radius_gives_the_requested_neighbour_spacing(count):
+    offsets = pattern_offsets(count, ring_radius_for_spacing(count, 15.0), 0.3)
+    distance = np.linalg.norm(offsets[:, None] - offsets[None], axis=-1)
+    np.fill_diagonal(distance, np.inf)
+    assert distance.min() == pytest.approx(15.0, abs=1e-9)
+
+
+def test_patterns_from_six_probes_have_a_centre_probe():
+    assert np.allclose(pattern_offsets(6, 12.0, 0.0)[0], 0.0)
+    assert not np.any(np.all(np.isclose(pattern_offsets(5, 12.0, 0.0), 0.0), axis=1))
+    assert pattern_offsets(1, 12.0, 0.0).shape == (1, 2)
+
+
+def test_plane_basis_is_orthonormal():
+    axis = np.array([0.3, -0.5, 0.81])
+    axis /= np.linalg.norm(axis)
+    u, v = plane_basis(axis)
+    frame = np.vstack([u, v, axis])
+    np.testing.assert_allclose(frame @ frame.T, np.eye(3), atol=1e-12)
+
+
+def test_spacing_limits():
+    tips = np.array([[0.0, 0, 0], [12.0, 0, 0], [24.0, 0, 0]])
+    assert spacing_ok(tips, min_spacing_mm=10.0, max_spacing_mm=20.0)
+    assert not spacing_ok(tips, min_spacing_mm=13.0, max_spacing_mm=20.0)
+    assert not spacing_ok(tips * 2.0, min_spacing_mm=10.0, max_spacing_mm=20.0)
+
+
+# -- protocol families -----------------------------------------------------------------------
+def test_family_is_sorted_and_limited_by_the_longest_freeze():
+    family = protocol_family("double-freeze", max_total_freeze_s=1200.0)
+    freezes = [p.freeze_time_s for p in family]
+    assert freezes == sorted(freezes)
+    assert max(freezes) == 1200.0
+    assert reference_protocol(family).code == "F10-T8-F10"
+
+
+def test_family_defaults_follow_cryogen_and_organ():
+    assert default_family_name(NITROGEN, "breast_tissue") == "liquid-nitrogen"
+    assert default_family_name(ARGON, "lung") == "lung-triple-freeze"
+    assert default_family_name(ARGON, "kidney") == "double-freeze"
+    lung = protocol_family("lung-triple-freeze", max_total_freeze_s=1800.0)
+    assert reference_protocol(lung).code == parse_protocol("lung-3-7-10").code
+
+
+def test_unknown_family_and_too_short_limit_are_refused():
+    with pytest.raises(InvalidParameterError, match="unknown protocol family"):
+        protocol_family("triple", max_total_freeze_s=1800.0)
+    with pytest.raises(InvalidParameterError, match="max_total_freeze_s"):
+        protocol_family("double-freeze", max_total_freeze_s=300.0)
+
+
+# -- surrogate against the solver --------------------------------------------------------------
+def _solver_field(tips, axis, code="F10-T8-F10"):
+    length = ARGON.tip_offset_mm + ARGON.active_length_mm + 60.0
+    probes = [PlacedProbe(ARGON, tip, np.add(tip, np.multiply(axis, length))) for tip in tips]
+    setup = build_setup(probes, medium="soft_tissue", spacing_mm=2.0, margin_mm=40.0)
+    return simulate(setup, parse_protocol(code), isotherms_c=())
+
+
+@pytest.fixture(scope="module")
+def kernel():
+    return probe_kernel(ARGON, "F10-T8-F10", "soft_tissue")
+
+
+def test_kernel_reproduces_an_obliquely_placed_probe(kernel):
+    axis = np.array([1.0, 1.0, 0.5]) / 1.5
+    tip = np.array([3.0, -2.0, 1.0])
+    result = _solver_field([tip], axis)
+    rng = np.random.default_rng(3)
+    centre = tip + axis * kernel.active_center_mm
+    points = centre + rng.uniform(-20.0, 20.0, (400, 3))
+    expected = result.temperature_at(points)
+    got = surrogate_temperature_c(kernel, tip[None], axis, points)
+    # Both sample 2-mm grids, differently oriented: a few degrees of interpolation error.
+    assert np.median(np.abs(got - expected)) < 3.0
+    lethal_radius = kernel.radius_mm(-40.0)
+    assert 5.0 < lethal_radius < kernel.radius_mm(0.0)
+
+
+def test_superposition_matches_the_solver_for_a_three_probe_cluster(kernel):
+    axis = np.array([0.0, 0.0, 1.0])
+    angles = np.array([0.0, 2.0, 4.0]) * np.pi / 3.0
+    tips = np.column_stack([8.0 * np.cos(angles), 8.0 * np.sin(angles), np.zeros(3)])
+    result = _solver_field(tips, axis)
+    geometry = result.geometry
+    nk, nj, ni = geometry.shape
+    k, j, i = np.meshgrid(np.arange(nk), np.arange(nj), np.arange(ni), indexing="ij")
+    points = geometry.index_to_lps(np.column_stack([i.ravel(), j.ravel(), k.ravel()]).astype(float))
+    solver = np.count_nonzero(result.min_temperature_c <= -40.0)
+    surrogate = np.count_nonzero(surrogate_temperature_c(kernel, tips, axis, points) <= -40.0)
+    union = np.count_nonzero(
+        np.min([surrogate_temperature_c(kernel, t[None], axis, points) for t in tips], axis=0)
+        <= -40.0
+    )
+    assert surrogate == pytest.approx(solver, rel=0.25)
+    assert union < 0.8 * solver  # the synergy the superposition captures
+
+
+def test_scaled_kernel_scales_isotherm_radii(kernel):
+    scaled = kernel.scaled(0.8)
+    assert scaled.radius_mm(-40.0) == pytest.approx(0.8 * kernel.radius_mm(-40.0), rel=1e-9)
+    deep, shallow = kernel.axial_reach_mm(-40.0)
+    deep_s, shallow_s = scaled.axial_reach_mm(-40.0)
+    assert shallow_s - deep_s == pytest.approx(0.8 * (shallow - deep), rel=1e-9)
+    assert math.isclose(kernel.scale, 1.0)

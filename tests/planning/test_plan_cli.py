@@ -1,0 +1,103 @@
+"""`cryoplan plan` and `cryoplan evaluate`: arguments, errors, evaluation of an edited plan."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+from planning_phantoms import torso_phantom
+
+from planning_core.cli import main
+from planning_core.imaging.volume import Volume
+from planning_core.imaging.volume_io import write_label_map, write_volume
+from planning_core.planning.case_files import write_plan_case_files
+from planning_core.planning.case_reference import CaseReference
+from planning_core.planning.plan import Plan, PlannedProbe
+from planning_core.planning.plan_json import load_plan, save_plan
+from planning_core.planning.settings import PlanSettings
+
+
+def test_plan_needs_a_tumor_seed_or_labels(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["plan", "kidney", "--out", "p.json"])
+    assert exited.value.code == 2
+    assert "--tumor-seed" in capsys.readouterr().err
+
+
+def test_plan_refuses_a_non_json_output(tmp_path, capsys):
+    code = main(["plan", "kidney", "--tumor-seed", "0,0,0", "--out", str(tmp_path / "p.txt")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and "must end in .json" in err
+
+
+def test_plan_seed_must_be_three_numbers(capsys):
+    with pytest.raises(SystemExit):
+        main(["plan", "kidney", "--tumor-seed", "1,2", "--out", "p.json"])
+    assert "three" in capsys.readouterr().err
+
+
+def test_evaluate_names_a_missing_plan(tmp_path, capsys):
+    code = main(["evaluate", str(tmp_path / "none.json")])
+    assert code == 2
+    assert "no such plan file" in capsys.readouterr().err
+
+
+@pytest.fixture()
+def saved_plan(tmp_path):
+    labels = torso_phantom(tumor_radius_mm=5.0)
+    volume = Volume(np.where(labels.voxels == 0, -1000, 40).astype(np.int16), labels.geometry, "CT")
+    image = tmp_path / "image.nii.gz"
+    write_volume(volume, image)
+    plan = Plan(
+        probes=(PlannedProbe("argon-2.4", (0.0, 20.0, 0.0), (0.0, -60.0, 0.0), "P1"),),
+        protocol="F10-T8-F10",
+        settings=PlanSettings(margin_mm=2.0),
+        case=CaseReference.for_volume(volume),
+    )
+    path = tmp_path / "edited.json"
+    save_plan(write_plan_case_files(plan, plan_path=path, label_map=labels, image_path=image), path)
+    return path
+
+
+def test_evaluate_fills_fresh_metrics_of_an_edited_plan(saved_plan, capsys):
+    code = main(["evaluate", str(saved_plan), "--spacing-mm", "2", "--json"])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["probe_count"] == 1 and not summary["stale"]
+    assert summary["tumor_and_margin_coverage_percent"] > 90.0
+    assert summary["probes"][0]["depth_mm"] == pytest.approx(70.0, abs=1.5)  # skin at y = -50
+    plan = load_plan(saved_plan)
+    assert not plan.metrics_stale()
+    assert plan.thermal_fields_path is not None and plan.thermal_fields_path.exists()
+    # Moving the probe makes the saved metrics stale until evaluated again.
+    moved = plan.with_probes((dataclasses.replace(plan.probes[0], tip_lps_mm=(3.0, 20.0, 0.0)),))
+    assert moved.metrics_stale()
+
+
+def test_evaluate_prints_a_readable_summary(saved_plan, capsys):
+    assert main(["evaluate", str(saved_plan), "--spacing-mm", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "1 probe(s), protocol F10-T8-F10" in out
+    assert "minimal ablative margin" in out and "organs at risk" in out
+
+
+def test_infeasible_plan_is_one_line_and_saves_the_best_partial_plan(tmp_path, capsys):
+    labels = torso_phantom(tumor_radius_mm=18.0)
+    volume = Volume(np.where(labels.voxels == 0, -1000, 40).astype(np.int16), labels.geometry, "CT")
+    write_volume(volume, tmp_path / "image.nii.gz")
+    write_label_map(labels, tmp_path / "labels.nii.gz")
+    out = tmp_path / "big.json"
+    code = main(
+        [
+            "plan", str(tmp_path / "image.nii.gz"), "--labels", str(tmp_path / "labels.nii.gz"),
+            "--out", str(out), "--max-probes", "1", "--robustness-samples", "0",
+        ]
+    )  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert "max_probes" in err[-1] and "big.partial.json" in err[-1]
+    assert len(load_plan(tmp_path / "big.partial.json").probes) == 1
+    assert not out.exists()

@@ -1,0 +1,49 @@
+"""Sample cases loaded once per session for the segmentation tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+
+from planning_core.imaging.labels import LabelMap
+from planning_core.imaging.volume import Volume
+
+
+@dataclass
+class LoadedCase:
+    name: str
+    volume: Volume
+    labels: LabelMap
+    manifest: dict
+
+    @property
+    def truth(self) -> NDArray[np.bool_]:
+        return self.labels.mask("tumor")
+
+    @property
+    def seed_lps_mm(self) -> NDArray[np.float64]:
+        return np.asarray(self.manifest["tumor"]["seed_lps_mm"], dtype=np.float64)
+
+
+_CACHE: dict[str, LoadedCase] = {}
+
+
+@pytest.fixture(scope="session")
+def sample_case():
+    """``sample_case(name)`` -> :class:`LoadedCase` (generated once into the user cache)."""
+    samples = pytest.importorskip("cryoplan_samples")
+    from planning_core.imaging.loader import load_image
+
+    def load(name: str) -> LoadedCase:
+        if name not in _CACHE:
+            case = samples.ensure_sample_case(name)
+            volume = load_image(case.image_path)
+            _CACHE[name] = LoadedCase(
+                name, volume, case.load_labels(reference=volume.geometry), case.manifest
+            )
+        return _CACHE[name]
+
+    return load

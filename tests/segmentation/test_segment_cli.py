@@ -1,0 +1,126 @@
+"""``cryoplan segment``: JSON figures, output formats, one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from seg_phantoms import kidney_phantom
+
+from planning_core.cli import main
+from planning_core.imaging.volume_io import read_label_map, write_volume
+from planning_core.segmentation.dicom_seg import read_dicom_seg
+
+
+@pytest.fixture(scope="module")
+def phantom_file(tmp_path_factory):
+    phantom = kidney_phantom()
+    path = tmp_path_factory.mktemp("cli") / "kidney.nii.gz"
+    write_volume(phantom.volume, path)
+    return phantom, path
+
+
+def _seed_text(values) -> str:
+    return ",".join(f"{v:.3f}" for v in values)
+
+
+def test_segment_volume_file_writes_nifti_and_json(phantom_file, tmp_path, capsys):
+    phantom, path = phantom_file
+    out = tmp_path / "labels.nii.gz"
+    code = main(
+        [
+            "segment",
+            str(path),
+            f"--seed={_seed_text(phantom.seed_lps_mm)}",
+            "--out",
+            str(out),
+            "--json",
+        ]
+    )
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    written = read_label_map(out)
+    tumor = report["labels"]["tumor"]
+    assert tumor["voxel_count"] == written.voxel_count("tumor")
+    assert tumor["volume_ml"] == pytest.approx(written.volume_ml("tumor"), abs=1e-4)
+    assert 0.0 <= report["tumor"]["confidence"] <= 1.0
+    assert report["tumor"]["max_diameter_mm"] > 20.0
+    assert isinstance(report["tumor"]["warnings"], list)
+
+
+def test_seed_index_gives_the_same_tumor(phantom_file, tmp_path, capsys):
+    phantom, path = phantom_file
+    geometry = phantom.volume.geometry
+    ijk = geometry.lps_to_nearest_index(phantom.seed_lps_mm)
+    out_a, out_b = tmp_path / "a.nii.gz", tmp_path / "b.nii.gz"
+    lps = geometry.index_to_lps(ijk.astype(float))
+    assert main(["segment", str(path), f"--seed={_seed_text(lps)}", "--out", str(out_a)]) == 0
+    assert main(["segment", str(path), "--seed-index", _seed_text(ijk), "--out", str(out_b)]) == 0
+    text = capsys.readouterr().out
+    assert "tumor:" in text
+    np.testing.assert_array_equal(read_label_map(out_a).voxels, read_label_map(out_b).voxels)
+
+
+@pytest.mark.slow
+def test_organs_and_dicom_seg_on_sample_case(sample_case, tmp_path, capsys):
+    case = sample_case("kidney")
+    out = tmp_path / "kidney_seg.dcm"
+    code = main(
+        [
+            "segment",
+            "kidney",
+            f"--seed={_seed_text(case.seed_lps_mm)}",
+            "--organs",
+            "--out",
+            str(out),
+            "--json",
+        ]
+    )
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert {"tumor", "body", "skin", "bone"} <= set(report["labels"])
+    imported = read_dicom_seg(out, case.volume).label_map
+    for name, entry in report["labels"].items():
+        assert imported.voxel_count(name) == entry["voxel_count"]
+
+
+def test_seed_outside_the_image_is_a_one_line_error(phantom_file, tmp_path, capsys):
+    _, path = phantom_file
+    code = main(["segment", str(path), "--seed=900,0,0", "--out", str(tmp_path / "x.nii.gz")])
+    assert code == 2
+    error_lines = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert len(error_lines) == 1
+    assert "seed_lps_mm" in error_lines[0]
+
+
+def test_seed_index_outside_the_image_is_refused(phantom_file, tmp_path, capsys):
+    _, path = phantom_file
+    code = main(
+        ["segment", str(path), "--seed-index", "500,1,1", "--out", str(tmp_path / "x.nii.gz")]
+    )
+    assert code == 2
+    assert "--seed-index" in capsys.readouterr().err
+
+
+def test_malformed_seed_is_refused(phantom_file, tmp_path, capsys):
+    _, path = phantom_file
+    with pytest.raises(SystemExit) as stop:
+        main(["segment", str(path), "--seed", "1,2", "--out", str(tmp_path / "x.nii.gz")])
+    assert stop.value.code == 2
+    assert "--seed" in capsys.readouterr().err
+
+
+def test_dicom_seg_output_needs_a_dicom_image(phantom_file, tmp_path, capsys):
+    phantom, path = phantom_file
+    code = main(
+        [
+            "segment",
+            str(path),
+            f"--seed={_seed_text(phantom.seed_lps_mm)}",
+            "--out",
+            str(tmp_path / "x.dcm"),
+        ]
+    )
+    assert code == 2
+    assert "NIfTI" in capsys.readouterr().err
