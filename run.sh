@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One entry point for the README's two commands:
-#   bash run.sh demo   install everything, then run the main job on the bundled kidney case
+#   bash run.sh demo   install everything, then open the kidney sample case in the desktop app
+#                      (with --headless, or without a display: plan it and write the PDF report)
 #   bash run.sh test   install everything (Python packages and the display libraries the GUI
 #                      tests need), then run lint, the architecture contract and the whole suite
 # Works on a fresh Debian/Ubuntu machine with Python >= 3.11. Re-running is cheap: the
@@ -10,11 +11,12 @@ cd "$(dirname "$0")"
 
 VENV=.venv
 PYTHON=${PYTHON:-python3}
-# Debian packages the GUI tests need (Qt's xcb platform plugin and VTK's OpenGL under Xvfb),
-# and the tools the report tests use to inspect PDFs and DICOM files.
-SYSTEM_PACKAGES=(xvfb xauth libgl1 libgl1-mesa-dri libegl1 libxkbcommon-x11-0 libxcb-icccm4
+# Debian packages the desktop application needs (Qt's xcb platform plugin, VTK's OpenGL); the
+# tests add Xvfb and the tools the report tests use to inspect PDFs and DICOM files.
+GUI_PACKAGES=(libgl1 libgl1-mesa-dri libegl1 libxkbcommon-x11-0 libxcb-icccm4
   libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxcb-xinerama0 libxcb-shape0
-  libxcb-cursor0 libxcb-randr0 libxcb-xfixes0 libdbus-1-3 libfontconfig1 poppler-utils dcmtk)
+  libxcb-cursor0 libxcb-randr0 libxcb-xfixes0 libdbus-1-3 libfontconfig1)
+SYSTEM_PACKAGES=(xvfb xauth "${GUI_PACKAGES[@]}" poppler-utils dcmtk)
 
 say() { printf '%s\n' "run.sh: $*" >&2; }
 
@@ -71,9 +73,29 @@ install_python_packages() {
 case "${1:-}" in
   demo)
     need_python
-    install_python_packages
     shift
-    exec "$VENV/bin/cryoplan" info kidney "$@"
+    mode=gui
+    if [ "${1:-}" = "--headless" ]; then
+      mode=headless
+      shift
+    elif [ -z "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
+      say "no display found: running the headless demo (plan + PDF report) instead"
+      mode=headless
+    fi
+    install_python_packages
+    if [ "$mode" = gui ]; then
+      install_system_packages "${GUI_PACKAGES[@]}"
+      exec "$VENV/bin/cryoplan" gui kidney "$@"
+    fi
+    # Headless: optimise a plan for the kidney sample's tumor (its ground-truth label map) and
+    # write the PDF report; both land in out/kidney/.
+    out=out/kidney
+    mkdir -p "$out"
+    labels=$("$VENV/bin/python" -c \
+      'from cryoplan_samples import ensure_sample_case; print(ensure_sample_case("kidney").labels_path)')
+    "$VENV/bin/cryoplan" plan kidney --labels "$labels" --out "$out/kidney.cryoplan.json" "$@"
+    "$VENV/bin/cryoplan" report "$out/kidney.cryoplan.json" --out "$out/kidney-report.pdf"
+    say "plan: $out/kidney.cryoplan.json  report: $out/kidney-report.pdf"
     ;;
   test)
     need_python

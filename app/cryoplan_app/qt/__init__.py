@@ -1,0 +1,1 @@
+"""Qt widgets of the application: thin views over :class:`cryoplan_app.model.Session`."""

@@ -1,0 +1,126 @@
+"""Starting the application: interactive, or headless for one screenshot."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from PyQt6.QtCore import QEventLoop, QTimer
+from PyQt6.QtWidgets import QApplication
+
+from cryoplan_app.model.case import CaseSource
+from cryoplan_app.qt.errors import install_excepthook
+from cryoplan_app.qt.main_window import MainWindow
+from planning_core.errors import PlanningError
+
+#: Longest wait, in screenshot mode, for loading and surface building to finish.
+SCREENSHOT_TIMEOUT_S = 600
+
+
+def application() -> QApplication:
+    """The process's QApplication, created on first use."""
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication([sys.argv[0] if sys.argv else "cryoplan"])
+        app.setApplicationName("cryoplan")
+        app.setApplicationDisplayName("Cryoablation planner")
+    return app  # type: ignore[return-value]
+
+
+def run_gui(
+    *,
+    case: CaseSource | None,
+    layout: str = "4up",
+    screenshot: Path | None = None,
+    size: tuple[int, int] = (1600, 1000),
+    plan: Path | None = None,
+) -> int:
+    """Open the window (and ``case``, then ``plan``); with ``screenshot``, save a PNG and return.
+
+    In screenshot mode a plan whose saved fields are missing or stale is
+    simulated before the picture is taken, so that its iceball shows.
+
+    Raises
+    ------
+    PlanningError
+        In screenshot mode, for the first error met (the case cannot be opened...).
+    """
+    app = application()
+    window = MainWindow(headless=screenshot is not None, simulate=screenshot is None)
+    window.session.set_layout(layout)
+    window.resize(*size)
+    window.show()
+    if screenshot is not None:
+        return _screenshot(app, window, case, plan, screenshot)
+    previous_hook = install_excepthook(window.errors)
+    try:
+        if window.offer_recovery() is None:
+            if case is not None:
+                window.open_source(case)
+            if plan is not None:
+                _after_idle(window, lambda: window.open_plan(plan))
+        return app.exec()
+    finally:
+        sys.excepthook = previous_hook
+
+
+def _after_idle(window: MainWindow, step) -> None:
+    """Run ``step`` once the window's workers are idle (now, when they already are)."""
+    if not window.runner.busy:
+        step()
+        return
+
+    def run_once() -> None:
+        window.runner.idle.disconnect(run_once)
+        step()
+
+    window.runner.idle.connect(run_once)
+
+
+def _screenshot(
+    app: QApplication,
+    window: MainWindow,
+    case: CaseSource | None,
+    plan: Path | None,
+    path: Path,
+) -> int:
+    errors: list[str] = []
+    loop = QEventLoop()
+    window.errors.reported.connect(errors.append)
+    window.errors.reported.connect(lambda _text: loop.quit())
+    window.runner.idle.connect(loop.quit)
+    timer = QTimer()
+    timer.setSingleShot(True)
+    timer.timeout.connect(loop.quit)
+    timer.start(SCREENSHOT_TIMEOUT_S * 1000)
+
+    def settle() -> None:
+        while window.runner.busy and not errors and timer.isActive():
+            loop.exec()
+        if errors:
+            raise PlanningError(errors[0])
+        if window.runner.busy:
+            raise PlanningError(
+                f"the window did not finish its work within {SCREENSHOT_TIMEOUT_S} s; "
+                "no screenshot was saved."
+            )
+
+    try:
+        if case is not None:
+            window.open_source(case)
+            settle()
+        if plan is not None:
+            window.open_plan(plan)
+            settle()
+            if not window.session.results_fresh:
+                window.plan_runner.evaluate_now()
+                settle()
+        app.processEvents()
+        window.save_screenshot(path)
+        if errors:
+            raise PlanningError(errors[0])
+    finally:
+        timer.stop()
+        window.runner.cancel_all()
+        window.close()
+    return 0

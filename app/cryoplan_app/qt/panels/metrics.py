@@ -1,0 +1,277 @@
+"""Metrics panel: coverage, ablative margin, organs at risk, probe paths and the TVH plot.
+
+Shows the metrics of the session's last evaluation (``session.results``), and
+says plainly when they are out of date because the plan or the labels changed
+since (they stay visible, greyed, until the new evaluation arrives).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+from matplotlib.figure import Figure
+from PyQt6.QtCore import Qt
+from PyQt6.QtGui import QColor
+from PyQt6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cryoplan_app.qt.panels.summary import margin_passes
+from cryoplan_app.qt.panels.widgets import after_drag, group, note
+from planning_core.planning.metrics import MARGIN_SHELL
+from planning_core.planning.results import PlanMetrics
+
+_OK = QColor("#2e7d32")
+_BAD = QColor("#c62828")
+_STALE_STYLE = "background: #fff3cd; color: #5c4400; padding: 4px;"
+COVERAGE_COLUMNS = ("Isotherm", "Tumor", "Tumor + margin")
+OAR_COLUMNS = ("Organ", "Ice edge", "Needs", "Frozen", "Lethal", "")
+PATH_COLUMNS = ("Probe", "In body", "CC / in-plane", "Closest", "")
+
+
+def _table(columns: tuple[str, ...]) -> QTableWidget:
+    table = QTableWidget(0, len(columns))
+    table.setHorizontalHeaderLabels(columns)
+    table.verticalHeader().hide()
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    table.horizontalHeader().setStretchLastSection(True)
+    table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    return table
+
+
+def _fill(table: QTableWidget, rows: list[tuple[list[str], QColor | None]]) -> None:
+    """Put ``rows`` (texts, colour of the last cell) in ``table`` and fit its height to them."""
+    table.setRowCount(len(rows))
+    for row, (texts, color) in enumerate(rows):
+        for column, text in enumerate(texts):
+            item = QTableWidgetItem(text)
+            item.setToolTip(text)  # long path problems do not fit their cell
+            if column > 0:
+                item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            if color is not None and column == len(texts) - 1:
+                item.setForeground(color)
+            table.setItem(row, column, item)
+    height = table.horizontalHeader().height() + 4
+    height += sum(table.rowHeight(row) for row in range(len(rows)))
+    table.setFixedHeight(max(height, 40))
+
+
+def coverage_rows(metrics: PlanMetrics) -> list[tuple[list[str], QColor | None]]:
+    rows = []
+    for entry in metrics.coverage:
+        name = f"{entry.isotherm_c:g} °C"
+        if entry.isotherm_c == metrics.lethal_isotherm_c:
+            name += " (lethal)"
+        elif entry.isotherm_c == 0.0:
+            name += " (ice edge)"
+        texts = [name, f"{entry.tumor_percent:.1f} %", f"{entry.tumor_and_margin_percent:.1f} %"]
+        rows.append((texts, None))
+    return rows
+
+
+def oar_rows(metrics: PlanMetrics) -> list[tuple[list[str], QColor | None]]:
+    rows = []
+    for oar in metrics.oars:
+        distance = (
+            "no ice" if oar.distance_to_ice_mm is None else f"{oar.distance_to_ice_mm:+.1f} mm"
+        )
+        texts = [
+            oar.name,
+            distance,
+            f"{oar.clearance_mm:g} mm",
+            f"{oar.frozen_volume_ml:.2f} mL",
+            f"{oar.lethal_volume_ml:.2f} mL",
+            "clear" if oar.clear else "TOO CLOSE",
+        ]
+        rows.append((texts, _OK if oar.clear else _BAD))
+    return rows
+
+
+def path_rows(metrics: PlanMetrics, labels: list[str]) -> list[tuple[list[str], QColor | None]]:
+    rows = []
+    for label, path in zip(labels, metrics.paths, strict=False):
+        closest = min(path.closest_mm.items(), key=lambda item: item[1], default=None)
+        texts = [
+            label,
+            f"{path.length_in_body_mm:.0f} mm",
+            f"{path.craniocaudal_angle_deg:+.0f}° / {path.in_plane_angle_deg:+.0f}°",
+            "—" if closest is None else f"{closest[0]} {closest[1]:.1f} mm",
+            "safe" if path.acceptable else "; ".join(path.problems),
+        ]
+        rows.append((texts, _OK if path.acceptable else _BAD))
+    return rows
+
+
+def metrics_target(metrics: PlanMetrics) -> str:
+    """Name of the tumor's histogram: the first one (:func:`compute_plan_metrics` order)."""
+    return metrics.histograms[0].structure if metrics.histograms else ""
+
+
+class TvhCanvas(FigureCanvasQTAgg):
+    """Cumulative temperature-volume histograms: % of each structure at or below a temperature."""
+
+    def __init__(self) -> None:
+        self.figure = Figure(figsize=(4.2, 2.8), dpi=100, layout="constrained")
+        super().__init__(self.figure)
+        self.axes = self.figure.add_subplot()
+        self.setMinimumHeight(260)
+        self.curves: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {}
+        #: Organs at risk left out of the legend: no voxel reached 0 °C.
+        self.unfrozen: list[str] = []
+        self.show_metrics(None)
+
+    def show_metrics(self, metrics: PlanMetrics | None, *, stale: bool = False) -> None:
+        axes = self.axes
+        axes.clear()
+        self.curves, self.unfrozen = {}, []
+        axes.set_xlabel("Lowest temperature reached (°C)")
+        axes.set_ylabel("Volume at or below (%)")
+        axes.set_ylim(0, 102)
+        axes.grid(alpha=0.3)
+        if metrics is None:
+            axes.text(0.5, 0.5, "No evaluation yet", ha="center", va="center",
+                      transform=axes.transAxes, color="grey")  # fmt: skip
+            self.draw_idle()
+            return
+        unfrozen = self.unfrozen
+        for histogram in metrics.histograms:
+            temperatures = histogram.temperatures_c
+            percent = tuple(100.0 * f for f in histogram.fraction_at_or_below)
+            self.curves[histogram.structure] = (temperatures, percent)
+            target = histogram.structure in (metrics_target(metrics), MARGIN_SHELL)
+            if not target and np.interp(0.0, temperatures, percent) == 0.0:
+                # An organ without ice lies flat on 0 %: named once, kept out of the legend.
+                unfrozen.append(histogram.structure)
+                continue
+            name = "margin shell" if histogram.structure == MARGIN_SHELL else histogram.structure
+            width = 2.2 if target else 1.2
+            axes.plot(temperatures, percent, "-" if target else "--", linewidth=width, label=name)
+        for temperature, text in ((0.0, "0 °C"), (metrics.lethal_isotherm_c, "lethal")):
+            axes.axvline(temperature, color="black", linewidth=0.8, alpha=0.6)
+            axes.text(temperature, 101, f" {text}", fontsize=8, va="bottom")
+        axes.set_xlim(-100, 37)
+        axes.invert_xaxis()  # colder to the right: the curves rise as the ice deepens
+        axes.legend(fontsize=7, loc="upper right")
+        if stale:
+            axes.set_title("out of date", color="#8a6d00", fontsize=9)
+        self.draw_idle()
+
+
+class MetricsPanel(QWidget):
+    """See the module docstring."""
+
+    def __init__(self, window, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.window = window
+        self.session = window.session
+        self.stale_note = note(selectable=False)
+        self.stale_note.setStyleSheet(_STALE_STYLE)
+        self.summary_note = note()
+        self.margin_note = note()
+        self.coverage_table = _table(COVERAGE_COLUMNS)
+        self.coverage_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.oar_table = _table(OAR_COLUMNS)
+        self.path_table = _table(PATH_COLUMNS)
+        self.tvh = TvhCanvas()
+        self.unfrozen_note = note()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.stale_note)
+        layout.addWidget(self.summary_note)
+        layout.addWidget(group("Coverage (share of volume at or below)", self.coverage_table))
+        layout.addWidget(group("Minimal ablative margin", self.margin_note))
+        layout.addWidget(group("Organs at risk (distance from the 0 °C edge)", self.oar_table))
+        layout.addWidget(group("Probe paths", self.path_table))
+        layout.addWidget(group("Temperature-volume histogram", self.tvh, self.unfrozen_note))
+        layout.addStretch(1)
+        refresh = after_drag(self.session, self.refresh)
+        for signal in (
+            self.session.results_changed,
+            self.session.plan_changed,
+            self.session.labels_changed,
+            self.session.case_changed,
+        ):
+            signal.connect(refresh)
+        self.window.runner.task_started.connect(lambda _task: self._show_state())
+        self.window.runner.task_finished.connect(lambda _task: self._show_state())
+        self.refresh()
+
+    @property
+    def metrics(self) -> PlanMetrics | None:
+        """The metrics shown: those of the session's last evaluation."""
+        results = self.session.results
+        return None if results is None else results.metrics
+
+    @property
+    def stale(self) -> bool:
+        return self.metrics is not None and not self.session.results_fresh
+
+    def _show_state(self) -> None:
+        metrics = self.metrics
+        if self.session.case is None:
+            text = "Open a case."
+        elif not self.session.plan.probes:
+            text = "No probes yet: add probes or run the optimizer."
+        elif metrics is None:
+            text = "Not evaluated yet."
+        elif self.stale:
+            text = "Out of date: the plan or the labels changed since this evaluation."
+        else:
+            text = ""
+        if text and self.window.runner.busy:
+            text += " Computing…"
+        self.stale_note.setText(text)
+        self.stale_note.setVisible(bool(text))
+
+    def refresh(self) -> None:
+        """Show the session's metrics (or their absence)."""
+        metrics, stale = self.metrics, self.stale
+        self._show_state()
+        for widget in (self.coverage_table, self.oar_table, self.path_table, self.margin_note):
+            widget.setEnabled(not stale)
+        self.tvh.show_metrics(metrics, stale=stale)
+        unfrozen = ", ".join(self.tvh.unfrozen)
+        self.unfrozen_note.setText(f"No ice (0 % at 0 °C): {unfrozen}." if unfrozen else "")
+        if metrics is None:
+            self.summary_note.setText("")
+            self.margin_note.setText("—")
+            for table in (self.coverage_table, self.oar_table, self.path_table):
+                _fill(table, [])
+            return
+        spacing = (
+            "" if metrics.min_tip_spacing_mm is None
+            else f", tips ≥ {metrics.min_tip_spacing_mm:.1f} mm apart"
+        )  # fmt: skip
+        self.summary_note.setText(
+            f"{metrics.probe_count} probe(s){spacing}; "
+            f"freezing {metrics.total_freeze_s / 60:g} min. "
+            f"Tumor {metrics.tumor_volume_ml:.1f} mL; ice (0 °C) {metrics.ice_volume_ml:.1f} mL, "
+            f"lethal ({metrics.lethal_isotherm_c:g} °C) {metrics.lethal_volume_ml:.1f} mL."
+        )
+        _fill(self.coverage_table, coverage_rows(metrics))
+        _fill(self.oar_table, oar_rows(metrics))
+        labels = [p.label or str(i + 1) for i, p in enumerate(self.session.plan.probes)]
+        labels += [str(i + 1) for i in range(len(labels), len(metrics.paths))]
+        _fill(self.path_table, path_rows(metrics, labels))
+        self.margin_note.setText(_margin_text(metrics))
+
+
+def _margin_text(metrics: PlanMetrics) -> str:
+    margin = metrics.margin
+    if margin.minimum_mm is None:
+        return f"No voxel reached {metrics.lethal_isotherm_c:g} °C: no lethal zone."
+    verdict = "MET" if margin_passes(metrics) else "NOT MET"
+    text = (
+        f"{margin.minimum_mm:+.1f} mm (5th percentile {margin.percentile5_mm:+.1f} mm); "
+        f"required {metrics.margin_mm:g} mm: {verdict}."
+    )
+    if margin.minimum_mm < 0:
+        text += " Negative: part of the tumor surface lies outside the lethal zone."
+    return text

@@ -1,0 +1,385 @@
+"""Segmentation panel: one-click tumor, brush and erase, label clean-up, anatomy and organs.
+
+Every result replaces the session's label map through its history, so each
+edit is one undo step. The computing is planning_core's
+(:mod:`planning_core.segmentation`), run in the window's worker threads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+
+import numpy as np
+from numpy.typing import NDArray
+from PyQt6.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cryoplan_app.qt.panels.view_tool import ViewTool
+from cryoplan_app.qt.panels.widgets import format_lps, group, note, number_box
+from planning_core.errors import PlanningError
+from planning_core.imaging.labels import LabelMap
+from planning_core.segmentation import editing
+from planning_core.segmentation.anatomy import segment_anatomy
+from planning_core.segmentation.organs import ORGAN_PROFILES, OrganSegmentation, segment_organ
+from planning_core.segmentation.tumor import TumorSegmentation, segment_tumor
+
+SEED_TOOL = "tumor seed"
+ORGAN_TOOL = "organ seed"
+BRUSH_TOOL = "brush"
+ERASE_TOOL = "erase"
+TUMOR_LABEL = "tumor"
+
+
+class SegmentationPanel(QWidget):
+    """Tumor by seed click, manual label edits and anatomy; see the module docstring."""
+
+    def __init__(self, window, tool: ViewTool, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.window = window
+        self.session = window.session
+        self.tool = tool
+        self.seed_lps_mm: NDArray[np.float64] | None = None
+        self._stroke: LabelMap | None = None
+
+        self.click_button = QPushButton("Click tumor")
+        self.click_button.setCheckable(True)
+        self.click_button.setToolTip(
+            "Then click inside the tumor in a 2-D view: the tumor is segmented from that point."
+        )
+        self.click_button.toggled.connect(self._toggle_seed_tool)
+        self.run_button = QPushButton("Segment")
+        self.run_button.setToolTip("Segment the tumor from the last seed (or the crosshair).")
+        self.run_button.clicked.connect(self.segment)
+        self.seed_note = note("Seed: none (click tumor, or the crosshair is used)")
+        self.result_note = note()
+        tumor_row = QHBoxLayout()
+        tumor_row.addWidget(self.click_button)
+        tumor_row.addWidget(self.run_button)
+        tumor_box = QWidget()
+        tumor_layout = QVBoxLayout(tumor_box)
+        tumor_layout.setContentsMargins(0, 0, 0, 0)
+        tumor_layout.addLayout(tumor_row)
+        tumor_layout.addWidget(self.seed_note)
+        tumor_layout.addWidget(self.result_note)
+
+        self.label_choice = QComboBox()
+        self.label_choice.setEditable(True)
+        self.label_choice.setToolTip("Label the edits below change (a new name creates it).")
+        self.brush_button = QPushButton("Brush")
+        self.erase_button = QPushButton("Erase")
+        for button, name in ((self.brush_button, BRUSH_TOOL), (self.erase_button, ERASE_TOOL)):
+            button.setCheckable(True)
+            button.setToolTip("Left click or drag in a 2-D view paints a sphere of this radius.")
+            button.toggled.connect(partial(self._toggle_brush, name))
+        self.radius_box = number_box(minimum=0.5, maximum=30.0, value=3.0, unit="mm", step=0.5)
+        self.margin_box = number_box(minimum=0.5, maximum=30.0, value=2.0, unit="mm", step=0.5)
+        self.island_box = number_box(
+            minimum=0.01, maximum=100.0, value=0.5, unit="mL", decimals=2, step=0.1
+        )
+        self.largest_button = QPushButton("Keep largest part")
+        self.islands_button = QPushButton("Remove islands below")
+        self.fill_button = QPushButton("Fill holes")
+        self.grow_button = QPushButton("Grow by")
+        self.shrink_button = QPushButton("Shrink by")
+        self.largest_button.clicked.connect(
+            partial(self._clean_up, "Keep largest part", editing.keep_largest_island)
+        )
+        self.fill_button.clicked.connect(partial(self._clean_up, "Fill holes", editing.fill_holes))
+        self.islands_button.clicked.connect(self._remove_islands)
+        self.grow_button.clicked.connect(partial(self._change_margin, grow=True))
+        self.shrink_button.clicked.connect(partial(self._change_margin, grow=False))
+        edit_box = QWidget()
+        form = QFormLayout()
+        form.setContentsMargins(0, 0, 0, 0)
+        form.addRow("Label", self.label_choice)
+        brush_row = QHBoxLayout()
+        brush_row.addWidget(self.brush_button)
+        brush_row.addWidget(self.erase_button)
+        brush_row.addWidget(self.radius_box)
+        form.addRow("Brush", brush_row)
+        grid = QGridLayout()
+        grid.addWidget(self.largest_button, 0, 0)
+        grid.addWidget(self.fill_button, 0, 1)
+        grid.addWidget(self.islands_button, 1, 0)
+        grid.addWidget(self.island_box, 1, 1)
+        grid.addWidget(self.grow_button, 2, 0)
+        grid.addWidget(self.shrink_button, 3, 0)
+        grid.addWidget(self.margin_box, 2, 1, 2, 1)
+        edit_layout = QVBoxLayout(edit_box)
+        edit_layout.setContentsMargins(0, 0, 0, 0)
+        edit_layout.addLayout(form)
+        edit_layout.addLayout(grid)
+
+        self.anatomy_button = QPushButton("Automatic anatomy (CT)")
+        self.anatomy_button.setToolTip(
+            "Body, skin, bone, aerated lung and bowel gas from Hounsfield thresholds; "
+            "existing labels are kept."
+        )
+        self.anatomy_button.clicked.connect(self.segment_anatomy)
+        self.anatomy_note = note()
+        self.organ_choice = QComboBox()
+        self.organ_choice.addItems(ORGAN_PROFILES)
+        self.organ_button = QPushButton("Click organ")
+        self.organ_button.setCheckable(True)
+        self.organ_button.setToolTip(
+            "Then click inside the chosen organ in a 2-D view: it is grown from that point."
+        )
+        self.organ_button.toggled.connect(self._toggle_organ_tool)
+        organ_row = QWidget()
+        organ_layout = QHBoxLayout(organ_row)
+        organ_layout.setContentsMargins(0, 0, 0, 0)
+        organ_layout.addWidget(self.organ_choice, 1)
+        organ_layout.addWidget(self.organ_button)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(group("Tumor", tumor_box))
+        layout.addWidget(group("Edit a label", edit_box))
+        layout.addWidget(group("Organs", self.anatomy_button, self.anatomy_note, organ_row))
+        layout.addStretch(1)
+
+        self.session.case_changed.connect(self._on_case)
+        self.session.labels_changed.connect(lambda _labels: self._fill_label_choice())
+        self.session.selected_label_changed.connect(self._on_selected_label)
+        tool.changed.connect(self._sync_tool_buttons)
+        self._on_case(self.session.case)
+
+    # -- state ----------------------------------------------------------------------------
+    def _on_case(self, case: object) -> None:
+        self.seed_lps_mm = None
+        self.seed_note.setText("Seed: none (click tumor, or the crosshair is used)")
+        self.result_note.setText("")
+        self.anatomy_note.setText("")
+        has_case = case is not None
+        for widget in (
+            self.click_button, self.run_button, self.anatomy_button, self.organ_button,
+        ):  # fmt: skip
+            widget.setEnabled(has_case)
+        self._fill_label_choice()
+
+    def _fill_label_choice(self) -> None:
+        current = self.label_choice.currentText() or self.session.selected_label or TUMOR_LABEL
+        labels = self.session.labels
+        names = list(labels.names) if labels is not None else []
+        if TUMOR_LABEL not in names:
+            names.insert(0, TUMOR_LABEL)
+        self.label_choice.blockSignals(True)
+        self.label_choice.clear()
+        self.label_choice.addItems(names)
+        self.label_choice.setCurrentText(current)
+        self.label_choice.blockSignals(False)
+
+    def _on_selected_label(self, name: str | None) -> None:
+        if name:
+            self.label_choice.setCurrentText(name)
+
+    @property
+    def edited_label(self) -> str:
+        return self.label_choice.currentText().strip() or TUMOR_LABEL
+
+    def _sync_tool_buttons(self, active: str) -> None:
+        for button, name in (
+            (self.click_button, SEED_TOOL),
+            (self.organ_button, ORGAN_TOOL),
+            (self.brush_button, BRUSH_TOOL),
+            (self.erase_button, ERASE_TOOL),
+        ):
+            button.blockSignals(True)
+            button.setChecked(active == name)
+            button.blockSignals(False)
+
+    def _current_labels(self) -> LabelMap:
+        case = self.session.case
+        if case is None:
+            raise PlanningError("Open an image before segmenting.")
+        labels = self.session.labels
+        return labels if labels is not None else LabelMap.empty(case.volume.geometry)
+
+    # -- tumor ----------------------------------------------------------------------------
+    def _toggle_seed_tool(self, checked: bool) -> None:
+        if checked:
+            self.tool.activate(SEED_TOOL, self._seed_clicked)
+        else:
+            self.tool.deactivate(SEED_TOOL)
+
+    def _seed_clicked(self, stage: str, lps_mm: NDArray[np.float64]) -> None:
+        if stage != "press":
+            return
+        self.tool.deactivate(SEED_TOOL)
+        self.set_seed(lps_mm)
+        self.segment()
+
+    def set_seed(self, lps_mm: NDArray[np.float64]) -> None:
+        """Use ``lps_mm`` as the tumor seed and show it at the crosshair."""
+        self.seed_lps_mm = np.asarray(lps_mm, dtype=np.float64).reshape(3)
+        self.seed_note.setText(f"Seed: LPS {format_lps(self.seed_lps_mm)} mm")
+        self.session.set_crosshair(self.seed_lps_mm)
+
+    def segment(self) -> None:
+        """Segment the tumor from the seed (the crosshair when no seed was clicked)."""
+        case = self.session.case
+        if case is None:
+            return
+        seed = self.seed_lps_mm if self.seed_lps_mm is not None else self.session.crosshair_lps
+        volume = case.volume
+        self.result_note.setText("Segmenting…")
+        self.window.runner.submit(
+            "Segmenting the tumor",
+            lambda progress, cancel: segment_tumor(volume, seed, progress=progress, cancel=cancel),
+            on_done=self._tumor_segmented,
+            on_error=self._failed(self.result_note),
+            key="segmentation",
+        )
+
+    def _tumor_segmented(self, result: TumorSegmentation) -> None:
+        labels = self.session.labels
+        merged = result.label_map if labels is None else labels.with_mask(TUMOR_LABEL, result.mask)
+        self.session.replace_labels(merged, "Segment tumor")
+        lines = [
+            f"Tumor: {result.volume_ml:.1f} mL, largest diameter {result.max_diameter_mm:.1f} mm, "
+            f"confidence {result.confidence:.0%}."
+        ]
+        lines += [f"⚠ {warning}" for warning in result.warnings]
+        self.result_note.setText("\n".join(lines))
+
+    def _failed(self, target: QLabel) -> Callable[[BaseException, str], None]:
+        """An error handler that clears ``target``'s 'working' text and shows the error."""
+
+        def handler(error: BaseException, details: str) -> None:
+            target.setText("")
+            self.window.errors.show_error(error, details)
+
+        return handler
+
+    # -- brush ----------------------------------------------------------------------------
+    def _toggle_brush(self, name: str, checked: bool) -> None:
+        if checked:
+            self.tool.activate(name, partial(self._brush, name == ERASE_TOOL))
+        else:
+            self.tool.deactivate(name)
+
+    def _brush(self, erase: bool, stage: str, lps_mm: NDArray[np.float64]) -> None:
+        if stage == "press":
+            self._stroke = self._current_labels()
+        if self._stroke is None:
+            return
+        if stage != "release":
+            self._stroke = editing.paint_sphere(
+                self._stroke,
+                self.edited_label,
+                lps_mm,
+                radius_mm=self.radius_box.value(),
+                erase=erase,
+            )
+            return
+        stroke, self._stroke = self._stroke, None
+        if stroke is not self.session.labels:
+            verb = "Erase" if erase else "Paint"
+            self.session.replace_labels(stroke, f"{verb} {self.edited_label}")
+
+    # -- clean-up -------------------------------------------------------------------------
+    def _apply_edit(self, text: str, edit: Callable[[LabelMap], LabelMap]) -> None:
+        """Run ``edit`` on the label map in a worker and make its result one undo step."""
+        labels = self._current_labels()
+        name = self.edited_label
+        if not labels.has(name):
+            raise PlanningError(f"label {name!r} does not exist yet; paint or segment it first.")
+
+        def done(result: LabelMap) -> None:
+            self.session.replace_labels(result, f"{text} ({name})")
+
+        self.window.runner.submit(
+            text, lambda _progress, _cancel: edit(labels), on_done=done, key="label-edit"
+        )
+
+    def _clean_up(self, text: str, function: Callable[[LabelMap, str], LabelMap]) -> None:
+        name = self.edited_label
+        self._guarded(lambda: self._apply_edit(text, lambda m: function(m, name)))
+
+    def _remove_islands(self) -> None:
+        name, min_mm3 = self.edited_label, self.island_box.value() * 1000.0
+        self._guarded(
+            lambda: self._apply_edit(
+                "Remove small islands",
+                lambda m: editing.remove_small_islands(m, name, min_volume_mm3=min_mm3),
+            )
+        )
+
+    def _change_margin(self, *, grow: bool) -> None:
+        name, margin = self.edited_label, self.margin_box.value()
+        function = editing.grow if grow else editing.shrink
+        text = f"{'Grow' if grow else 'Shrink'} by {margin:g} mm"
+        self._guarded(lambda: self._apply_edit(text, lambda m: function(m, name, margin_mm=margin)))
+
+    def _guarded(self, action: Callable[[], None]) -> None:
+        try:
+            action()
+        except PlanningError as error:
+            self.window.errors.show_error(error)
+
+    # -- organs ---------------------------------------------------------------------------
+    def segment_anatomy(self) -> None:
+        """Add body, skin, bone, lung and bowel gas around the existing labels."""
+        case = self.session.case
+        if case is None:
+            return
+        volume, labels = case.volume, self.session.labels
+        self.anatomy_note.setText("Segmenting the anatomy…")
+        self.window.runner.submit(
+            "Automatic anatomy",
+            lambda progress, cancel: segment_anatomy(
+                volume, into=labels, progress=progress, cancel=cancel
+            ),
+            on_done=self._anatomy_done,
+            on_error=self._failed(self.anatomy_note),
+            key="anatomy",
+        )
+
+    def _anatomy_done(self, result) -> None:
+        self.session.replace_labels(result.label_map, "Automatic anatomy")
+        volumes = ", ".join(f"{n} {v:.0f} mL" for n, v in result.volumes_ml().items() if v > 0)
+        lines = [f"Anatomy: {volumes}."] + [f"⚠ {w}" for w in result.warnings]
+        self.anatomy_note.setText("\n".join(lines))
+
+    def _toggle_organ_tool(self, checked: bool) -> None:
+        if checked:
+            self.tool.activate(ORGAN_TOOL, self._organ_clicked)
+        else:
+            self.tool.deactivate(ORGAN_TOOL)
+
+    def _organ_clicked(self, stage: str, lps_mm: NDArray[np.float64]) -> None:
+        if stage == "press":
+            self.tool.deactivate(ORGAN_TOOL)
+            self.segment_organ(self.organ_choice.currentText(), lps_mm)
+
+    def segment_organ(self, name: str, seed_lps_mm: NDArray[np.float64]) -> None:
+        """Grow organ ``name`` from ``seed_lps_mm``, keeping the other labels."""
+        case = self.session.case
+        if case is None:
+            return
+        volume, labels = case.volume, self.session.labels
+        self.anatomy_note.setText(f"Segmenting the {name}…")
+        self.window.runner.submit(
+            f"Segmenting the {name}",
+            lambda progress, cancel: segment_organ(
+                volume, name, seed_lps_mm, label_map=labels, progress=progress, cancel=cancel
+            ),
+            on_done=self._organ_done,
+            on_error=self._failed(self.anatomy_note),
+            key="organ",
+        )
+
+    def _organ_done(self, result: OrganSegmentation) -> None:
+        self.session.replace_labels(result.label_map, f"Segment {result.name}")
+        lines = [f"{result.name}: {result.volume_ml:.1f} mL."]
+        lines += [f"⚠ {warning}" for warning in result.warnings]
+        self.anatomy_note.setText("\n".join(lines))

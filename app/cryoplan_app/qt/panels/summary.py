@@ -1,0 +1,116 @@
+"""A plan's key numbers as (what, value) text rows, as the optimizer summary and comparison show.
+
+Pure text, no Qt: the same rows fill the optimizer's result summary and its
+side-by-side comparison of the current and the proposed plan.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from planning_core.planning.plan import Plan
+from planning_core.planning.results import PlanMetrics
+from planning_core.thermal.protocol import PROTOCOL_PRESETS
+
+NOT_EVALUATED = "not evaluated"
+
+
+def _percent(value: float) -> str:
+    return f"{value:.1f} %"
+
+
+def probes_text(plan: Plan) -> str:
+    if not plan.probes:
+        return "none"
+    counts = Counter(probe.model_id for probe in plan.probes)
+    return ", ".join(f"{count} × {model}" for model, count in counts.items())
+
+
+def protocol_text(plan: Plan) -> str:
+    protocol = plan.parsed_protocol()
+    name = f" ({plan.protocol})" if plan.protocol in PROTOCOL_PRESETS else ""
+    return f"{protocol.code}{name}, freezing {protocol.freeze_time_s / 60.0:g} min"
+
+
+def lethal_coverage(metrics: PlanMetrics) -> tuple[float, float] | None:
+    """Tumor and tumor+margin coverage (%) by the lethal isotherm, or None when not reported."""
+    try:
+        entry = metrics.coverage_at(metrics.lethal_isotherm_c)
+    except KeyError:
+        return None
+    return entry.tumor_percent, entry.tumor_and_margin_percent
+
+
+def margin_passes(metrics: PlanMetrics) -> bool | None:
+    """Whether the minimal ablative margin reaches the required margin (None: no lethal zone)."""
+    minimum = metrics.margin.minimum_mm
+    return None if minimum is None else minimum >= metrics.margin_mm - 1e-9
+
+
+def closest_oar_text(metrics: PlanMetrics) -> str:
+    """The organ at risk nearest the 0 °C ice edge, against its clearance."""
+    iced = [oar for oar in metrics.oars if oar.distance_to_ice_mm is not None]
+    if not metrics.oars:
+        return "no organs at risk"
+    if not iced:
+        return "no ice"
+    oar = min(iced, key=lambda o: o.distance_to_ice_mm - o.clearance_mm)
+    verdict = "clear" if oar.clear else "TOO CLOSE"
+    return (
+        f"{oar.name} {oar.distance_to_ice_mm:+.1f} mm from the ice "
+        f"(needs {oar.clearance_mm:g} mm): {verdict}"
+    )
+
+
+def paths_text(metrics: PlanMetrics) -> str:
+    problems = [i for i, path in enumerate(metrics.paths) if not path.acceptable]
+    if not metrics.paths:
+        return "not checked"
+    if not problems:
+        return f"all {len(metrics.paths)} safe"
+    return "unsafe: " + ", ".join(f"probe {i + 1}" for i in problems)
+
+
+def summary_rows(plan: Plan, metrics: PlanMetrics | None) -> list[tuple[str, str]]:
+    """(what, value) rows describing ``plan`` and its metrics (``None``: not evaluated)."""
+    lethal = plan.settings.lethal_isotherm_c
+    margin_mm = plan.settings.margin_mm
+    rows = [("Probes", probes_text(plan)), ("Protocol", protocol_text(plan))]
+    if metrics is None:
+        keys = (
+            f"Tumor killed (≤ {lethal:g} °C)",
+            f"Tumor + {margin_mm:g} mm killed",
+            "Minimal ablative margin",
+            "Closest organ at risk",
+            "Probe paths",
+        )
+        return rows + [(key, NOT_EVALUATED) for key in keys]
+    coverage = lethal_coverage(metrics)
+    tumor, zone = ("—", "—") if coverage is None else (_percent(coverage[0]), _percent(coverage[1]))
+    minimum = metrics.margin.minimum_mm
+    passes = margin_passes(metrics)
+    margin = (
+        "no lethal zone"
+        if minimum is None
+        else f"{minimum:+.1f} mm (needs {metrics.margin_mm:g} mm): {'met' if passes else 'NOT MET'}"
+    )
+    rows += [
+        (f"Tumor killed (≤ {metrics.lethal_isotherm_c:g} °C)", tumor),
+        (f"Tumor + {metrics.margin_mm:g} mm killed", zone),
+        ("Minimal ablative margin", margin),
+        ("Closest organ at risk", closest_oar_text(metrics)),
+        ("Probe paths", paths_text(metrics)),
+        (
+            "Ice (0 °C) / lethal volume",
+            f"{metrics.ice_volume_ml:.1f} / {metrics.lethal_volume_ml:.1f} mL",
+        ),
+    ]
+    robustness = metrics.robustness
+    if robustness is not None:
+        rows.append(
+            (
+                f"Robustness (tip error {robustness.tip_error_mm:g} mm)",
+                f"{robustness.probability:.0%} of {robustness.samples} placements reach the margin",
+            )
+        )
+    return rows

@@ -1,0 +1,90 @@
+"""The viewer in the real window: scrolling, window/level, linked crosshair, overlays."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import send_mouse, send_wheel, view_pixel
+from PyQt6.QtCore import QPointF, Qt
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def window(main_window, qapp):
+    session = main_window.session
+    session.set_layout("4up")
+    session.apply_preset("abdomen")
+    qapp.processEvents()
+    return main_window
+
+
+def test_wheel_and_keys_scroll_one_slice(window, qtbot) -> None:
+    session, axial = window.session, window.view_area.views["axial"]
+    start = session.slice_index("axial")
+    send_wheel(axial, 1)
+    assert session.slice_index("axial") == start + 1  # towards S: the image's k grows
+    send_wheel(axial, -2)
+    assert session.slice_index("axial") == start - 1
+    qtbot.keyClick(axial, Qt.Key.Key_Up)
+    assert session.slice_index("axial") == start
+    qtbot.keyClick(axial, Qt.Key.Key_PageDown)
+    assert session.slice_index("axial") == start - 10
+
+
+def test_right_drag_changes_window_and_presets_restore(window) -> None:
+    session, axial = window.session, window.view_area.views["axial"]
+    before = session.window_level
+    centre = QPointF(axial.width() / 2, axial.height() / 2)
+    right = Qt.MouseButton.RightButton
+    send_mouse(axial, "press", centre, button=right)
+    send_mouse(axial, "move", centre + QPointF(100, -50), button=right)
+    send_mouse(axial, "release", centre + QPointF(100, -50), button=right)
+    after = session.window_level
+    # 100 px right widens the window by e^(100/200); 50 px up raises the level by W/4.
+    assert after.window == pytest.approx(before.window * np.exp(0.5))
+    assert after.level == pytest.approx(before.level + 0.25 * before.window)
+    window.preset_actions["lung"].trigger()
+    assert (session.window_level.window, session.window_level.level) == (1500.0, -600.0)
+
+
+def test_click_moves_the_linked_crosshair(window, qapp) -> None:
+    session, axial = window.session, window.view_area.views["axial"]
+    target = QPointF(axial.width() * 0.4, axial.height() * 0.45)
+    expected = axial.lps_at(target)
+    send_mouse(axial, "press", target)
+    send_mouse(axial, "release", target)
+    geometry = session.case.volume.geometry
+    np.testing.assert_allclose(session.crosshair_lps[:2], expected[:2], atol=1e-6)
+    ijk = geometry.lps_to_nearest_index(session.crosshair_lps)
+    # The sagittal view steps through i and the coronal through j: both follow the click.
+    assert session.slice_index("sagittal") == ijk[0]
+    assert session.slice_index("coronal") == ijk[1]
+    qapp.processEvents()
+    sagittal = window.view_area.views["sagittal"]
+    assert sagittal.scene._index == ijk[0]
+
+
+def test_screenshot_is_not_blank(window, tmp_path) -> None:
+    path = tmp_path / "window.png"
+    window.save_screenshot(path)
+    from PyQt6.QtGui import QImage
+
+    image = QImage(str(path))
+    assert image.width() == window.width() and image.height() == window.height()
+    axial = window.view_area.views["axial"].capture_rgb()
+    assert axial.std() > 20.0  # an abdomen, not a flat fill
+
+
+def test_tumor_label_is_drawn_where_the_tumor_is(window, qapp, kidney_tumor_lps) -> None:
+    session, axial = window.session, window.view_area.views["axial"]
+    session.set_crosshair(kidney_tumor_lps)
+    session.set_label_visible("tumor", True)
+    qapp.processEvents()
+    red, green, blue = view_pixel(axial, kidney_tumor_lps)
+    session.set_label_visible("tumor", False)
+    qapp.processEvents()
+    grey = view_pixel(axial, kidney_tumor_lps)
+    session.set_label_visible("tumor", True)
+    assert red > green + 40 and red > blue + 40  # tumor red over grey tissue
+    assert max(grey) - min(grey) < 10  # without the label: plain grey

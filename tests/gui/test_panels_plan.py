@@ -1,0 +1,259 @@
+"""Optimizer and metrics panels: settings form, a fast stand-in optimizer, accept, compare, cancel.
+
+The real optimizer runs once, in ``test_workflow.py``; here a stand-in
+returns a plan evaluated for real (coarse grid), so the numbers the panels
+show can be checked against the model's metrics.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from cryoplan_app.qt.panels import optimizer as optimizer_module
+from cryoplan_app.qt.panels.summary import NOT_EVALUATED, lethal_coverage
+from panel_helpers import tumor_centroid_lps, wait_idle
+from PyQt6.QtCore import Qt
+from PyQt6.QtTest import QTest
+
+from planning_core.errors import InfeasiblePlanError
+from planning_core.planning.evaluate import evaluate_plan
+from planning_core.planning.metrics import MARGIN_SHELL
+from planning_core.planning.plan import Plan, PlannedProbe
+from planning_core.planning.settings import SETTING_RANGES
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture(scope="module")
+def proposal(kidney_case, probe_library):
+    """What the stand-in optimizer proposes: one vertical probe through the tumor, evaluated."""
+    model = next(iter(probe_library.models.values()))
+    centre = tumor_centroid_lps(kidney_case.labels)
+    # Tip 15 mm behind the centre: the freezing segment (5 to 35 mm behind the tip) spans it.
+    tip = centre + np.array([0.0, 15.0, 0.0])
+    probe = PlannedProbe(model.id, tuple(tip), tuple(tip - [0.0, 120.0, 0.0]), "P1")
+    plan = Plan(probes=(probe,), protocol="F5-T3-F5")
+    evaluation = evaluate_plan(
+        plan, kidney_case.volume, kidney_case.labels, spacing_mm=2.0, probe_library=probe_library
+    )
+    return SimpleNamespace(
+        plan=evaluation.plan,
+        simulation=evaluation.simulation,
+        runtime_s=1.5,
+        log=("tried 1 probe", "verified on a 2-mm grid"),
+    )
+
+
+@pytest.fixture
+def window(main_window, kidney_case, qtbot):
+    session = main_window.session
+    wait_idle(qtbot, main_window)
+    if session.labels is not kidney_case.labels:
+        session.replace_labels(kidney_case.labels, "Reset labels")
+    session.set_plan(Plan(), text="Reset plan")
+    session.set_results(None)
+    yield main_window
+    # Work a test left running must not outlive the module's window.
+    wait_idle(qtbot, main_window)
+
+
+def stand_in(result, calls):
+    def run(volume, label_map, *, progress, cancel, **options):
+        calls.append((volume, label_map, options))
+        progress(0.5, "Trying one probe")
+        cancel.raise_if_cancelled()
+        return result
+
+    return run
+
+
+def test_settings_form_follows_the_declared_ranges_and_edits_the_plan(window):
+    session = window.session
+    panel = window.panels["optimizer"]
+    margin = panel.setting_boxes["margin_mm"]
+    declared = SETTING_RANGES["margin_mm"]
+    assert (margin.minimum(), margin.maximum()) == (declared.minimum, declared.maximum)
+    assert margin.suffix() == " mm"
+    margin.setValue(7.0)
+    assert session.plan.settings.margin_mm == 7.0
+    freeze = panel.setting_boxes["max_total_freeze_s"]
+    assert freeze.suffix() == " min"
+    assert freeze.value() == pytest.approx(session.plan.settings.max_total_freeze_s / 60.0)
+    freeze.setValue(20.0)
+    assert session.plan.settings.max_total_freeze_s == pytest.approx(1200.0)
+    panel.setting_boxes["max_probes"].setValue(3)
+    assert session.plan.settings.max_probes == 3
+    session.undo()
+    session.undo()
+    session.undo()
+    assert session.plan.settings == Plan().settings
+    assert margin.value() == Plan().settings.margin_mm
+
+
+def test_stand_in_optimizer_run_accept_compare_and_undo(window, proposal, monkeypatch, qtbot):
+    session = window.session
+    panel = window.panels["optimizer"]
+    calls = []
+    monkeypatch.setattr(optimizer_module, "run_optimizer", stand_in(proposal, calls))
+    messages = []
+    window.runner.task_progressed.connect(lambda task: messages.append(task.message))
+    panel.setting_boxes["margin_mm"].setValue(4.0)
+    QTest.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
+    wait_idle(qtbot, window)
+    assert "Trying one probe" in messages
+    ((_volume, labels, options),) = calls
+    assert labels is session.labels and options["settings"].margin_mm == 4.0
+    assert options["probe_model"] is None and options["target_label"] == "tumor"
+    assert options["robustness_samples"] == panel.samples_box.value()
+    assert not panel.result_box.isHidden() and panel.result_box.title() == "Proposal"
+    rows = {
+        panel.summary_table.item(r, 0).text(): panel.summary_table.item(r, 1).text()
+        for r in range(panel.summary_table.rowCount())
+    }
+    metrics = proposal.plan.metrics
+    tumor, zone = lethal_coverage(metrics)
+    assert rows["Tumor killed (≤ -40 °C)"] == f"{tumor:.1f} %"
+    assert rows[f"Tumor + {metrics.margin_mm:g} mm killed"] == f"{zone:.1f} %"
+    assert rows["Runtime"] == "1.5 s"
+    assert panel.log.toPlainText() == "tried 1 probe\nverified on a 2-mm grid"
+
+    QTest.mouseClick(panel.compare_button, Qt.MouseButton.LeftButton)
+    assert not panel.compare_table.isHidden() and panel.summary_table.isHidden()
+    current = {
+        panel.compare_table.item(r, 0).text(): panel.compare_table.item(r, 1).text()
+        for r in range(panel.compare_table.rowCount())
+    }
+    assert current["Probes"] == "none"
+    assert NOT_EVALUATED in current.values()
+    QTest.mouseClick(panel.compare_button, Qt.MouseButton.LeftButton)
+
+    before = session.plan
+    QTest.mouseClick(panel.accept_button, Qt.MouseButton.LeftButton)
+    assert session.plan.probes == proposal.plan.probes
+    assert session.plan.protocol == proposal.plan.protocol
+    assert session.history.undo_text == "Accept optimized plan"
+    assert session.results.metrics is metrics and session.results_fresh
+    assert session.undo()
+    assert session.plan == before
+
+
+def test_cancel_stops_the_optimizer_and_keeps_the_plan(window, monkeypatch, qtbot):
+    session = window.session
+    panel = window.panels["optimizer"]
+    started = []
+
+    def slow(volume, label_map, *, progress, cancel, **options):
+        started.append(True)
+        while True:  # until cancelled, as a long search would
+            cancel.raise_if_cancelled()
+            progress(0.1, "Searching")
+            time.sleep(0.01)
+
+    monkeypatch.setattr(optimizer_module, "run_optimizer", slow)
+    before = session.plan
+    QTest.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: bool(started), timeout=10_000)
+    assert panel.cancel_button.isEnabled() and not panel.run_button.isEnabled()
+    QTest.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
+    wait_idle(qtbot, window, timeout_ms=10_000)
+    assert "Cancelled" in panel.progress_note.text()
+    assert session.plan is before
+    assert panel.run_button.isEnabled()
+
+
+def test_an_infeasible_plan_reaches_the_error_presenter(window, monkeypatch, qtbot):
+    panel = window.panels["optimizer"]
+
+    def infeasible(volume, label_map, *, progress, cancel, **options):
+        raise InfeasiblePlanError("max_probes 1 cannot cover this tumor; allow more probes.")
+
+    monkeypatch.setattr(optimizer_module, "run_optimizer", infeasible)
+    with qtbot.waitSignal(window.errors.reported, timeout=10_000) as signal:
+        QTest.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
+    assert "max_probes 1" in signal.args[0]
+    wait_idle(qtbot, window)
+    assert panel.run_button.isEnabled()
+    assert panel.progress_note.text().startswith("No plan: max_probes 1")
+    assert panel.result_box.isHidden()
+
+
+def test_an_infeasible_search_offers_its_closest_plan(window, proposal, monkeypatch, qtbot):
+    session = window.session
+    panel = window.panels["optimizer"]
+    closest = proposal.plan.with_metrics(None)
+    reason = "max_probes 1: the lethal isotherm covers at best 62.0 % of tumor + 5 mm."
+
+    def infeasible(volume, label_map, *, progress, cancel, **options):
+        raise InfeasiblePlanError(reason, best_partial_plan=closest)
+
+    monkeypatch.setattr(optimizer_module, "run_optimizer", infeasible)
+    reported = []
+    window.errors.reported.connect(reported.append)
+    QTest.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
+    wait_idle(qtbot, window)
+    assert reported == []  # a result to look at, not an error dialog
+    assert panel.result_box.title() == "Closest plan (goals not met)"
+    assert reason in panel.progress_note.text()
+    rows = {
+        panel.summary_table.item(r, 0).text(): panel.summary_table.item(r, 1).text()
+        for r in range(panel.summary_table.rowCount())
+    }
+    assert rows["Probes"] == f"1 × {closest.probes[0].model_id}"
+    assert rows["Minimal ablative margin"] == NOT_EVALUATED
+    QTest.mouseClick(panel.accept_button, Qt.MouseButton.LeftButton)
+    assert session.plan.probes == closest.probes
+    assert session.history.undo_text == "Accept closest plan"
+    assert session.results is None or not session.results_fresh  # evaluated like any edit
+
+
+def test_metrics_panel_shows_the_models_metrics_and_goes_stale(window, proposal, monkeypatch):
+    session = window.session
+    panel = window.panels["metrics"]
+    assert "No probes" in panel.stale_note.text()
+    optimizer = window.panels["optimizer"]
+    monkeypatch.setattr(optimizer_module, "run_optimizer", stand_in(proposal, []))
+    optimizer._optimized(proposal, session.labels)  # as if the stand-in had just run
+    optimizer.accept()
+    metrics = session.results.metrics
+    assert panel.metrics is metrics and not panel.stale
+    assert panel.stale_note.isHidden()
+
+    table = panel.coverage_table
+    assert table.rowCount() == len(metrics.coverage)
+    for row, entry in enumerate(metrics.coverage):
+        assert table.item(row, 0).text().startswith(f"{entry.isotherm_c:g} °C")
+        assert table.item(row, 1).text() == f"{entry.tumor_percent:.1f} %"
+        assert table.item(row, 2).text() == f"{entry.tumor_and_margin_percent:.1f} %"
+    oars = panel.oar_table
+    assert [oars.item(r, 0).text() for r in range(oars.rowCount())] == [
+        o.name for o in metrics.oars
+    ]
+    for row, oar in enumerate(metrics.oars):
+        assert oars.item(row, 5).text() == ("clear" if oar.clear else "TOO CLOSE")
+    assert panel.path_table.rowCount() == len(metrics.paths) == 1
+    assert f"{metrics.margin.minimum_mm:+.1f} mm" in panel.margin_note.text()
+    assert ("MET" if metrics.margin.minimum_mm >= metrics.margin_mm else "NOT MET") in (
+        panel.margin_note.text()
+    )
+    # The plot holds exactly the model's histograms, in percent.
+    assert set(panel.tvh.curves) == {h.structure for h in metrics.histograms}
+    assert MARGIN_SHELL in panel.tvh.curves
+    # Organs the ice never reached are named under the plot instead of drawn flat on 0 %.
+    assert set(panel.tvh.unfrozen) == {o.name for o in metrics.oars if o.frozen_volume_ml == 0}
+    for histogram in metrics.histograms:
+        temperatures, percent = panel.tvh.curves[histogram.structure]
+        assert temperatures == histogram.temperatures_c
+        assert all(
+            math.isclose(p, 100.0 * f)
+            for p, f in zip(percent, histogram.fraction_at_or_below, strict=True)
+        )
+
+    session.move_probe(0, tip_lps_mm=np.add(session.plan.probes[0].tip_lps_mm, [0.0, 0.0, 3.0]))
+    assert panel.stale and "Out of date" in panel.stale_note.text()
+    assert not panel.coverage_table.isEnabled()
+    session.undo()
+    assert not panel.stale and panel.coverage_table.isEnabled()
