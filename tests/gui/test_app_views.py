@@ -88,3 +88,32 @@ def test_tumor_label_is_drawn_where_the_tumor_is(window, qapp, kidney_tumor_lps)
     session.set_label_visible("tumor", True)
     assert red > green + 40 and red > blue + 40  # tumor red over grey tissue
     assert max(grey) - min(grey) < 10  # without the label: plain grey
+
+
+@pytest.mark.parametrize("view_name", ["axial", "sagittal", "coronal"])
+def test_crosshair_between_two_slices_stays_in_front_of_the_image(
+    window, qapp, kidney_tumor_lps, view_name
+) -> None:
+    """A crosshair off the voxel centres (a centroid, a probe tip) is drawn on the shown plane.
+
+    Drawn at its own depth, it would lie up to half a slice behind the image in the
+    views that look along a negative axis, hidden by the image.
+    """
+    session, view = window.session, window.view_area.views[view_name]
+    geometry = session.case.volume.geometry
+    centre = geometry.index_to_lps(np.rint(geometry.lps_to_index(kidney_tumor_lps)))
+    frame = session.frame(view_name)
+    # Four tenths of a slice off the shown plane, on the side away from the viewer.
+    spacing = float(geometry.spacing_mm[frame.normal_axis])
+    crosshair = centre + 0.4 * spacing * frame.view_direction_lps
+    shown = session.visible_labels
+    for name in shown:
+        session.set_label_visible(name, False)
+    session.set_crosshair(crosshair)
+    qapp.processEvents()
+    view.render_now()
+    line_point = crosshair + 40.0 * frame.right_lps  # on the horizontal crosshair line
+    red, green, blue = view_pixel(view, line_point)
+    for name in shown:
+        session.set_label_visible(name, True)
+    assert max(red, green, blue) - min(red, green, blue) > 60  # a coloured line, not grey tissue

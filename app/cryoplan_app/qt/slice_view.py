@@ -168,11 +168,11 @@ class QtSliceView(RenderWidget):
         super().showEvent(event)
 
     def _plane(self) -> tuple[SliceFrame, NDArray[np.float64], float]:
-        """The view's frame, the shown plane's point (the crosshair) and the overlay lift (mm)."""
+        """The view's frame, the crosshair on the shown image plane and the overlay lift (mm)."""
         frame = self.session.frame(self.view)
         geometry = self.session.case.volume.geometry  # type: ignore[union-attr]
         lift_mm = OVERLAY_LIFT * float(geometry.spacing_mm[frame.normal_axis])
-        return frame, self.session.crosshair_lps, lift_mm
+        return frame, self.scene.on_shown_plane(self.session.crosshair_lps), lift_mm
 
     def _show_probes(self) -> None:
         frame, origin, lift_mm = self._plane()

@@ -250,6 +250,22 @@ class SliceScene:
         x, y = coordinate.GetComputedDoubleDisplayValue(self.renderer)
         return float(x), float(y)
 
+    def on_shown_plane(self, lps_mm: ArrayLike) -> NDArray[np.float64]:
+        """``lps_mm`` slid along the viewing direction onto the displayed image plane.
+
+        The crosshair may lie between two slices (a centroid, a probe tip); what is
+        drawn over the image must lie on the plane the image shows, or the image
+        hides it from one side.
+        """
+        point = np.asarray(lps_mm, dtype=np.float64).reshape(3)
+        if self._frame is None or self._geometry is None:
+            return point
+        direction = self._frame.view_direction_lps
+        ijk = np.zeros(3)
+        ijk[self._frame.normal_axis] = self._index
+        shown_depth = float(np.dot(self._geometry.index_to_lps(ijk), direction))
+        return point + (shown_depth - float(np.dot(point, direction))) * direction
+
     def _place_crosshair(self) -> None:
         if self._frame is None or self._geometry is None:
             return
@@ -258,7 +274,8 @@ class SliceScene:
         right_c = float(np.dot(self._crosshair, frame.right_lps))
         up_c = float(np.dot(self._crosshair, frame.up_lps))
         direction = frame.view_direction_lps
-        depth = float(np.dot(self._crosshair, direction)) - _LINE_LIFT * self._normal_spacing
+        shown = self.on_shown_plane(self._crosshair)
+        depth = float(np.dot(shown, direction)) - _LINE_LIFT * self._normal_spacing
         gap = _CROSSHAIR_GAP_PX * self.mm_per_pixel
 
         def point(right: float, up: float) -> NDArray[np.float64]:
