@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 from pathlib import Path
 
-from PyQt6.QtCore import QEventLoop, QTimer
+from PyQt6.QtCore import QEvent, QEventLoop, QTimer
 from PyQt6.QtWidgets import QApplication
 
 from cryoplan_app.model.case import CaseSource
@@ -15,6 +16,8 @@ from planning_core.errors import PlanningError
 
 #: Longest wait, in screenshot mode, for loading and surface building to finish.
 SCREENSHOT_TIMEOUT_S = 600
+#: Longest wait for running workers when a headless run ends.
+WORKER_EXIT_WAIT_MS = 30_000
 
 
 def application() -> QApplication:
@@ -121,6 +124,21 @@ def _screenshot(
             raise PlanningError(errors[0])
     finally:
         timer.stop()
-        window.runner.cancel_all()
-        window.close()
+        _dispose(app, window)
     return 0
+
+
+def _dispose(app: QApplication, window: MainWindow) -> None:
+    """Stop the workers and delete the window now, while Qt and the X display still live.
+
+    Left to the interpreter's exit, a worker still running (the drag-preview warm-up)
+    or a VTK render window destroyed after the application crashes the process.
+    """
+    window.session.history.mark_saved()  # a headless run never asks about unsaved changes
+    window.runner.cancel_all()
+    window.runner.wait(WORKER_EXIT_WAIT_MS)
+    app.processEvents()
+    window.close()
+    window.deleteLater()
+    app.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
+    gc.collect()
