@@ -301,7 +301,7 @@ class SliceScene:
 _EDGE_PLACES = {
     "left": (0.01, 0.5, 0, 1),
     "right": (0.99, 0.5, 2, 1),
-    "top": (0.5, 0.99, 1, 2),
+    "top": (0.5, 0.94, 1, 2),  # below the view title, which can reach the middle
     "bottom": (0.5, 0.01, 1, 0),
 }
 
