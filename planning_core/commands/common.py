@@ -84,3 +84,16 @@ def triple_argument(name: str):
 
 def add_json_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON on stdout")
+
+
+def add_robustness_arguments(parser: argparse.ArgumentParser, *, default_samples: int) -> None:
+    """``--robustness-samples`` and ``--tip-error-mm``: the Monte-Carlo placement-error check."""
+    parser.add_argument(
+        "--robustness-samples",
+        type=int,
+        default=default_samples,
+        help=f"Monte-Carlo samples of placement error (0 skips; default {default_samples})",
+    )
+    parser.add_argument(
+        "--tip-error-mm", type=float, default=3.0, help="RMS placement error (default 3 mm)"
+    )

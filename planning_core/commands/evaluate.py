@@ -7,7 +7,12 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from planning_core.commands.common import StderrProgress, add_json_flag, print_json
+from planning_core.commands.common import (
+    StderrProgress,
+    add_json_flag,
+    add_robustness_arguments,
+    print_json,
+)
 from planning_core.commands.plan import plan_summary, print_plan_summary
 from planning_core.planning.case_files import load_plan_case, write_plan_case_files
 from planning_core.planning.evaluate import evaluate_plan
@@ -31,15 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--spacing-mm", type=float, default=1.0, help="simulation grid (default 1 mm)"
     )
-    parser.add_argument(
-        "--robustness-samples",
-        type=int,
-        default=0,
-        help="Monte-Carlo samples of placement error (default 0: skip)",
-    )
-    parser.add_argument(
-        "--tip-error-mm", type=float, default=3.0, help="RMS placement error (default 3 mm)"
-    )
+    add_robustness_arguments(parser, default_samples=0)
     add_json_flag(parser)
     parser.set_defaults(handler=run_evaluate)
 

@@ -8,7 +8,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from planning_core.commands.common import StderrProgress, add_json_flag, print_json, triple_argument
+from planning_core.commands.common import (
+    StderrProgress,
+    add_json_flag,
+    add_robustness_arguments,
+    print_json,
+    triple_argument,
+)
 from planning_core.commands.info import resolve_image_path
 from planning_core.errors import InfeasiblePlanError, InvalidParameterError, PlanningError
 from planning_core.imaging.labels import LabelMap
@@ -64,15 +70,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--max-freeze-min", type=float, default=30.0, help="longest total freeze (default 30)"
     )
-    parser.add_argument(
-        "--robustness-samples",
-        type=int,
-        default=20,
-        help="Monte-Carlo samples of placement error (0 skips; default 20)",
-    )
-    parser.add_argument(
-        "--tip-error-mm", type=float, default=3.0, help="RMS placement error (default 3 mm)"
-    )
+    add_robustness_arguments(parser, default_samples=20)
     parser.add_argument(
         "--verify-spacing-mm",
         type=float,

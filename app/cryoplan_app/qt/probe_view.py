@@ -22,7 +22,6 @@ from planning_core.errors import PlanningError
 
 # Overlays float this many mm towards the viewer.
 _LIFT_MM = 0.3
-_WHEEL_STEP = 120
 # Crosshair travel along the shaft per wheel notch.
 _STEP_ALONG_SHAFT_MM = 2.0
 
@@ -38,7 +37,6 @@ class QtProbeView(RenderWidget):
         self.add_renderer(self.scene.renderer)
         self.SetInteractorStyle(vtkInteractorStyleUser())
         self.setMinimumSize(120, 120)
-        self._wheel_remainder = 0
         for signal in (
             session.case_changed,
             session.labels_changed,
@@ -147,10 +145,8 @@ class QtProbeView(RenderWidget):
         shown = self.shown_probe()
         if shown is None:
             return
-        self._wheel_remainder += event.angleDelta().y()
-        steps = int(self._wheel_remainder / _WHEEL_STEP)
+        steps = self.wheel_notches(event)
         if steps:
-            self._wheel_remainder -= steps * _WHEEL_STEP
             parts = shown[1]
             self.session.set_crosshair(
                 self.session.crosshair_lps + steps * _STEP_ALONG_SHAFT_MM * parts.direction

@@ -41,7 +41,6 @@ Double click: this view alone / back to 4-up (Ctrl+1 to Ctrl+5 choose a layout).
 OVERLAY_LIFT = 0.08
 #: How close (logical pixels) the mouse must come to a probe handle or shaft to grab it.
 PICK_RADIUS_PX = 9.0
-_WHEEL_STEP = 120  # one notch of a mouse wheel, in Qt's eighths of a degree
 _ZOOM_PER_STEP = 1.15
 _PAGE_STEPS = 10
 
@@ -62,7 +61,6 @@ class QtSliceView(RenderWidget):
         self._drag_button: Qt.MouseButton | None = None
         self._drag_mode = ""
         self._last_pos = QPointF()
-        self._wheel_remainder = 0
         session.case_changed.connect(self._on_case)
         session.labels_changed.connect(self._on_labels)
         session.crosshair_changed.connect(self._on_crosshair)
@@ -369,12 +367,9 @@ class QtSliceView(RenderWidget):
     def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802
         if self.session.case is None:
             return
-        # High-resolution wheels and touchpads send fractions of a notch; add them up.
-        self._wheel_remainder += event.angleDelta().y()
-        steps = int(self._wheel_remainder / _WHEEL_STEP)
+        steps = self.wheel_notches(event)
         if steps == 0:
             return
-        self._wheel_remainder -= steps * _WHEEL_STEP
         if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
             self.session.zoom_view(self.view, _ZOOM_PER_STEP**steps)
         else:

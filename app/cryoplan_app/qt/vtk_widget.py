@@ -19,7 +19,7 @@ import vtkmodules.vtkInteractionStyle  # noqa: E402  (default interactor styles)
 import vtkmodules.vtkRenderingFreeType  # noqa: E402  (text rendering)
 import vtkmodules.vtkRenderingOpenGL2  # noqa: E402  (the OpenGL back end)
 from PyQt6.QtCore import QTimer, pyqtSignal  # noqa: E402
-from PyQt6.QtGui import QImage  # noqa: E402
+from PyQt6.QtGui import QImage, QWheelEvent  # noqa: E402
 from PyQt6.QtWidgets import QWidget  # noqa: E402
 from vtkmodules.qt.QVTKRenderWindowInteractor import QVTKRenderWindowInteractor  # noqa: E402
 from vtkmodules.util import numpy_support  # noqa: E402
@@ -30,6 +30,10 @@ from cryoplan_app.qt.images import rgb_to_qimage  # noqa: E402
 #: While requests keep coming, a throttled widget spends at most this share of the time
 #: rendering: a slow 3-D render (software OpenGL) then waits longer than ``throttle_ms``.
 THROTTLED_RENDER_SHARE = 0.125
+
+
+#: One notch of a mouse wheel, in Qt's eighths of a degree.
+WHEEL_NOTCH = 120
 
 
 class RenderWidget(QVTKRenderWindowInteractor):
@@ -54,6 +58,7 @@ class RenderWidget(QVTKRenderWindowInteractor):
         self._render_cost_s = 0.0  # duration of the last render
         self._initialized = False
         self._released = False
+        self._wheel_remainder = 0
         self.render_count = 0
         self._render_timer = QTimer(self)
         self._render_timer.setSingleShot(True)
@@ -65,6 +70,17 @@ class RenderWidget(QVTKRenderWindowInteractor):
     @property
     def render_pending(self) -> bool:
         return self._render_timer.isActive()
+
+    def wheel_notches(self, event: QWheelEvent) -> int:
+        """Whole wheel notches in ``event``, counted towards the view's top (up) as positive.
+
+        High-resolution wheels and touchpads send fractions of a notch; they are
+        added up until a whole notch is reached.
+        """
+        self._wheel_remainder += event.angleDelta().y()
+        notches = int(self._wheel_remainder / WHEEL_NOTCH)
+        self._wheel_remainder -= notches * WHEEL_NOTCH
+        return notches
 
     def request_render(self) -> None:
         """Render soon; several requests before then cost one render."""
