@@ -1,11 +1,22 @@
 """Numba kernels of the enthalpy bioheat solver.
 
 Fields are flat float32 arrays of the padded grid ``(nk + 2, nj + 2, ni + 2)``;
-the one-voxel pad holds the boundary condition and is never written. Voxels are
-visited as runs of equal tissue along i, so the per-tissue constants are loop
-invariants and the inner loop vectorises. Indices are unsigned because numba
-then skips its negative-index wraparound test, which otherwise blocks
-vectorisation.
+the one-voxel pad holds the boundary condition. Voxels are visited as spans of
+equal tissue in flat index order, so the per-tissue constants are loop
+invariants and the inner loop vectorises; a span runs on over the two pad voxels
+between rows of a plane (their results are discarded and the boundary values
+written back), because on a 51-voxel row the per-row loop set-up and scalar
+remainder cost as much as the vectorised body. Indices are unsigned because
+numba then skips its negative-index wraparound test, which otherwise blocks
+vectorisation. One time step with all its stages is one call
+(:func:`rkl_step`), so Python runs once per step, not once per stage.
+
+The kernels run on one core. A two-thread version (``prange`` over the spans)
+was measured on the 2-core machine shared with other jobs: with numba's
+OpenMP layer 3-6 times slower than one thread, with the passive-wait or
+workqueue layers no faster. Each stage ends in a barrier (0.2 ms per stage on
+the 2 mm grid, 2 ms on 1 mm) that waits for whichever thread another process
+has descheduled.
 
 Tissue constants are rows of a float32 table (see :data:`PARAMETER_COLUMNS`);
 enthalpy is zero at the solidus.
@@ -15,7 +26,6 @@ from __future__ import annotations
 
 import numba as nb
 import numpy as np
-from numba import prange
 from numpy.typing import NDArray
 
 #: Columns of the per-tissue parameter table used by the kernels.
@@ -40,56 +50,69 @@ _ONE = np.float32(1.0)
 @nb.njit(cache=True)
 def build_runs(
     tissue_padded: NDArray[np.uint8], inert: NDArray[np.bool_]
-) -> tuple[
-    NDArray[np.uint64], NDArray[np.int64], NDArray[np.uint64], NDArray[np.uint64], NDArray[np.int64]
-]:
-    """Runs of equal, non-inert tissue along i for every interior (k, j) row.
+) -> tuple[NDArray[np.uint64], NDArray[np.uint64], NDArray[np.int64]]:
+    """Spans of equal, non-inert tissue in flat index order, one k-plane at most.
+
+    A span that reaches the end of a row continues into the next row of the
+    same plane when that row starts with the same tissue: it then passes over
+    the two pad voxels between the rows. The stage kernel updates those pad
+    voxels too (one long vectorised loop instead of a short loop and a scalar
+    remainder per row) and :func:`restore_pads` puts their boundary values back.
 
     Returns
     -------
-    row_base : flat index of voxel (k, j, 0) of each interior row
-    row_ptr : runs of row r are ``row_ptr[r]:row_ptr[r + 1]``
-    run_lo, run_hi : i range of each run (padded indices, half open)
-    run_tissue : tissue index of each run
+    run_start, run_stop : flat padded indices of each span (half open)
+    run_tissue : tissue index of each span
     """
     nk, nj, ni = tissue_padded.shape
-    rows = (nk - 2) * (nj - 2)
-    row_base = np.empty(rows, np.uint64)
-    row_ptr = np.zeros(rows + 1, np.int64)
-    capacity = rows * 2 + 16
-    run_lo = np.empty(capacity, np.uint64)
-    run_hi = np.empty(capacity, np.uint64)
+    capacity = (nk - 2) * (nj - 2) * 2 + 16
+    run_start = np.empty(capacity, np.uint64)
+    run_stop = np.empty(capacity, np.uint64)
     run_tissue = np.empty(capacity, np.int64)
     count = 0
-    row = 0
     for k in range(1, nk - 1):
+        # A span may be continued only by the first run of the next row of this plane.
+        open_span = False
         for j in range(1, nj - 1):
-            row_base[row] = np.uint64((k * nj + j) * ni)
+            base = (k * nj + j) * ni
             i = 1
             while i < ni - 1:
                 t = tissue_padded[k, j, i]
                 start = i
                 while i < ni - 1 and tissue_padded[k, j, i] == t:
                     i += 1
-                if not inert[t]:
+                if inert[t]:
+                    open_span = False
+                    continue
+                if open_span and start == 1 and run_tissue[count - 1] == t:
+                    run_stop[count - 1] = np.uint64(base + i)
+                else:
                     if count == capacity:
                         capacity *= 2
-                        run_lo = _grow_u64(run_lo, capacity)
-                        run_hi = _grow_u64(run_hi, capacity)
+                        run_start = _grow_u64(run_start, capacity)
+                        run_stop = _grow_u64(run_stop, capacity)
                         run_tissue = _grow_i64(run_tissue, capacity)
-                    run_lo[count] = np.uint64(start)
-                    run_hi[count] = np.uint64(i)
+                    run_start[count] = np.uint64(base + start)
+                    run_stop[count] = np.uint64(base + i)
                     run_tissue[count] = np.int64(t)
                     count += 1
-            row += 1
-            row_ptr[row] = count
-    return (
-        row_base,
-        row_ptr,
-        run_lo[:count].copy(),
-        run_hi[:count].copy(),
-        run_tissue[:count].copy(),
-    )
+                open_span = i == ni - 1
+    return run_start[:count].copy(), run_stop[:count].copy(), run_tissue[:count].copy()
+
+
+@nb.njit(cache=True)
+def row_pads(shape_padded: tuple[int, int, int]) -> NDArray[np.int64]:
+    """Flat indices of the pad voxels at both ends of every interior row."""
+    nk, nj, ni = shape_padded
+    pads = np.empty(2 * (nk - 2) * (nj - 2), np.int64)
+    n = 0
+    for k in range(1, nk - 1):
+        for j in range(1, nj - 1):
+            base = (k * nj + j) * ni
+            pads[n] = base
+            pads[n + 1] = base + ni - 1
+            n += 2
+    return pads
 
 
 @nb.njit(cache=True)
@@ -106,7 +129,18 @@ def _grow_i64(array: NDArray[np.int64], size: int) -> NDArray[np.int64]:
     return grown
 
 
-def _rkl_stage(
+_STAGE_OPTIONS = {
+    "fastmath": True,
+    "boundscheck": False,
+    "cache": True,
+    # Python semantics would test every division for zero, which blocks vectorisation.
+    "error_model": "numpy",
+}
+
+
+@nb.njit(**_STAGE_OPTIONS)
+def _update_run(
+    q: int,
     h_prev: NDArray[np.float32],
     h_prev2: NDArray[np.float32],
     t_prev: NDArray[np.float32],
@@ -118,100 +152,165 @@ def _rkl_stage(
     mu: np.float32,
     nu: np.float32,
     mu_dt: np.float32,
-    face_i: np.float32,
-    face_j: np.float32,
-    face_k: np.float32,
+    face: NDArray[np.float32],
     stride_j: np.uint64,
     stride_k: np.uint64,
-    row_base: NDArray[np.uint64],
-    row_ptr: NDArray[np.int64],
-    run_lo: NDArray[np.uint64],
-    run_hi: NDArray[np.uint64],
+    run_start: NDArray[np.uint64],
+    run_stop: NDArray[np.uint64],
     run_tissue: NDArray[np.int64],
     params: NDArray[np.float32],
     track_min: bool,
 ) -> None:
-    """One Runge-Kutta-Legendre stage: ``H_new = mu H_prev + nu H_prev2 + mu_dt L(H_prev)``.
+    """One Runge-Kutta-Legendre stage on span ``q``: ``H_new = mu H_prev + nu H_prev2 + mu_dt L``.
 
     ``L`` is the conductive divergence (harmonic-mean face conductivities, so
     zero-conductivity voxels insulate) plus perfusion and metabolic heat scaled
-    by the unfrozen fraction. ``face_*`` are ``2 / h²`` per axis (the 2 belongs
-    to the harmonic mean). The new temperature and conductivity follow from
-    the new enthalpy; with ``track_min`` the running minimum is updated.
+    by the unfrozen fraction. ``face`` holds ``2 / h²`` per axis i, j, k (the 2
+    belongs to the harmonic mean). The new temperature and conductivity follow
+    from the new enthalpy; with ``track_min`` the running minimum is updated.
     """
     one = np.uint64(1)
-    for r in prange(row_base.shape[0]):
-        base = row_base[r]
-        for q in range(row_ptr[r], row_ptr[r + 1]):
-            t = run_tissue[q]
-            solidus = params[t, 0]
-            inv_range = params[t, 1]
-            inv_cf = params[t, 2]
-            inv_cm = params[t, 3]
-            inv_cu = params[t, 4]
-            h_liq = params[t, 5]
-            k_frozen = params[t, 6]
-            k_step = params[t, 7]
-            perfusion = params[t, 8]
-            arterial = params[t, 9]
-            metabolic = params[t, 10]
-            for c in range(base + run_lo[q], base + run_hi[q]):
-                tc = t_prev[c]
-                kc = k_prev[c]
-                a = c - one
-                b = c + one
-                d = c - stride_j
-                e = c + stride_j
-                g = c - stride_k
-                f = c + stride_k
-                flux = (
-                    face_i
-                    * (
-                        k_prev[a] * kc / (k_prev[a] + kc) * (t_prev[a] - tc)
-                        + k_prev[b] * kc / (k_prev[b] + kc) * (t_prev[b] - tc)
-                    )
-                    + face_j
-                    * (
-                        k_prev[d] * kc / (k_prev[d] + kc) * (t_prev[d] - tc)
-                        + k_prev[e] * kc / (k_prev[e] + kc) * (t_prev[e] - tc)
-                    )
-                    + face_k
-                    * (
-                        k_prev[g] * kc / (k_prev[g] + kc) * (t_prev[g] - tc)
-                        + k_prev[f] * kc / (k_prev[f] + kc) * (t_prev[f] - tc)
-                    )
-                )
-                unfrozen = min(max((tc - solidus) * inv_range, _ZERO), _ONE)
-                source = unfrozen * (perfusion * (arterial - tc) + metabolic)
-                h = mu * h_prev[c] + nu * h_prev2[c] + mu_dt * (flux + source)
-                h_new[c] = h
-                temperature = (
-                    solidus
-                    + min(h, _ZERO) * inv_cf
-                    + min(max(h, _ZERO), h_liq) * inv_cm
-                    + max(h - h_liq, _ZERO) * inv_cu
-                )
-                t_new[c] = temperature
-                k_new[c] = k_frozen + k_step * min(
-                    max((temperature - solidus) * inv_range, _ZERO), _ONE
-                )
-                if track_min:
-                    t_min[c] = min(t_min[c], temperature)
+    face_i, face_j, face_k = face[0], face[1], face[2]
+    t = run_tissue[q]
+    solidus = params[t, 0]
+    inv_range = params[t, 1]
+    inv_cf = params[t, 2]
+    inv_cm = params[t, 3]
+    inv_cu = params[t, 4]
+    h_liq = params[t, 5]
+    k_frozen = params[t, 6]
+    k_step = params[t, 7]
+    perfusion = params[t, 8]
+    arterial = params[t, 9]
+    metabolic = params[t, 10]
+    for c in range(run_start[q], run_stop[q]):
+        tc = t_prev[c]
+        kc = k_prev[c]
+        a = c - one
+        b = c + one
+        d = c - stride_j
+        e = c + stride_j
+        g = c - stride_k
+        f = c + stride_k
+        flux = (
+            face_i
+            * (
+                k_prev[a] * kc / (k_prev[a] + kc) * (t_prev[a] - tc)
+                + k_prev[b] * kc / (k_prev[b] + kc) * (t_prev[b] - tc)
+            )
+            + face_j
+            * (
+                k_prev[d] * kc / (k_prev[d] + kc) * (t_prev[d] - tc)
+                + k_prev[e] * kc / (k_prev[e] + kc) * (t_prev[e] - tc)
+            )
+            + face_k
+            * (
+                k_prev[g] * kc / (k_prev[g] + kc) * (t_prev[g] - tc)
+                + k_prev[f] * kc / (k_prev[f] + kc) * (t_prev[f] - tc)
+            )
+        )
+        unfrozen = min(max((tc - solidus) * inv_range, _ZERO), _ONE)
+        source = unfrozen * (perfusion * (arterial - tc) + metabolic)
+        h = mu * h_prev[c] + nu * h_prev2[c] + mu_dt * (flux + source)
+        h_new[c] = h
+        temperature = (
+            solidus
+            + min(h, _ZERO) * inv_cf
+            + min(max(h, _ZERO), h_liq) * inv_cm
+            + max(h - h_liq, _ZERO) * inv_cu
+        )
+        t_new[c] = temperature
+        k_new[c] = k_frozen + k_step * min(max((temperature - solidus) * inv_range, _ZERO), _ONE)
+        if track_min:
+            t_min[c] = min(t_min[c], temperature)
 
 
-_STAGE_OPTIONS = {
-    "fastmath": True,
-    "boundscheck": False,
-    "cache": True,
-    # Python semantics would test every division for zero, which blocks vectorisation.
-    "error_model": "numpy",
-}
-#: The stage kernel on all cores, and on one core for small grids, where waking
-#: threads costs more than it saves (and hurts when other work holds the cores).
-rkl_stage_parallel = nb.njit(parallel=True, **_STAGE_OPTIONS)(_rkl_stage)
-rkl_stage_serial = nb.njit(parallel=False, **_STAGE_OPTIONS)(_rkl_stage)
-#: Grids with fewer voxels than this use :data:`rkl_stage_serial`.
-PARALLEL_MIN_VOXELS = 200_000
+@nb.njit(**_STAGE_OPTIONS)
+def restore_pads(
+    h: NDArray[np.float32],
+    t: NDArray[np.float32],
+    k: NDArray[np.float32],
+    pads: NDArray[np.int64],
+    pad_h: NDArray[np.float32],
+    pad_t: NDArray[np.float32],
+    pad_k: NDArray[np.float32],
+) -> None:
+    """Write the boundary values of the row-end pad voxels back after a stage.
+
+    (``t_min`` of pad voxels is never read, so it is left as the stage wrote it.)
+    """
+    for n in range(pads.shape[0]):
+        c = pads[n]
+        h[c] = pad_h[n]
+        t[c] = pad_t[n]
+        k[c] = pad_k[n]
+
+
+@nb.njit(**_STAGE_OPTIONS)
+def rkl_step(
+    h: NDArray[np.float32],
+    t: NDArray[np.float32],
+    k: NDArray[np.float32],
+    t_min: NDArray[np.float32],
+    h_current: int,
+    t_current: int,
+    coefficients: NDArray[np.float64],
+    step_s: float,
+    face: NDArray[np.float32],
+    stride_j: np.uint64,
+    stride_k: np.uint64,
+    run_start: NDArray[np.uint64],
+    run_stop: NDArray[np.uint64],
+    run_tissue: NDArray[np.int64],
+    pads: NDArray[np.int64],
+    pad_h: NDArray[np.float32],
+    pad_t: NDArray[np.float32],
+    pad_k: NDArray[np.float32],
+    source_voxels: NDArray[np.int64],
+    source_tissue: NDArray[np.int64],
+    source_w_m3: NDArray[np.float64],
+    params: NDArray[np.float32],
+) -> None:
+    """One RKL1 time step on one core: all stages, the probe sources and the running minimum.
+
+    ``h`` (3 buffers), ``t`` and ``k`` (2 buffers each) are stacked flat padded
+    fields; the state is in ``h[h_current]``, ``t[t_current]``, ``k[t_current]``.
+    Stage ``j`` writes enthalpy buffer ``(h_current + j) % 3`` from the two
+    before it and temperature/conductivity buffer ``(t_current + j) % 2``, so
+    after ``s`` stages the state is in ``(h_current + s) % 3`` and
+    ``(t_current + s) % 2``. ``coefficients`` are the ``(mu, nu, mu_tilde)``
+    rows of :func:`planning_core.thermal.stability.rkl1_coefficients`. The
+    probe sources (W/m³ on ``source_voxels``) are held over the step; the
+    minimum temperature is updated from the step's end state.
+    """
+    stages = coefficients.shape[0]
+    # The minimum of the source voxels is set after their sources are added.
+    saved_min = t_min[source_voxels]
+    for j in range(1, stages + 1):
+        mu = np.float32(coefficients[j - 1, 0])
+        nu = np.float32(coefficients[j - 1, 1])
+        mu_dt = coefficients[j - 1, 2] * step_s
+        h_prev = h[(h_current + j - 1) % 3]
+        h_prev2 = h_prev if j == 1 else h[(h_current + j - 2) % 3]
+        t_prev = t[(t_current + j - 1) % 2]
+        k_prev = k[(t_current + j - 1) % 2]
+        h_new = h[(h_current + j) % 3]
+        t_new = t[(t_current + j) % 2]
+        k_new = k[(t_current + j) % 2]
+        for q in range(run_start.shape[0]):
+            _update_run(
+                q, h_prev, h_prev2, t_prev, k_prev, h_new, t_new, k_new, t_min, mu, nu,
+                np.float32(mu_dt), face, stride_j, stride_k, run_start, run_stop, run_tissue,
+                params, j == stages,
+            )  # fmt: skip
+        restore_pads(h_new, t_new, k_new, pads, pad_h, pad_t, pad_k)
+        add_point_sources(
+            h_new, t_new, k_new, source_voxels, source_tissue, source_w_m3, mu_dt, params
+        )
+    t_end = t[(t_current + stages) % 2]
+    for n in range(source_voxels.shape[0]):
+        c = source_voxels[n]
+        t_min[c] = min(saved_min[n], t_end[c])
 
 
 @nb.njit(cache=True)

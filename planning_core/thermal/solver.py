@@ -13,20 +13,20 @@ and ``λ_max ∝ 1/h²``, so it grows as ``1/h⁴`` with the spacing ``h``. The 
 (voxel count) and ``max_time_step_s`` here. Accuracy cost, measured on the
 reference scenario (three argon-2.4 probes 15 mm apart, 10-8-10, soft tissue;
 benchmarks/bench_thermal.py): on the 2 mm grid the 0 / -20 / -40 °C volumes are
--2.0 / +1.0 / +0.5 % off the 1 mm grid's, at 1/18 of the CPU time (0.54 s against
-6.5 s); isotherm radii lie within 0.7 mm of a resolved probe at 2 mm and 0.5 mm
-at 1 mm (tests/numerics/test_line_probe.py); a 30 mm margin leaves the 0 °C
-volume about 1 % small against 45 mm (and cuts the 2 mm run to 0.43 s CPU).
-For an optimizer's inner loop use ``spacing_mm=2.0, margin_mm=30.0`` and verify
-the final plan at 1 mm; for dragging use
-:func:`planning_core.thermal.preview.preview_min_field` (about 40 ms).
+-2.0 / +1.0 / +0.5 % off the 1 mm grid's, at 1/20 of the CPU time (0.22 s against
+4.4 s on one core of the 2-core machine); isotherm radii lie within 0.7 mm of a
+resolved probe at 2 mm and 0.5 mm at 1 mm (tests/numerics/test_line_probe.py); a
+30 mm margin leaves the 0 °C volume about 1 % small against 45 mm (and cuts the
+2 mm run to 0.14 s CPU). For an optimizer's inner loop use ``spacing_mm=2.0,
+margin_mm=30.0`` and verify the final plan at 1 mm; for dragging use
+:func:`planning_core.thermal.preview.preview_min_field` (about 20 ms).
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,13 +35,11 @@ from numpy.typing import ArrayLike, NDArray
 from planning_core.errors import InvalidParameterError
 from planning_core.progress import CancelToken, ProgressCallback
 from planning_core.thermal.kernels import (
-    PARALLEL_MIN_VOXELS,
     PARAMETER_COLUMNS,
-    add_point_sources,
     build_runs,
     interior_sum,
-    rkl_stage_parallel,
-    rkl_stage_serial,
+    rkl_step,
+    row_pads,
     weighted_gather,
 )
 from planning_core.thermal.protocol import Phase, Protocol
@@ -116,11 +114,24 @@ class _Fields:
             slicer[axis] = 0 if face[1] == "-" else -1
             conductivity[tuple(slicer)] = 0.0
         enthalpy = np.pad(enthalpy, 1, mode="edge")
-        self.h = [enthalpy.astype(np.float32).ravel() for _ in range(3)]
-        self.t = [temperature.astype(np.float32).ravel() for _ in range(2)]
-        self.k = [conductivity.astype(np.float32).ravel() for _ in range(2)]
+        self.h = np.stack([enthalpy.astype(np.float32).ravel()] * 3)
+        self.t = np.stack([temperature.astype(np.float32).ravel()] * 2)
+        self.k = np.stack([conductivity.astype(np.float32).ravel()] * 2)
+        #: Buffers holding the current state (see :func:`rkl_step`).
+        self.h_current = 0
+        self.t_current = 0
         self.t_min = temperature.astype(np.float32).ravel()
+        self.pads = row_pads(self.padded_shape)
+        self.pad_values = (self.h[0][self.pads], self.t[0][self.pads], self.k[0][self.pads])
         self.initial = initial
+
+    @property
+    def enthalpy(self) -> NDArray[np.float32]:
+        return self.h[self.h_current]
+
+    @property
+    def temperature(self) -> NDArray[np.float32]:
+        return self.t[self.t_current]
 
     def interior(self, flat: NDArray[np.float32]) -> NDArray[np.float32]:
         return flat.reshape(self.padded_shape)[1:-1, 1:-1, 1:-1].copy()
@@ -224,12 +235,11 @@ def simulate(
     runs = build_runs(tissue_padded, inert)
     coupling = ProbeCoupling.build(setup)
     spacing_m = setup.geometry.spacing_mm * 1e-3
-    face = [np.float32(2.0 / s**2) for s in spacing_m]
+    face = (2.0 / spacing_m**2).astype(np.float32)
     _, nj2, ni2 = fields.padded_shape
     strides = (np.uint64(ni2), np.uint64(ni2 * nj2))
     stiffness = stiffness_bound_per_s(setup.tissues, setup.geometry.spacing_mm)
-    updated_voxels = int(np.sum(runs[3] - runs[2]))
-    kernel = rkl_stage_parallel if updated_voxels >= PARALLEL_MIN_VOXELS else rkl_stage_serial
+    updated_voxels = int(np.count_nonzero(~inert[setup.tissue_index]))
 
     points = None if record_points_lps is None else np.asarray(record_points_lps, float)
     point_stencil = None
@@ -237,12 +247,12 @@ def simulate(
         indices, weights, _ = trilinear_stencil(setup.geometry, points.reshape(-1, 3), clamp=False)
         point_stencil = (indices, weights)
     history_times = [0.0]
-    history = [weighted_gather(fields.t[0], *point_stencil)] if point_stencil else []
+    history = [weighted_gather(fields.temperature, *point_stencil)] if point_stencil else []
     snapshots: dict[float, NDArray[np.float32]] = {}
     if schedule and schedule[0] == 0.0:
-        snapshots[0.0] = fields.interior(fields.t[0])
+        snapshots[0.0] = fields.interior(fields.temperature)
 
-    initial_enthalpy = interior_sum(fields.h[0], fields.padded_shape)
+    initial_enthalpy = interior_sum(fields.enthalpy, fields.padded_shape)
     probe_energy = np.zeros(len(setup.probes))
     power_times, power_rows = [], []
     steps = stages_total = 0
@@ -261,7 +271,9 @@ def simulate(
             if upcoming:
                 step = min(step, upcoming[0] - now)
             drive = _drive(setup, phase, in_phase + 0.5 * step)
-            extraction = coupling.extraction_w_m(setup, fields.t[0], drive.wall_c, drive.fixed_w_m)
+            extraction = coupling.extraction_w_m(
+                setup, fields.temperature, drive.wall_c, drive.fixed_w_m
+            )
             density = coupling.power_density_w_m3(extraction)
             sample_power = extraction * coupling.sample_length_m
             probe_power = np.bincount(
@@ -271,17 +283,23 @@ def simulate(
             power_times.append(now + step)
             power_rows.append(probe_power)
             stages = rkl1_stages(step, stiffness, safety=stage_safety)
-            _advance(fields, coupling, density, stages, step, face, strides, runs, params, kernel)
+            rkl_step(
+                fields.h, fields.t, fields.k, fields.t_min, fields.h_current, fields.t_current,
+                np.asarray(rkl1_coefficients(stages)), step, face, *strides, *runs, fields.pads,
+                *fields.pad_values, coupling.voxels, coupling.voxel_tissue, density, params,
+            )  # fmt: skip
+            fields.h_current = (fields.h_current + stages) % 3
+            fields.t_current = (fields.t_current + stages) % 2
             steps += 1
             stages_total += stages
             in_phase += step
             now = phase_start + in_phase
             if point_stencil:
                 history_times.append(now)
-                history.append(weighted_gather(fields.t[0], *point_stencil))
+                history.append(weighted_gather(fields.temperature, *point_stencil))
             for t in schedule:
                 if abs(t - now) < 1e-6 and t not in snapshots:
-                    snapshots[t] = fields.interior(fields.t[0])
+                    snapshots[t] = fields.interior(fields.temperature)
             if progress is not None:
                 progress(
                     now / total,
@@ -289,10 +307,10 @@ def simulate(
                     f"phase {phase_number + 1}/{len(protocol.phases)} ({phase.kind}): "
                     f"minute {int(now // 60)} of {total / 60:g}",
                 )
-    final_enthalpy = interior_sum(fields.h[0], fields.padded_shape)
+    final_enthalpy = interior_sum(fields.enthalpy, fields.padded_shape)
     voxel_volume_m3 = setup.geometry.voxel_volume_mm3 * 1e-9
     min_temperature = fields.interior(fields.t_min)
-    final_temperature = fields.interior(fields.t[0])
+    final_temperature = fields.interior(fields.temperature)
     drift = _boundary_drift_c(setup, fields.initial, min_temperature, final_temperature)
     warnings = list(setup.warnings)
     if drift > BOUNDARY_DRIFT_LIMIT_C:
@@ -327,45 +345,6 @@ def simulate(
         wall_s=time.perf_counter() - started,
         warnings=tuple(warnings),
     )
-
-
-def _advance(
-    fields: _Fields,
-    coupling: ProbeCoupling,
-    density: NDArray[np.float64],
-    stages: int,
-    step_s: float,
-    face: list[np.float32],
-    strides: tuple[np.uint64, np.uint64],
-    runs: tuple,
-    params: NDArray[np.float32],
-    kernel: Callable[..., None],
-) -> None:
-    """One RKL1 step of ``stages`` stages; the new state ends up in buffer 0.
-
-    Stage ``j`` writes enthalpy buffer ``j % 3`` from buffers ``(j - 1) % 3`` and
-    ``(j - 2) % 3``, and temperature/conductivity buffer ``j % 2`` from
-    ``(j - 1) % 2``.
-    """
-    h, t, k = fields.h, fields.t, fields.k
-    saved_min = fields.t_min[coupling.voxels].copy()
-    for j, (mu, nu, mu_dt) in enumerate(rkl1_coefficients(stages), start=1):
-        h_prev = h[(j - 1) % 3]
-        h_prev2 = h_prev if j == 1 else h[(j - 2) % 3]
-        kernel(
-            h_prev, h_prev2, t[(j - 1) % 2], k[(j - 1) % 2], h[j % 3], t[j % 2], k[j % 2],
-            fields.t_min, np.float32(mu), np.float32(nu), np.float32(mu_dt * step_s),
-            face[0], face[1], face[2], strides[0], strides[1], *runs, params, j == stages,
-        )  # fmt: skip
-        add_point_sources(
-            h[j % 3], t[j % 2], k[j % 2], coupling.voxels, coupling.voxel_tissue, density,
-            mu_dt * step_s, params,
-        )  # fmt: skip
-    fields.h = [h[(stages + n) % 3] for n in range(3)]
-    fields.t = [t[(stages + n) % 2] for n in range(2)]
-    fields.k = [k[(stages + n) % 2] for n in range(2)]
-    if len(coupling.voxels):
-        fields.t_min[coupling.voxels] = np.minimum(saved_min, fields.t[0][coupling.voxels])
 
 
 def _boundary_drift_c(
