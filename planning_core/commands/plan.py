@@ -165,6 +165,7 @@ def plan_summary(plan: Plan) -> dict[str, Any]:
                 "clearance_mm": o.clearance_mm,
                 "frozen_volume_ml": o.frozen_volume_ml,
                 "clear": o.clear,
+                "monitored": o.monitored,
             }
             for o in metrics.oars
         ],
@@ -203,12 +204,21 @@ def print_plan_summary(summary: dict[str, Any]) -> None:
     )
     print("organs at risk (distance to the 0 °C edge / clearance):")
     for oar in summary["oars"]:
+        if oar["monitored"]:
+            continue
         distance = oar["distance_to_ice_mm"]
         shown = "no ice" if distance is None else f"{distance:.1f} mm"
         flag = "" if oar["clear"] else f"  FROZEN {oar['frozen_volume_ml']:.2f} ml"
         if distance is not None and distance >= 0 and not oar["clear"]:
             flag = "  within clearance"
         print(f"  {oar['name']}: {shown} / {oar['clearance_mm']:g} mm{flag}")
+    monitored = [oar for oar in summary["oars"] if oar["monitored"]]
+    if monitored:
+        print("monitored structures, may freeze (distance to the 0 °C edge, frozen volume):")
+    for oar in monitored:
+        distance = oar["distance_to_ice_mm"]
+        shown = "no ice" if distance is None else f"{distance:.1f} mm"
+        print(f"  {oar['name']}: {shown}, {oar['frozen_volume_ml']:.2f} ml")
     robustness = summary["robustness"]
     if robustness is not None:
         print(

@@ -16,8 +16,21 @@ class LabelInfo:
     """One entry of a label table.
 
     ``role`` tells the planner how to treat the structure: ``"target"`` (tumor),
-    ``"oar"`` (organ at risk: must not freeze), ``"avoid"`` (probe paths must not
-    cross: bone, aerated lung, bowel gas) or ``"anatomy"``.
+    ``"oar"`` (organ at risk: the ice must keep its clearance), ``"avoid"``
+    (probe paths keep their clearance from it; ice may reach it) or ``"anatomy"``.
+
+    The standard roles follow clinical practice. Bowel, colon, ureter, spinal
+    cord, skin and the other hollow or parenchymal organs are organs at risk:
+    freezing them causes perforation, strictures or burns. Bone, aerated lung,
+    pleura and bowel gas are "avoid": a probe cannot or should not pass through
+    them. Large vessels (aorta, IVC, hepatic veins, named vessels) are "avoid"
+    too: their flowing blood keeps the vessel wall alive in the ice (it acts as a
+    heat sink), so ablations routinely reach them, but a probe must not puncture
+    them. The renal sinus (collecting system), the diaphragm and the pectoral
+    muscle tolerate freezing (urothelium regenerates, the diaphragm and muscle heal
+    without lasting harm), whereas a probe through the collecting system or across
+    the diaphragm risks a urine leak or a pneumothorax: they are "avoid" as well.
+    The planner still reports how close the ice comes to them.
     """
 
     value: int
@@ -41,17 +54,17 @@ STANDARD_LABELS: dict[str, LabelInfo] = {
         LabelInfo(8, "bowel", (200, 150, 60), "oar"),
         LabelInfo(9, "bowel_gas", (90, 90, 90), "avoid"),
         LabelInfo(10, "kidney", (185, 100, 180), "anatomy"),
-        LabelInfo(11, "renal_sinus", (240, 230, 130), "oar"),
+        LabelInfo(11, "renal_sinus", (240, 230, 130), "avoid"),
         LabelInfo(12, "ureter", (250, 170, 40), "oar"),
         LabelInfo(13, "liver", (170, 90, 50), "anatomy"),
-        LabelInfo(14, "aorta", (220, 0, 0), "oar"),
-        LabelInfo(15, "ivc", (0, 60, 220), "oar"),
-        LabelInfo(16, "hepatic_vein", (40, 100, 255), "oar"),
-        LabelInfo(17, "vessel", (200, 30, 90), "oar"),
-        LabelInfo(18, "diaphragm", (200, 120, 120), "oar"),
+        LabelInfo(14, "aorta", (220, 0, 0), "avoid"),
+        LabelInfo(15, "ivc", (0, 60, 220), "avoid"),
+        LabelInfo(16, "hepatic_vein", (40, 100, 255), "avoid"),
+        LabelInfo(17, "vessel", (200, 30, 90), "avoid"),
+        LabelInfo(18, "diaphragm", (200, 120, 120), "avoid"),
         LabelInfo(19, "spinal_cord", (255, 240, 100), "oar"),
         LabelInfo(20, "breast_tissue", (250, 200, 210), "anatomy"),
-        LabelInfo(21, "pectoral_muscle", (170, 70, 70), "oar"),
+        LabelInfo(21, "pectoral_muscle", (170, 70, 70), "avoid"),
         LabelInfo(22, "colon", (160, 110, 40), "oar"),
         LabelInfo(23, "spleen", (150, 60, 140), "oar"),
         LabelInfo(24, "pleura", (140, 200, 255), "avoid"),

@@ -42,6 +42,13 @@ BODY_TEMPERATURE_C = 37.0
 #: Temperature range of the temperature-volume histograms (liquid nitrogen to body).
 HISTOGRAM_RANGE_C = (-190.0, 37.0)
 MARGIN_SHELL = "margin_shell"
+#: Structures whose ice exposure is reported without a clearance: large vessels (heat
+#: sinks whose flowing blood survives the ice), the renal collecting system, the
+#: diaphragm and the pectoral muscle tolerate freezing, yet the radiologist wants to
+#: see how close the ice edge comes (their label role is "avoid": paths keep clear).
+MONITORED_LABELS = (
+    "aorta", "ivc", "hepatic_vein", "vessel", "renal_sinus", "diaphragm", "pectoral_muscle",
+)  # fmt: skip
 
 
 def _surface_lps(
@@ -158,6 +165,7 @@ def oar_ice_metrics(
     *,
     clearances_mm: Mapping[str, float],
     lethal_isotherm_c: float,
+    monitored: tuple[str, ...] = (),
 ) -> tuple[OarMetrics, ...]:
     """Distance of each organ at risk to the 0 °C ice edge, and its frozen volumes.
 
@@ -174,9 +182,11 @@ def oar_ice_metrics(
     geometry : Geometry
         The grid.
     clearances_mm : mapping of str to float
-        Required ice-edge clearance of each organ.
+        Required ice-edge clearance of each organ (monitored ones need none).
     lethal_isotherm_c : float
         For the lethal volume.
+    monitored : tuple of str
+        Names in ``organs`` that may freeze: reported with ``monitored`` set.
     """
     ice_box = bounding_box(dose_c <= 0.0, 1)
     edge = (
@@ -202,13 +212,15 @@ def oar_ice_metrics(
                 distance = -float(depth.max())
             elif edge is not None:
                 distance = _smallest_gap_mm(edge, _surface_lps(organ, 0.5, box, 0.0, geometry))
+        watched = name in monitored
         results.append(
             OarMetrics(
                 name=name,
                 distance_to_ice_mm=distance,
-                clearance_mm=float(clearances_mm[name]),
+                clearance_mm=0.0 if watched else float(clearances_mm[name]),
                 frozen_volume_ml=frozen_ml,
                 lethal_volume_ml=lethal_ml,
+                monitored=watched,
             )
         )
     return tuple(results)
@@ -256,6 +268,12 @@ def oar_names(plan: Plan, label_map: LabelMap) -> tuple[str, ...]:
     for name in plan.oar_labels:
         label_map.info(name)  # raises naming the missing label
     return plan.oar_labels
+
+
+def monitored_names(plan: Plan, label_map: LabelMap) -> tuple[str, ...]:
+    """The :data:`MONITORED_LABELS` in the map that are neither target nor organ at risk."""
+    excluded = {plan.target_label, *oar_names(plan, label_map)}
+    return tuple(n for n in MONITORED_LABELS if label_map.has(n) and n not in excluded)
 
 
 def compute_plan_metrics(
@@ -323,11 +341,12 @@ def compute_plan_metrics(
     coverage = isotherm_coverage(dose, tumor, zone, settings.metric_isotherms_c())
     step(0.2, "Ablative margin")
     margin = signed_ablative_margin(dose, tumor, geometry, lethal)
-    step(0.4, "Organs at risk")
+    step(0.4, "Organs at risk and monitored structures")
     organs = oar_names(plan, label_map)
-    organ_masks = {name: label_map.mask(name) for name in organs}
+    watched = monitored_names(plan, label_map)
+    organ_masks = {name: label_map.mask(name) for name in (*organs, *watched)}
     oars = oar_ice_metrics(
-        dose, organ_masks, geometry, lethal_isotherm_c=lethal,
+        dose, organ_masks, geometry, lethal_isotherm_c=lethal, monitored=watched,
         clearances_mm={name: settings.oar_clearance_mm(name) for name in organs},
     )  # fmt: skip
     step(0.6, "Temperature-volume histograms")

@@ -164,6 +164,7 @@ def _metrics_to_dict(metrics: PlanMetrics, stale: bool) -> dict[str, Any]:
                 "clearance_mm": o.clearance_mm,
                 "frozen_volume_ml": o.frozen_volume_ml,
                 "lethal_volume_ml": o.lethal_volume_ml,
+                "monitored": o.monitored,
             }
             for o in metrics.oars
         ],
@@ -294,6 +295,11 @@ class _Node:
     def optional_number(self, key: str) -> float | None:
         node = self.optional(key)
         return None if node is None else node.number()
+
+    def optional_boolean(self, key: str) -> bool:
+        """A flag that older files may lack (false then)."""
+        node = self.optional(key)
+        return False if node is None else node.boolean()
 
     def build(self, factory: Callable[[], _T]) -> _T:
         """Run a constructor, turning its parameter errors into errors at this path."""
@@ -481,6 +487,7 @@ def _metrics(node: _Node) -> PlanMetrics:
                 clearance_mm=item.field("clearance_mm").number(),
                 frozen_volume_ml=item.field("frozen_volume_ml").number(),
                 lethal_volume_ml=item.field("lethal_volume_ml").number(),
+                monitored=item.optional_boolean("monitored"),
             )
             for item in node.field("oars").items()
         ),

@@ -118,11 +118,14 @@ class AblativeMargin:
 
 @dataclass(frozen=True)
 class OarMetrics:
-    """Ice exposure of one organ at risk.
+    """Ice exposure of one organ at risk or monitored structure.
 
     ``distance_to_ice_mm`` is the smallest distance between the organ and the
     0 °C ice edge; it is negative (minus the deepest penetration) when ice
-    reaches into the organ and ``None`` when there is no ice.
+    reaches into the organ and ``None`` when there is no ice. ``monitored``
+    marks a structure that may freeze (a large vessel, the renal sinus, the
+    diaphragm: see :data:`~planning_core.planning.metrics.MONITORED_LABELS`):
+    its exposure is shown but never fails the plan, and its clearance is 0.
     """
 
     name: str
@@ -130,11 +133,16 @@ class OarMetrics:
     clearance_mm: float
     frozen_volume_ml: float
     lethal_volume_ml: float
+    monitored: bool = False
 
     @property
     def clear(self) -> bool:
-        """True when the ice edge keeps the required clearance."""
-        return self.distance_to_ice_mm is None or self.distance_to_ice_mm >= self.clearance_mm
+        """True when the ice edge keeps the required clearance (always for monitored ones)."""
+        return (
+            self.monitored
+            or self.distance_to_ice_mm is None
+            or self.distance_to_ice_mm >= self.clearance_mm
+        )
 
 
 @dataclass(frozen=True)
@@ -210,7 +218,8 @@ class PlanMetrics:
     margin : AblativeMargin
         Signed minimal ablative margin.
     oars : tuple of OarMetrics
-        One entry per organ at risk.
+        One entry per organ at risk, then one per monitored structure
+        (``monitored`` set; these never fail the plan).
     probe_count : int
     total_freeze_s : float
         Sum of the protocol's freeze phases.
@@ -219,7 +228,7 @@ class PlanMetrics:
     paths : tuple of PathReport
         One per probe, in plan order.
     histograms : tuple of TemperatureVolumeHistogram
-        Tumor, margin shell and each organ at risk.
+        Tumor, margin shell, each organ at risk and each monitored structure.
     robustness : RobustnessSummary, optional
         Monte-Carlo placement-error analysis, when one was run.
     """

@@ -80,8 +80,9 @@ ISOTHERM_RANGE = ParameterRange(
 )
 
 # Starting values; each case may need others. Bowel within about 1 cm of the ice is
-# displaced clinically; flowing blood keeps large vessels from lasting damage, so their
-# clearance is 0 (the ice may touch them).
+# displaced clinically. Large vessels are not organs at risk by default (their flowing
+# blood keeps them from lasting damage; see LabelInfo); when a plan lists one in its
+# oar_labels, its clearance is 0: the ice may touch it but not enter it.
 DEFAULT_OAR_CLEARANCES_MM: dict[str, float] = {
     "bowel": 10.0,
     "colon": 10.0,

@@ -311,7 +311,9 @@ def _organs(
     frozen: list[str] = []
     clearance: list[str] = []
     kept = 0
-    for oar in attempt.oars:
+    # Monitored structures (heat-sink vessels, renal sinus, ...) may freeze by design.
+    protected = [oar for oar in attempt.oars if not oar.monitored]
+    for oar in protected:
         before = reference_oars.get(oar.name)
         allowed_ml = 0.0 if before is None else before.frozen_volume_ml
         excess_ml = oar.frozen_volume_ml - allowed_ml
@@ -347,7 +349,7 @@ def _organs(
     if frozen:
         organs = "organ at risk" if len(frozen) == 1 else "organs at risk"
         feedback.append(f"{len(frozen)} {organs} frozen: {', '.join(frozen)} below 0 °C.")
-    checked = len(attempt.oars)
+    checked = len(protected)
     item = ScoreItem(
         "organ-at-risk clearance",
         weights.oar_clearance * (kept / checked if checked else 1.0),

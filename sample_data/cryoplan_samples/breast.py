@@ -63,9 +63,13 @@ class BreastCaseSpec:
     approach: str = "ultrasound-guided in-plane, lateral to medial and parallel to the chest wall"
     host_label: str = "breast_tissue"
     spacing_mm: float = 0.4
-    size_mm: tuple[float, float, float] = (60.0, 40.0, 60.0)
-    skin_lps_mm: tuple[float, float, float] = (-110.0, -150.0, 170.0)
-    lesion_depth_mm: float = 16.0
+    size_mm: tuple[float, float, float] = (60.0, 52.0, 60.0)
+    skin_lps_mm: tuple[float, float, float] = (-110.0, -162.0, 170.0)
+    # A 2-cm subcutaneous fat layer puts the lesion 19 mm under the skin: one
+    # liquid-nitrogen iceball with a 5-mm lethal margin keeps its 0 °C edge off the skin.
+    subcutaneous_fat_mm: float = 20.5
+    gland_depth_mm: float = 37.0
+    lesion_depth_mm: float = 28.0
     lesion_base_diameter_mm: float = 14.4
     lesion_lobulation: float = 0.1
     default_seed: int = 1404
@@ -124,8 +128,10 @@ def _paint_layers(canvas: Canvas, spec: BreastCaseSpec, rng: np.random.Generator
     z = (box.z - box.z.mean()) / 30.0
     phases = rng.uniform(0, 2 * np.pi, size=4)
     wave = np.sin(2.1 * x + phases[0]) * np.cos(1.7 * z + phases[1])
-    fat_end = 8.5 + 2.0 * wave
-    gland_end = 25.0 + 2.5 * np.sin(1.3 * x + phases[2]) + 1.5 * np.cos(2.3 * z + phases[3])
+    fat_end = spec.subcutaneous_fat_mm + 2.0 * wave
+    gland_end = (
+        spec.gland_depth_mm + 2.5 * np.sin(1.3 * x + phases[2]) + 1.5 * np.cos(2.3 * z + phases[3])
+    )
     retro_end = gland_end + 2.5
     muscle_end = retro_end + 7.0
     spacing = canvas.geometry.spacing_kji_mm

@@ -460,14 +460,17 @@ def paint_kidneys(canvas: Canvas) -> None:
             _paint_tube(
                 canvas, [pelvis_center, tip], [3.0, 2.2], T("urine"), over=(T("sinus_fat"),)
             )
-        exit_point = center + 26.0 * frame[1] - 10.0 * frame[0]
+        # The ureter leaves the hilum high and runs down the front of the psoas, some
+        # 2 cm medial to the lower-pole tumor of the kidney case: near, but far enough
+        # for a 5-mm margin with its ice clearance.
+        exit_point = center + 26.0 * frame[1] + 6.0 * frame[0]
         _paint_tube(
             canvas,
             smooth_curve(
                 [
                     exit_point,
-                    (side * 52, 24, -50),
-                    (side * 44, 21, -80),
+                    (side * 37, 23, -45),
+                    (side * 38, 21, -80),
                     (side * 41, 20, -120),
                     (side * 43, 20, -170),
                 ]
@@ -543,11 +546,13 @@ def paint_vessels(canvas: Canvas) -> None:
 # -- bowel ------------------------------------------------------------------------------------
 def paint_bowel(canvas: Canvas) -> None:
     """Colon (with gas and stool), duodenum and small-bowel loops, in the visceral fat."""
+    # The ascending colon lies anterolateral to the right kidney, about 3 cm in front of
+    # the kidney case's lower-pole tumor.
     colon = [
-        (-95, 5, -170),
-        (-96, 0, -100),
-        (-94, -5, -20),
-        (-80, -35, 25),
+        (-97, -14, -170),
+        (-100, -20, -100),
+        (-97, -24, -20),
+        (-80, -40, 25),
         (-40, -75, 20),
         (0, -85, 5),
         (45, -75, 25),
@@ -567,9 +572,9 @@ def paint_bowel(canvas: Canvas) -> None:
     )
     duodenum = [
         (-30, -5, 45),
-        (-48, 2, 20),
-        (-50, 5, -25),
-        (-40, -7, -55),
+        (-46, 0, 20),
+        (-44, 0, -25),
+        (-34, -12, -55),
         (-10, -14, -62),
         (20, -14, -58),
         (35, -15, -40),

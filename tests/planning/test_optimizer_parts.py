@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from planning_core.errors import InvalidParameterError
+from planning_core.planning.optimizer.candidates import ShaftIce
 from planning_core.planning.optimizer.duration import (
     default_family_name,
     protocol_family,
@@ -35,6 +36,24 @@ NITROGEN = ProbeModel(
     id="test-ln2", name="test ln2", cryogen="liquid_nitrogen", diameter_mm=3.4,
     active_length_mm=20.0, tip_offset_mm=4.0, plateau_c=-170.0, time_constant_s=60.0,
 )  # fmt: skip
+
+
+# -- ice along the shaft of a candidate direction ------------------------------------------
+def test_shaft_ice_measures_how_deep_guard_points_reach_into_the_capsule():
+    # A guard point 20 mm above the target (-y): a path rising straight toward it has it
+    # on its axis; a level path passes it at 20 mm; a 45-degree path at 20 / sqrt(2) mm.
+    ice = ShaftIce(reach_mm=25.0, radius_mm=18.0, guard_points_lps_mm=np.array([[0, -20.0, 0]]))
+    level, rising, steep = np.array(
+        [[1.0, 0, 0], [math.sqrt(0.5), -math.sqrt(0.5), 0], [0, -1.0, 0]]
+    )
+    intrusion = ice.intrusion_mm(np.zeros(3), np.vstack([level, rising, steep]))
+    np.testing.assert_allclose(intrusion, [0.0, 18.0 - 20.0 / math.sqrt(2.0), 18.0], atol=1e-9)
+    # Behind the entry direction the capsule ends at the target: the distance is 20 mm.
+    assert ice.intrusion_mm(np.zeros(3), -steep[None, :])[0] == 0.0
+    short = ShaftIce(reach_mm=5.0, radius_mm=18.0, guard_points_lps_mm=ice.guard_points_lps_mm)
+    assert short.intrusion_mm(np.zeros(3), steep[None, :])[0] == pytest.approx(3.0)
+    empty = ShaftIce(reach_mm=5.0, radius_mm=18.0, guard_points_lps_mm=np.zeros((0, 3)))
+    assert empty.intrusion_mm(np.zeros(3), steep[None, :]).tolist() == [0.0]
 
 
 # -- rule of thumb and patterns ------------------------------------------------------------

@@ -85,6 +85,22 @@ def test_huge_tumor_with_one_probe_names_max_probes_and_keeps_the_best_try():
     assert isinstance(partial, Plan) and len(partial.probes) == 1
 
 
+def test_colon_planted_against_the_tumor_is_flagged_for_protection():
+    # A colon 2 mm from the tumor, along z (no path crosses it): a 3-mm margin plus the
+    # 10-mm ice clearance cannot both hold, so the plan covers the margin and says that
+    # the colon needs protection; its metrics show it too close.
+    labels = torso_phantom(tumor_radius_mm=5.0)
+    colon = np.linalg.norm(grid_lps(labels.geometry) - [0.0, 0.0, 12.0], axis=-1) <= 5.0
+    labels = with_label(labels, "colon", colon)
+    settings = PlanSettings(margin_mm=3.0)
+    result = optimize_plan(_ct(labels), labels, settings=settings, probe_model=ARGON, **FAST)
+    assert len(result.needs_protection) == 1 and "colon" in result.needs_protection[0]
+    assert "protect it" in result.plan.notes
+    assert result.plan.metrics.coverage_at(-40.0).tumor_and_margin_percent >= 99.0
+    (organ,) = [oar for oar in result.plan.metrics.oars if oar.name == "colon"]
+    assert not organ.monitored and not organ.clear
+
+
 def test_cancel_stops_the_optimizer():
     labels = torso_phantom(tumor_radius_mm=5.0)
     token = CancelToken()

@@ -67,7 +67,11 @@ def _plan() -> Plan:
         lethal_volume_ml=15.0,
         coverage=(IsothermCoverage(0.0, 100.0, 100.0), IsothermCoverage(-40.0, 98.5, 80.25)),
         margin=AblativeMargin(-1.5, 0.5, (12.0, -3.0, 4.0)),
-        oars=(OarMetrics("colon", 8.5, 12.0, 0.0, 0.0), OarMetrics("ureter", None, 5.0, 0.0, 0.0)),
+        oars=(
+            OarMetrics("colon", 8.5, 12.0, 0.0, 0.0),
+            OarMetrics("ureter", None, 5.0, 0.0, 0.0),
+            OarMetrics("hepatic_vein", -2.5, 0.0, 0.4, 0.1, monitored=True),
+        ),
         probe_count=2,
         total_freeze_s=1200.0,
         min_tip_spacing_mm=15.2,
@@ -103,6 +107,19 @@ def test_file_has_the_documented_top_level_fields(tmp_path):
     assert data["metrics"]["minimal_ablative_margin"]["minimum_mm"] == -1.5
     assert data["metrics"]["oars"][0]["distance_to_ice_mm"] == 8.5
     assert data["metrics"]["stale"] is False
+
+
+def test_monitored_flag_is_written_and_older_files_without_it_load(tmp_path):
+    data = plan_to_dict(_plan())
+    assert [o["monitored"] for o in data["metrics"]["oars"]] == [False, False, True]
+    vein = plan_from_dict(data).metrics.oars[2]
+    assert vein.monitored and vein.clear  # frozen, yet a monitored structure never fails
+    for oar in data["metrics"]["oars"]:
+        del oar["monitored"]
+    assert not any(o.monitored for o in plan_from_dict(data).metrics.oars)
+    data["metrics"]["oars"][0]["monitored"] = "yes"
+    with pytest.raises(PlanFileError, match=r"metrics\.oars\[0\]\.monitored"):
+        plan_from_dict(data, source="p.json")
 
 
 def test_robustness_and_file_references_round_trip(tmp_path):

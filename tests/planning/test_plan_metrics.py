@@ -234,14 +234,17 @@ def test_plan_metrics_combine_every_part(evaluated):
     assert metrics.coverage_at(-40.0).tumor_percent == 100.0
     assert metrics.margin.minimum_mm == pytest.approx(LETHAL_R / 0.9 - TUMOR_R, abs=0.5 + 0.75)
     assert metrics.tumor_volume_ml == pytest.approx(labels.volume_ml("tumor"))
-    # OARs: the phantom's aorta and the added colon, whose deepest point (0, -17, 0) lies
-    # 3 mm inside the ice edge (0 °C at 18 / 0.9 = 20 mm).
-    assert [o.name for o in metrics.oars] == ["aorta", "colon"]
-    colon = metrics.oars[1]
+    # The added colon is the organ at risk: its deepest point (0, -17, 0) lies 3 mm inside
+    # the ice edge (0 °C at 18 / 0.9 = 20 mm). The phantom's aorta (role "avoid") follows as
+    # a monitored structure: its surface lies hypot(30, 15) - 8 = 25.5 mm from the centre.
+    assert [(o.name, o.monitored) for o in metrics.oars] == [("colon", False), ("aorta", True)]
+    colon, aorta = metrics.oars
     assert colon.distance_to_ice_mm == pytest.approx(-3.0, abs=0.5)
     assert colon.frozen_volume_ml > 0
     assert colon.clearance_mm == 10.0 and not colon.clear
-    assert [h.structure for h in metrics.histograms] == ["tumor", MARGIN_SHELL, "aorta", "colon"]
+    assert aorta.distance_to_ice_mm == pytest.approx(math.hypot(30, 15) - 8.0 - 20.0, abs=0.6)
+    assert aorta.clearance_mm == 0.0 and aorta.frozen_volume_ml == 0.0 and aorta.clear
+    assert [h.structure for h in metrics.histograms] == ["tumor", MARGIN_SHELL, "colon", "aorta"]
     assert len(metrics.paths) == 2
     skin_y = -BODY_HALF_Y_MM * math.sqrt(1 - (6.0 / BODY_HALF_X_MM) ** 2)
     assert metrics.paths[0].length_in_body_mm == pytest.approx(8.0 - skin_y, abs=1.0)
@@ -258,7 +261,10 @@ def test_explicit_oar_list_is_used_and_checked(evaluated):
     plan, labels, field, field_geometry, *_ = evaluated
     only_colon = Plan(probes=plan.probes, oar_labels=("colon",))
     metrics = compute_plan_metrics(only_colon, labels, field, field_geometry, computed_with="t")
-    assert [o.name for o in metrics.oars] == ["colon"]
+    assert [(o.name, o.monitored) for o in metrics.oars] == [("colon", False), ("aorta", True)]
+    aorta_as_oar = Plan(probes=plan.probes, oar_labels=("aorta",))
+    metrics = compute_plan_metrics(aorta_as_oar, labels, field, field_geometry, computed_with="t")
+    assert [(o.name, o.monitored, o.clearance_mm) for o in metrics.oars] == [("aorta", False, 0.0)]
     with pytest.raises(InvalidParameterError, match="'ureter' is not in this label map"):
         compute_plan_metrics(
             Plan(probes=plan.probes, oar_labels=("ureter",)), labels, field, field_geometry,

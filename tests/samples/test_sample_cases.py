@@ -163,7 +163,7 @@ def test_breast_ultrasound_geometry_and_echogenicity(generated_cases):
         np.allclose(geometry.spacing_mm, geometry.spacing_mm[0])
         and 0.3 <= geometry.spacing_mm[0] <= 0.5
     )
-    np.testing.assert_allclose(geometry.extent_mm, (60.0, 40.0, 60.0), atol=1.0)
+    np.testing.assert_allclose(geometry.extent_mm, (60.0, 52.0, 60.0), atol=1.0)
     # Rows run from the skin (anterior) into depth (posterior, +y).
     np.testing.assert_allclose(geometry.direction[:, 1], [0.0, 1.0, 0.0])
     labels = case.load_labels(reference=geometry)
@@ -229,9 +229,12 @@ def test_nearby_structure_distances_match_an_independent_nearest_neighbour_searc
 
 def test_tumors_sit_where_the_issue_asks(generated_cases):
     near = {name: case.manifest["nearby_structures_mm"] for name, case in generated_cases.items()}
+    # "Near" (issue 2) yet far enough that a 5-mm lethal margin plus the ice beyond it
+    # (about 10 mm for argon) keeps the default ice clearances (ureter 5, bowel 10 mm).
     kidney = near["kidney"]
-    assert kidney["kidney"] < 1.0 and kidney["renal_sinus"] <= 5.0 and kidney["ureter"] <= 15.0
-    assert min(kidney.get("bowel", np.inf), kidney.get("colon", np.inf)) <= 15.0
+    assert kidney["kidney"] < 1.0 and kidney["renal_sinus"] <= 5.0
+    assert 20.0 <= kidney["ureter"] <= 25.0
+    assert 25.0 <= min(kidney["bowel"], kidney["colon"]) <= 30.0
     liver = near["liver"]
     assert liver["liver"] < 1.0 and liver["hepatic_vein"] <= 8.0 and liver["diaphragm"] <= 8.0
     lung_case = generated_cases["lung"]
@@ -240,7 +243,8 @@ def test_tumors_sit_where_the_issue_asks(generated_cases):
     shell = ndimage.binary_dilation(tumor, iterations=2) & ~tumor
     assert np.mean(labels.voxels[shell] == labels.info("lung").value) > 0.8  # surrounded by lung
     assert near["lung"]["bone"] <= 30.0  # ribs close by
-    assert near["breast"]["breast_tissue"] < 1.0
+    # Deep enough under the skin for one liquid-nitrogen iceball with a 5-mm margin.
+    assert near["breast"]["breast_tissue"] < 1.0 and near["breast"]["skin"] >= 18.0
 
 
 def test_label_tables_use_canonical_names_and_counts_match(generated_cases):

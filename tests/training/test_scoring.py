@@ -65,6 +65,16 @@ def test_frozen_organ_penalty_counts_only_freezing_beyond_the_reference():
     assert points(score_attempt(huge, reference), "renal_sinus frozen") == pytest.approx(-40.0)
 
 
+def test_monitored_structures_may_freeze_without_penalty():
+    reference = synthetic_metrics(oars=(OarMetrics("colon", 12.0, 10.0, 0.0, 0.0),))
+    vein = OarMetrics("hepatic_vein", -4.0, 0.0, 1.5, 0.8, monitored=True)
+    attempt = synthetic_metrics(oars=(OarMetrics("colon", 12.0, 10.0, 0.0, 0.0), vein))
+    score = score_attempt(attempt, reference)
+    assert score.penalties == ()
+    assert points(score, "organ-at-risk clearance") == pytest.approx(10.0)
+    assert not any("vein" in sentence for sentence in score.feedback)
+
+
 def test_unsafe_path_penalty_and_probe_sentence():
     reference = synthetic_metrics(problems=((), ()))
     attempt = synthetic_metrics(problems=((), ("passes colon at 3.0 mm (clearance 5 mm)",)))

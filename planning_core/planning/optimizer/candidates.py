@@ -8,12 +8,17 @@ direction is ranked by
     path length + ``ANGLE_COST_MM_PER_DEG`` * |craniocaudal angle|
     + ``WIDTH_COST`` * target half-width across the direction
     - ``ROOM_REWARD_MM`` * share of feasible directions within ``ROOM_DEG``
+    + ``ICE_COST`` * depth of protected organ zones inside the shaft's ice
 
 so short, in-plane paths deep inside the feasible region (room for parallel
 probes beside the centre path and for placement error) come first, and, as
 iceballs are long along the probe, paths along an elongated target's long axis
-(fewer probes) beat paths across it. Picks are
-at least ``min_separation_deg`` apart, so alternatives really differ.
+(fewer probes) beat paths across it. The iceball also grows back along the
+shaft: a path that climbs steeply toward a nearby organ (the skin above a
+breast lesion) freezes it however the tips are laid out, whereas a path
+parallel to it does not; the last term ranks such paths after those that keep
+the ice off the organs. Picks are at least ``min_separation_deg`` apart, so
+alternatives really differ.
 
 Two rules beyond the entry map's: the freezing segment must lie under the skin
 (a path at least ``min_path_mm`` long, so the probe does not freeze the skin
@@ -44,6 +49,8 @@ ROOM_REWARD_MM = 40.0
 #: roughly what 50 mm of extra path does).
 WIDTH_COST = 8.0
 ROOM_DEG = 12.0
+#: Cost per mm that a protected organ's guard zone reaches into the ice around the shaft.
+ICE_COST = 20.0
 SPHERE_DIRECTIONS = 600
 AXIAL_STEP_DEG = 5.0
 
@@ -124,6 +131,34 @@ def _image_exit_mm(
     return np.where(first_out > 0, t[np.maximum(first_out - 1, 0)], 0.0)
 
 
+@dataclass(frozen=True, eq=False)
+class ShaftIce:
+    """The ice a layout grows around its shafts, seen from the target centre.
+
+    A capsule: the segment from the target centre outward along the shaft for
+    ``reach_mm``, widened by ``radius_mm``; ``guard_points_lps_mm`` must stay
+    outside it (the points near protected organs, :class:`.problem.OarGuard`).
+    """
+
+    reach_mm: float
+    radius_mm: float
+    guard_points_lps_mm: NDArray[np.float64]
+
+    def intrusion_mm(
+        self, target_lps_mm: NDArray[np.float64], outward_lps: NDArray[np.float64]
+    ) -> NDArray[np.float64]:
+        """Per outward direction, how deep the guard points reach into the capsule (>= 0)."""
+        points = self.guard_points_lps_mm
+        if len(points) == 0:
+            return np.zeros(len(outward_lps))
+        offsets = points - np.asarray(target_lps_mm)
+        projection = offsets @ outward_lps.T
+        along = np.clip(projection, 0.0, self.reach_mm)
+        squared = np.sum(offsets**2, axis=1)[:, None] - 2.0 * along * projection + along**2
+        distance = np.sqrt(np.maximum(squared, 0.0)).min(axis=0)
+        return np.maximum(self.radius_mm - distance, 0.0)
+
+
 def candidate_directions(
     context: TrajectoryContext,
     target_lps_mm: NDArray[np.float64],
@@ -133,11 +168,13 @@ def candidate_directions(
     min_path_mm: float = 0.0,
     allow_leaving_image: bool = False,
     target_points_lps_mm: NDArray[np.float64] | None = None,
+    shaft_ice: ShaftIce | None = None,
 ) -> tuple[tuple[CandidateDirection, ...], EntryMap]:
     """The ``count`` best usable insertion directions to ``target_lps_mm`` and the map.
 
     ``target_points_lps_mm`` (points of tumor + margin) lets the ranking prefer
-    directions along the target's long axis.
+    directions along the target's long axis; ``shaft_ice`` ranks paths whose
+    ice would reach protected organs after the others.
 
     An empty tuple means no straight path is usable; the map tells why
     (:meth:`EntryMap.reasons_for`).
@@ -156,11 +193,17 @@ def candidate_directions(
         along = offsets @ directions.T
         squared = np.sum(offsets**2, axis=1)[:, None] - along**2
         width = np.sqrt(np.maximum(squared, 0.0)).max(axis=0)
+    intrusion = (
+        np.zeros(len(directions))
+        if shaft_ice is None
+        else shaft_ice.intrusion_mm(np.asarray(target_lps_mm), directions)
+    )
     score = (
         WIDTH_COST * width
         + np.nan_to_num(length, nan=1e9)
         + ANGLE_COST_MM_PER_DEG * np.abs(entry_map.craniocaudal_deg)
         - ROOM_REWARD_MM * room
+        + ICE_COST * intrusion
     )
     chosen: list[CandidateDirection] = []
     separation = np.cos(np.radians(min_separation_deg))

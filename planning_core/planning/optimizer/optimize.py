@@ -37,6 +37,7 @@ from planning_core.planning.case_reference import CaseReference
 from planning_core.planning.evaluate import PlanEvaluation, case_body_mask, evaluate_plan
 from planning_core.planning.optimizer.candidates import (
     CandidateDirection,
+    ShaftIce,
     blocking_summary,
     candidate_directions,
 )
@@ -414,6 +415,7 @@ def optimize_plan(
     directions, entry_map = candidate_directions(
         context, problem.centroid_lps_mm, count=direction_count, min_path_mm=min_path_mm,
         allow_leaving_image=allow_leaving_image, target_points_lps_mm=problem.sample_points_lps_mm,
+        shaft_ice=_shaft_ice(problem, kernel, ice_gap),
     )  # fmt: skip
     if not directions:
         raise InfeasiblePlanError(
@@ -465,6 +467,23 @@ def optimize_plan(
         log=tuple(log),
         rule_of_thumb_probes=rule,
         needs_protection=tuple(g.advice() for g in problem.guards if g.needs_protection),
+    )
+
+
+def _shaft_ice(problem: PlanningProblem, kernel: ProbeKernel, ice_gap_mm: float) -> ShaftIce:
+    """The ice of a covering layout around its shafts (see :class:`.candidates.ShaftIce`).
+
+    Tips are placed so that the lethal length is centred on the zone, so the
+    0 °C edge reaches back along the shaft from the zone centre by the 0 °C
+    reach beyond that centre; around it the ice spans the zone plus the gap.
+    """
+    lethal_deep, lethal_shallow = kernel.axial_reach_mm(problem.settings.lethal_isotherm_c)
+    _, ice_shallow = kernel.axial_reach_mm(0.0)
+    guards = [g.points_lps_mm for g in problem.protected()]
+    return ShaftIce(
+        reach_mm=max(ice_shallow - 0.5 * (lethal_deep + lethal_shallow), 0.0),
+        radius_mm=0.5 * problem.zone_diameter_mm + ice_gap_mm,
+        guard_points_lps_mm=np.vstack(guards) if guards else np.zeros((0, 3)),
     )
 
 
