@@ -31,6 +31,7 @@ from planning_core.training.library import (
     is_exported_case,
     list_cases,
 )
+from planning_core.training.logbook import collect_logbook, write_logbook
 
 #: ``cryoplan library import samples`` imports every sample case.
 ALL_SAMPLES = "samples"
@@ -141,6 +142,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_library_option(history)
     add_json_flag(history)
     history.set_defaults(handler=run_history)
+
+    logbook = actions.add_parser(
+        "logbook", help="write a trainee's practice logbook (PDF: attempts, best scores, plot)"
+    )
+    logbook.add_argument("--trainee", required=True, help="trainee name")
+    logbook.add_argument("--out", type=Path, required=True, metavar="FILE.pdf", help="PDF file")
+    add_library_option(logbook)
+    add_json_flag(logbook)
+    logbook.set_defaults(handler=run_logbook)
 
 
 def _progress() -> StderrProgress:
@@ -300,4 +310,25 @@ def run_history(args: argparse.Namespace) -> int:
         )
     for best in bests:
         print(f"best on {best.case_id}: {best.best_score:.1f} ({best.attempts} attempts)")
+    return 0
+
+
+def run_logbook(args: argparse.Namespace) -> int:
+    with open_library(args.library) as connection:
+        path = write_logbook(connection, args.trainee, args.out)
+        logbook = collect_logbook(connection, args.trainee)
+    if args.json:
+        print_json(
+            {
+                "trainee": logbook.trainee,
+                "path": str(path),
+                "attempts": len(logbook.attempts),
+                "cases": len(logbook.bests),
+            }
+        )
+    else:
+        print(
+            f"logbook of {logbook.trainee} ({len(logbook.attempts)} attempts on "
+            f"{len(logbook.bests)} cases): {path}"
+        )
     return 0

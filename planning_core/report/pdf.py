@@ -9,6 +9,7 @@ figures are PNG images rendered by :mod:`planning_core.report.figures`.
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,7 +95,8 @@ def register_fonts() -> None:
     pdfmetrics.registerFontFamily(FONT, normal=FONT, bold=FONT_BOLD)
 
 
-def _styles() -> dict[str, ParagraphStyle]:
+def paragraph_styles() -> dict[str, ParagraphStyle]:
+    """The report's paragraph styles by name (body, small, cell, title, h1, ...), DejaVu fonts."""
     base = ParagraphStyle("body", fontName=FONT, fontSize=9, leading=11.5)
     return {
         "body": base,
@@ -132,7 +134,7 @@ def write_report_pdf(content: ReportContent, figures: ReportFigures, path: str |
     """
     register_fonts()
     path = Path(path)
-    styles = _styles()
+    styles = paragraph_styles()
     story = _story(content, figures, styles)
     buffer = io.BytesIO()
     document = SimpleDocTemplate(
@@ -153,7 +155,12 @@ def write_report_pdf(content: ReportContent, figures: ReportFigures, path: str |
     saved_a85 = rl_config.useA85
     rl_config.useA85 = 0
     try:
-        document.build(story, canvasmaker=_page_canvas(content.header))
+        document.build(
+            story,
+            canvasmaker=numbered_page_canvas(
+                lambda page, total: _draw_furniture(page, content.header, total)
+            ),
+        )
     finally:
         rl_config.useA85 = saved_a85
     try:
@@ -169,8 +176,14 @@ def write_report_pdf(content: ReportContent, figures: ReportFigures, path: str |
 
 
 # -- page furniture ------------------------------------------------------------------------
-def _page_canvas(header: HeaderInfo) -> type[canvas.Canvas]:
-    """A canvas class that draws header and footer once the page count is known."""
+def numbered_page_canvas(
+    draw_furniture: Callable[[canvas.Canvas, int], None],
+) -> type[canvas.Canvas]:
+    """A canvas class calling ``draw_furniture(canvas, page_count)`` on every page at save.
+
+    Pages are held back until the document is complete so that headers and
+    footers can say "page N of M".
+    """
 
     class PageCanvas(canvas.Canvas):
         def __init__(self, *args, **kwargs) -> None:
@@ -185,7 +198,7 @@ def _page_canvas(header: HeaderInfo) -> type[canvas.Canvas]:
             total = len(self._saved_pages)
             for state in self._saved_pages:
                 self.__dict__.update(state)
-                _draw_furniture(self, header, total)
+                draw_furniture(self, total)
                 super().showPage()
             super().save()
 
@@ -242,7 +255,8 @@ def _story(content: ReportContent, figures: ReportFigures, styles: dict) -> list
     story: list = [
         Paragraph("Cryoablation plan report", styles["title"]),
         Paragraph(
-            f"{_escape(header.plan_name)} · {_escape(header.series_description or 'image')}",
+            f"{escape_markup(header.plan_name)} · "
+            f"{escape_markup(header.series_description or 'image')}",
             styles["body"],
         ),
     ]
@@ -266,7 +280,7 @@ def _story(content: ReportContent, figures: ReportFigures, styles: dict) -> list
             "below T.",
             styles["small"],
         ),
-        _image(figures.tvh, TEXT_WIDTH),
+        png_flowable(figures.tvh, TEXT_WIDTH),
     ]
     story += _robustness(content, figures, styles)
     story += [
@@ -279,7 +293,7 @@ def _story(content: ReportContent, figures: ReportFigures, styles: dict) -> list
             f"W {content.window_level[0]:g} / L {content.window_level[1]:g}.",
             styles["small"],
         ),
-        _image(figures.key_images, TEXT_WIDTH, max_height=205 * mm),
+        png_flowable(figures.key_images, TEXT_WIDTH, max_height=205 * mm),
         PageBreak(),
         _heading("Views along the probes", styles),
         Paragraph(
@@ -290,11 +304,11 @@ def _story(content: ReportContent, figures: ReportFigures, styles: dict) -> list
         ),
     ]
     for view in figures.probe_views:
-        story.append(_image(view, TEXT_WIDTH * 0.8, max_height=100 * mm))
+        story.append(png_flowable(view, TEXT_WIDTH * 0.8, max_height=100 * mm))
     story += [
         CondPageBreak(130 * mm),
         _heading("3-D overview", styles),
-        _image(figures.overview_3d, TEXT_WIDTH * 0.85, max_height=150 * mm),
+        png_flowable(figures.overview_3d, TEXT_WIDTH * 0.85, max_height=150 * mm),
     ]
     story += _warnings(content, styles)
     return story
@@ -304,11 +318,13 @@ def _heading(text: str, styles: dict) -> Paragraph:
     return Paragraph(text, styles["h1"])
 
 
-def _escape(text: str) -> str:
+def escape_markup(text: str) -> str:
+    """``text`` safe inside a reportlab Paragraph (its mini-markup reads ``&``, ``<``, ``>``)."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _image(png: bytes, width: float, *, max_height: float | None = None) -> Image:
+def png_flowable(png: bytes, width: float, *, max_height: float | None = None) -> Image:
+    """A PNG as a flowable ``width`` points wide (aspect kept, shrunk to ``max_height``)."""
     pixels_w, pixels_h = ImageReader(io.BytesIO(png)).getSize()
     height = width * pixels_h / pixels_w
     if max_height is not None and height > max_height:
@@ -316,10 +332,13 @@ def _image(png: bytes, width: float, *, max_height: float | None = None) -> Imag
     return Image(io.BytesIO(png), width=width, height=height)
 
 
-def _table(rows: list[list], widths: list[float], styles: dict, *, header_rows: int = 1) -> Table:
+def styled_table(
+    rows: list[list], widths: list[float], styles: dict, *, header_rows: int = 1
+) -> Table:
+    """A grid table in the report's style; the first ``header_rows`` rows are shaded."""
     cells = [
         [
-            cell if not isinstance(cell, str) else Paragraph(_escape(cell), styles["cell"])
+            cell if not isinstance(cell, str) else Paragraph(escape_markup(cell), styles["cell"])
             for cell in row
         ]
         for row in rows
@@ -343,7 +362,7 @@ def _table(rows: list[list], widths: list[float], styles: dict, *, header_rows: 
 
 
 def _bold(text: str, styles: dict) -> Paragraph:
-    return Paragraph(f"<b>{_escape(text)}</b>", styles["cell"])
+    return Paragraph(f"<b>{escape_markup(text)}</b>", styles["cell"])
 
 
 def _status(passed: bool, styles: dict) -> Paragraph:
@@ -372,7 +391,7 @@ def _summary(content: ReportContent, styles: dict) -> list:
         ]
     ]
     rows += [_check_row(check, styles) for check in content.checks]
-    table = _table(rows, [68 * mm, 44 * mm, 42 * mm, 18 * mm], styles)
+    table = styled_table(rows, [68 * mm, 44 * mm, 42 * mm, 18 * mm], styles)
     box = Table(
         [
             [Paragraph(f'<font color="{colour.hexval()}">{verdict}</font>', styles["verdict"])],
@@ -424,7 +443,10 @@ def _target(content: ReportContent, styles: dict) -> list:
         ],
         [_bold("Surroundings", styles), target.surroundings],
     ]
-    return [_heading("Target", styles), _table(rows, [50 * mm, 130 * mm], styles, header_rows=0)]
+    return [
+        _heading("Target", styles),
+        styled_table(rows, [50 * mm, 130 * mm], styles, header_rows=0),
+    ]
 
 
 def _probes(content: ReportContent, styles: dict) -> list:
@@ -486,9 +508,9 @@ def _probes(content: ReportContent, styles: dict) -> list:
         )
     return [
         _heading("Probes", styles),
-        _table(position_rows, [14 * mm, 42 * mm, 36 * mm, 18 * mm, 52 * mm, 18 * mm], styles),
+        styled_table(position_rows, [14 * mm, 42 * mm, 36 * mm, 18 * mm, 52 * mm, 18 * mm], styles),
         Spacer(1, 2 * mm),
-        _table(
+        styled_table(
             path_rows,
             [14 * mm, 20 * mm, 17 * mm, 20 * mm, 18 * mm, 18 * mm, 55 * mm, 18 * mm],
             styles,
@@ -514,7 +536,7 @@ def _protocol(content: ReportContent, figures: ReportFigures, styles: dict) -> l
                     f"of which {content.total_freeze_s / 60.0:g} min freezing.",
                     styles["body"],
                 ),
-                _image(figures.protocol, TEXT_WIDTH),
+                png_flowable(figures.protocol, TEXT_WIDTH),
             ]
         )
     ]
@@ -572,21 +594,21 @@ def _metrics(content: ReportContent, styles: dict) -> list:
         )
     story = [
         _heading("Metrics", styles),
-        _table(coverage_rows, [50 * mm, 45 * mm, 50 * mm], styles),
+        styled_table(coverage_rows, [50 * mm, 45 * mm, 50 * mm], styles),
         Spacer(1, 2 * mm),
-        _table(margin_rows, [70 * mm, 75 * mm], styles, header_rows=0),
+        styled_table(margin_rows, [70 * mm, 75 * mm], styles, header_rows=0),
         Spacer(1, 2 * mm),
     ]
     if metrics.oars:
         story.append(
-            _table(oar_rows, [40 * mm, 40 * mm, 25 * mm, 25 * mm, 28 * mm, 20 * mm], styles)
+            styled_table(oar_rows, [40 * mm, 40 * mm, 25 * mm, 25 * mm, 28 * mm, 20 * mm], styles)
         )
     else:
         story.append(Paragraph("No organ at risk is labelled in this case.", styles["body"]))
     story.append(
         Paragraph(
             "Negative distances: the 0 °C edge reaches into the organ by that depth. "
-            f"Metrics computed with {_escape(metrics.computed_with)}.",
+            f"Metrics computed with {escape_markup(metrics.computed_with)}.",
             styles["small"],
         )
     )
@@ -619,7 +641,7 @@ def _robustness(content: ReportContent, figures: ReportFigures, styles: dict) ->
         )
     )
     if figures.robustness is not None:
-        story.append(_image(figures.robustness, TEXT_WIDTH))
+        story.append(png_flowable(figures.robustness, TEXT_WIDTH))
     return story
 
 
@@ -627,16 +649,16 @@ def _warnings(content: ReportContent, styles: dict) -> list:
     story: list = [CondPageBreak(60 * mm), _heading("Warnings and assumptions", styles)]
     if content.warnings:
         story.append(Paragraph("<b>Warnings</b>", styles["body"]))
-        story += [Paragraph(f"• {_escape(w)}", styles["small"]) for w in content.warnings]
+        story += [Paragraph(f"• {escape_markup(w)}", styles["small"]) for w in content.warnings]
     else:
         story.append(Paragraph("<b>Warnings</b>: none.", styles["body"]))
     story.append(Spacer(1, 2 * mm))
     story.append(Paragraph("<b>Assumptions</b>", styles["body"]))
-    story += [Paragraph(f"• {_escape(a)}", styles["small"]) for a in content.assumptions]
+    story += [Paragraph(f"• {escape_markup(a)}", styles["small"]) for a in content.assumptions]
     if content.notes:
         story += [
             Spacer(1, 2 * mm),
             Paragraph("<b>Plan notes</b>", styles["body"]),
-            Paragraph(_escape(content.notes), styles["small"]),
+            Paragraph(escape_markup(content.notes), styles["small"]),
         ]
     return story

@@ -48,6 +48,7 @@ from cryoplan_app.model.window_level import CT_PRESETS, PRESET_NAMES, WindowLeve
 from cryoplan_app.qt.errors import ErrorPresenter
 from cryoplan_app.qt.labels_panel import QtLabelsPanel
 from cryoplan_app.qt.plan_runner import PlanRunner
+from cryoplan_app.qt.practice import install_training
 from cryoplan_app.qt.report_action import choose_report_file
 from cryoplan_app.qt.slice_view import CONTROLS_HELP
 from cryoplan_app.qt.study_browser import QtStudyBrowser
@@ -144,6 +145,7 @@ class MainWindow(QMainWindow):
             pass
         else:
             install_panels(self)
+        install_training(self)
 
     def _add_dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title, self)
