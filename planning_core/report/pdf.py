@@ -586,10 +586,10 @@ def _metrics(content: ReportContent, styles: dict) -> list:
             [
                 oar.name,
                 distance,
-                f"{oar.clearance_mm:g}",
+                "—" if oar.monitored else f"{oar.clearance_mm:g}",
                 f"{oar.frozen_volume_ml:.2f}",
                 f"{oar.lethal_volume_ml:.2f}",
-                _status(oar.clear, styles),
+                "monitored" if oar.monitored else _status(oar.clear, styles),
             ]
         )
     story = [
@@ -608,6 +608,8 @@ def _metrics(content: ReportContent, styles: dict) -> list:
     story.append(
         Paragraph(
             "Negative distances: the 0 °C edge reaches into the organ by that depth. "
+            "Monitored structures (large vessels, renal sinus, diaphragm, pectoral muscle) "
+            "tolerate freezing; their exposure is shown, not judged. "
             f"Metrics computed with {escape_markup(metrics.computed_with)}.",
             styles["small"],
         )

@@ -233,7 +233,8 @@ def test_metrics_panel_shows_the_models_metrics_and_goes_stale(window, proposal,
         o.name for o in metrics.oars
     ]
     for row, oar in enumerate(metrics.oars):
-        assert oars.item(row, 5).text() == ("clear" if oar.clear else "TOO CLOSE")
+        verdict = "monitored" if oar.monitored else "clear" if oar.clear else "TOO CLOSE"
+        assert oars.item(row, 5).text() == verdict
     assert panel.path_table.rowCount() == len(metrics.paths) == 1
     assert f"{metrics.margin.minimum_mm:+.1f} mm" in panel.margin_note.text()
     assert ("MET" if metrics.margin.minimum_mm >= metrics.margin_mm else "NOT MET") in (

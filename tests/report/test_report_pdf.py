@@ -57,6 +57,10 @@ def test_numbers_match_the_plan_metrics(kidney_report, kidney_inputs):
     assert f"{metrics.margin.minimum_mm:.1f} mm" in text
     for oar in metrics.oars:
         assert f"{oar.name} {oar.distance_to_ice_mm:.1f}" in text
+    monitored = [oar for oar in metrics.oars if oar.monitored]
+    assert monitored  # the kidney's renal sinus and vessels
+    for oar in monitored:
+        assert f"{oar.frozen_volume_ml:.2f} {oar.lethal_volume_ml:.2f} monitored" in text
     for probe, path in zip(kidney_inputs.plan.probes, metrics.paths, strict=True):
         tip = ", ".join(f"{v:.1f}" for v in probe.tip_lps_mm)
         assert f"{probe.label} {tip}" in text

@@ -85,12 +85,13 @@ def oar_rows(metrics: PlanMetrics) -> list[tuple[list[str], QColor | None]]:
         texts = [
             oar.name,
             distance,
-            f"{oar.clearance_mm:g} mm",
+            "—" if oar.monitored else f"{oar.clearance_mm:g} mm",
             f"{oar.frozen_volume_ml:.2f} mL",
             f"{oar.lethal_volume_ml:.2f} mL",
-            "clear" if oar.clear else "TOO CLOSE",
+            "monitored" if oar.monitored else "clear" if oar.clear else "TOO CLOSE",
         ]
-        rows.append((texts, _OK if oar.clear else _BAD))
+        # Monitored structures (heat-sink vessels, renal sinus, ...) may freeze: no verdict.
+        rows.append((texts, None if oar.monitored else _OK if oar.clear else _BAD))
     return rows
 
 
