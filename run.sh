@@ -4,6 +4,8 @@
 #                      (with --headless, or without a display: plan it and write the PDF report)
 #   bash run.sh test   install everything (Python packages and the display libraries the GUI
 #                      tests need), then run lint, the architecture contract and the whole suite
+#   bash run.sh package  install what the build needs, then `make package` (standalone bundle,
+#                      self test under Xvfb, tarball: see packaging/README.md)
 # Works on a fresh Debian/Ubuntu machine with Python >= 3.11. Re-running is cheap: the
 # virtual environment is reused while pyproject.toml is unchanged.
 set -euo pipefail
@@ -109,8 +111,14 @@ case "${1:-}" in
     say "pytest"
     exec "$VENV/bin/python" -m pytest "$@"
     ;;
+  package)
+    need_python
+    install_system_packages make xvfb xauth "${GUI_PACKAGES[@]}"
+    install_python_packages
+    exec make package
+    ;;
   *)
-    say "usage: bash run.sh demo | bash run.sh test [pytest options]"
+    say "usage: bash run.sh demo | bash run.sh test [pytest options] | bash run.sh package"
     exit 2
     ;;
 esac

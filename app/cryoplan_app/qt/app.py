@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import gc
+import os
 import sys
 from pathlib import Path
 
-from PyQt6.QtCore import QEvent, QEventLoop, QTimer
+from PyQt6.QtCore import QEvent, QEventLoop, QObject, QTimer
 from PyQt6.QtWidgets import QApplication
 
 from cryoplan_app.model.case import CaseSource
@@ -18,6 +19,9 @@ from planning_core.errors import PlanningError
 SCREENSHOT_TIMEOUT_S = 600
 #: Longest wait for running workers when a headless run ends.
 WORKER_EXIT_WAIT_MS = 30_000
+#: With this environment variable set to 1 the interactive window quits right after its
+#: first paint and prints the seconds since the process started (benchmarks/bench_startup.py).
+EXIT_AFTER_FIRST_PAINT_ENV = "CRYOPLAN_EXIT_AFTER_FIRST_PAINT"
 
 
 def application() -> QApplication:
@@ -55,6 +59,8 @@ def run_gui(
     window.show()
     if screenshot is not None:
         return _screenshot(app, window, case, plan, screenshot)
+    if os.environ.get(EXIT_AFTER_FIRST_PAINT_ENV) == "1":
+        app.installEventFilter(_QuitAfterFirstPaint(app))
     previous_hook = install_excepthook(window.errors)
     try:
         if window.offer_recovery() is None:
@@ -65,6 +71,33 @@ def run_gui(
         return app.exec()
     finally:
         sys.excepthook = previous_hook
+
+
+class _QuitAfterFirstPaint(QObject):
+    """Quit once the first paint event has been handled, printing the time since start."""
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt override)
+        if event.type() == QEvent.Type.Paint:
+            QApplication.instance().removeEventFilter(self)
+            QTimer.singleShot(0, self._report_and_quit)
+        return False
+
+    def _report_and_quit(self) -> None:
+        elapsed_s = _seconds_since_process_start()
+        text = "unknown" if elapsed_s is None else f"{elapsed_s:.2f}"
+        print(f"first paint {text} s after process start", flush=True)
+        QApplication.instance().quit()
+
+
+def _seconds_since_process_start() -> float | None:
+    """From /proc (Linux, 10-ms resolution); None elsewhere."""
+    try:
+        after_name = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        start_ticks = int(after_name[19])  # field 22 of proc(5), "starttime"
+        uptime_s = float(Path("/proc/uptime").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return uptime_s - start_ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _after_idle(window: MainWindow, step) -> None:
