@@ -9,6 +9,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from planning_core.errors import InvalidParameterError
 from planning_core.planning.trajectory import DEFAULT_STEP_MM, TrajectoryContext, probe_angles_deg
+from planning_core.sphere import fibonacci_directions
 
 #: Reason flags of rejected directions, in the order of :data:`REJECTION_REASONS`.
 TABLE_SIDE = 1
@@ -23,17 +24,6 @@ REJECTION_REASONS: dict[int, str] = {
     TOO_LONG: "longer than the usable shaft length",
     LEAVES_IMAGE: "leaves the image before reaching the skin",
 }
-
-
-def fibonacci_directions(count: int) -> NDArray[np.float64]:
-    """``count`` nearly uniformly spread unit vectors on the sphere (Fibonacci lattice)."""
-    if count < 1:
-        raise InvalidParameterError(f"count must be at least 1, got {count}.")
-    n = np.arange(count, dtype=np.float64)
-    z = 1.0 - (2.0 * n + 1.0) / count
-    radius = np.sqrt(1.0 - z * z)
-    azimuth = n * np.pi * (3.0 - np.sqrt(5.0))
-    return np.column_stack((radius * np.cos(azimuth), radius * np.sin(azimuth), z))
 
 
 @dataclass(frozen=True, eq=False)

@@ -101,7 +101,8 @@ class RegionSettings:
     edge_gap_mm : float
         Inside and outside levels of the boundary fit are sampled this far from it.
     refine_passes : int
-        Boundary fits repeated until the boundary moves by less than 0.5 % of its voxels.
+        Boundary fits repeated until the boundary moves by less than 0.5 % of its voxels;
+        0 keeps the region as the leak cut left it (a later fit places the boundary).
     fill_holes : bool
         Fill enclosed cavities (necrosis, calcification, renal sinus).
     """
@@ -175,6 +176,8 @@ class SeededRegion:
         Share of the final boundary that lies on a visible edge.
     layered : bool
         True when an enclosing layer (viable rim around a necrotic seed) was added.
+    edge_image : ndarray
+        The lightly denoised image the boundary was fitted on.
     """
 
     mask: NDArray[np.bool_]
@@ -185,6 +188,7 @@ class SeededRegion:
     cut_fraction: float
     edge_support: float
     layered: bool
+    edge_image: NDArray[np.float32]
 
 
 def denoise(
@@ -860,7 +864,7 @@ def grow_from_seed(
     )
     edge_support = 0.0
     half_width = settings.window_sigmas * sigma
-    for _ in range(max(settings.refine_passes, 1)):
+    for _ in range(settings.refine_passes):
         refined, edge_support = refine_boundary(
             edge_image,
             body,
@@ -884,5 +888,5 @@ def grow_from_seed(
     model = IntensityModel(mean, sigma, mean - half_width, mean + half_width, darker, brighter)
     cut_fraction = float(np.count_nonzero(region & ~body)) / float(np.count_nonzero(region))
     return SeededRegion(
-        body, region, smoothed, model, inscribed, cut_fraction, edge_support, layered
+        body, region, smoothed, model, inscribed, cut_fraction, edge_support, layered, edge_image
     )

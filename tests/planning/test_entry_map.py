@@ -14,7 +14,6 @@ from planning_core.planning.entry_map import (
     TABLE_SIDE,
     TOO_LONG,
     feasible_entries,
-    fibonacci_directions,
 )
 from planning_core.planning.settings import PlanSettings
 from planning_core.planning.trajectory import TrajectoryContext, directions_from_angles_deg
@@ -30,14 +29,6 @@ def context() -> TrajectoryContext:
 @pytest.fixture(scope="module")
 def entry_map(context):
     return feasible_entries(context, TARGET, direction_count=2000)
-
-
-def test_fibonacci_directions_are_unit_and_spread_evenly():
-    directions = fibonacci_directions(2000)
-    np.testing.assert_allclose(np.linalg.norm(directions, axis=1), 1.0)
-    # Each octant gets an eighth of the points, give or take a few.
-    octants = np.packbits(directions > 0, axis=1, bitorder="little")[:, 0]
-    assert np.bincount(octants, minlength=8) == pytest.approx(np.full(8, 250), abs=8)
 
 
 def test_angle_flags_follow_the_settings_exactly(entry_map):

@@ -47,3 +47,28 @@ def sample_case():
         return _CACHE[name]
 
     return load
+
+
+_SEGMENT_FIGURES: dict[str, dict[str, float]] = {}
+
+
+@pytest.fixture(scope="session")
+def segment_figures() -> dict[str, dict[str, float]]:
+    """Per-case one-click figures, filled by the tests and printed at the end of the run."""
+    return _SEGMENT_FIGURES
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if not _SEGMENT_FIGURES:
+        return
+    terminalreporter.section("one-click tumor figures (issue 4)")
+    for name, row in _SEGMENT_FIGURES.items():
+        parts = []
+        if "dice" in row:
+            parts.append(
+                f"Dice {row['dice']:.3f}, MSD {row['msd_mm']:.2f} mm, volume "
+                f"{row['volume_ml']:.2f} ml (truth {row['truth_ml']:.2f})"
+            )
+        if "seed_min" in row:
+            parts.append(f"10 seeds Dice {row['seed_min']:.3f}-{row['seed_max']:.3f}")
+        terminalreporter.write_line(f"{name}: " + "; ".join(parts))

@@ -35,13 +35,9 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from planning_core.planning.entry_map import (
-    LEAVES_IMAGE,
-    EntryMap,
-    feasible_entries,
-    fibonacci_directions,
-)
+from planning_core.planning.entry_map import LEAVES_IMAGE, EntryMap, feasible_entries
 from planning_core.planning.trajectory import TrajectoryContext, directions_from_angles_deg
+from planning_core.sphere import fibonacci_directions
 
 ANGLE_COST_MM_PER_DEG = 0.5
 ROOM_REWARD_MM = 40.0

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from planning_core.planning.entry_map import feasible_entries, fibonacci_directions
+from planning_core.planning.entry_map import feasible_entries
 from planning_core.planning.optimizer.candidates import usable_paths
 from planning_core.planning.optimizer.layout import (
     pattern_offsets,
@@ -34,6 +34,7 @@ from planning_core.planning.optimizer.problem import PlanningProblem
 from planning_core.planning.optimizer.surrogate import ProbeKernel, surrogate_temperature_c
 from planning_core.planning.trajectory import TrajectoryContext
 from planning_core.progress import CancelToken
+from planning_core.sphere import fibonacci_directions
 
 #: Coverage above the goal that still earns score; beyond it only sparing organs counts.
 COVERAGE_HEADROOM = 0.004
