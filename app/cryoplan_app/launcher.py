@@ -1,10 +1,10 @@
 """``cryoplan-planner``: the standalone application's single executable.
 
 No arguments open the window; ``--self-test`` runs :mod:`cryoplan_app.self_test`;
-a path to an existing file or folder opens it in the window (what a file manager
-passes through the desktop entry); anything else goes to the ``cryoplan``
-command line, so ``cryoplan-planner plan kidney ...`` works like ``cryoplan plan
-kidney ...``.
+a path to an existing file or folder, or a sample case's name, opens it in the
+window (a file manager passes paths through the desktop entry); anything else
+goes to the ``cryoplan`` command line, so ``cryoplan-planner plan kidney ...``
+works like ``cryoplan plan kidney ...``.
 
 This module imports nothing heavy before it has prepared the environment: numba
 reads ``NUMBA_CACHE_DIR`` when it is first imported.
@@ -57,9 +57,18 @@ def route(argv: Sequence[str]) -> tuple[str, list[str]]:
         return "cli", ["gui"]
     if args[0] == SELF_TEST_FLAG:
         return "self-test", args[1:]
-    if not args[0].startswith("-") and Path(args[0]).exists():
+    # A case to open (a path, or a sample case's name as `cryoplan gui` takes it) starts
+    # the window; the sample names are no CLI subcommands, so nothing is shadowed.
+    if not args[0].startswith("-") and (Path(args[0]).exists() or _is_sample_name(args[0])):
         return "cli", ["gui", *args]
     return "cli", args
+
+
+def _is_sample_name(word: str) -> bool:
+    # Imported here, after prepare_environment, and only for a word that is no path.
+    from cryoplan_samples import SAMPLE_CASE_NAMES
+
+    return word in SAMPLE_CASE_NAMES
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -34,6 +34,7 @@ def test_other_arguments_go_to_the_command_line() -> None:
 
 def test_an_existing_path_opens_in_the_window(tmp_path: Path) -> None:
     assert route([str(tmp_path)]) == ("cli", ["gui", str(tmp_path)])
+    assert route(["kidney", "--layout", "3d"]) == ("cli", ["gui", "kidney", "--layout", "3d"])
 
 
 def test_main_dispatches_to_the_self_test(monkeypatch) -> None:
