@@ -63,13 +63,16 @@ def main() -> None:
             if robustness is None
             else f"{100 * robustness.probability:.0f} % at {robustness.tip_error_mm:g} mm"
         )
-        verdict = "stretch" if seconds <= STRETCH_S else "meets" if seconds <= GOAL_S else "misses"
+        if seconds <= STRETCH_S:
+            verdict = f"meets the {STRETCH_S:g} s stretch goal"
+        else:
+            verdict = f"{'meets' if seconds <= GOAL_S else 'misses'} the {GOAL_S:g} s goal"
         print(
             f"{name}: {len(result.plan.probes)} probe(s) (rule of thumb "
             f"{result.rule_of_thumb_probes}), {result.plan.protocol}, coverage "
             f"{coverage.tumor_and_margin_percent:.1f} %, minimal margin "
             f"{metrics.margin.minimum_mm:.1f} mm, robustness {robust}, {seconds:.1f} s "
-            f"({verdict} the {GOAL_S:g} s goal)\n"
+            f"({verdict})\n"
             f"  organs at risk, 0 °C edge distance (mm): {organs}\n"
             f"  monitored (may freeze), 0 °C edge distance (mm): {monitored}"
         )
