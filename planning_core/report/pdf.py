@@ -133,21 +133,53 @@ def write_report_pdf(content: ReportContent, figures: ReportFigures, path: str |
         The file written.
     """
     register_fonts()
-    path = Path(path)
     styles = paragraph_styles()
     story = _story(content, figures, styles)
+    return write_story_pdf(
+        story,
+        path,
+        draw_furniture=lambda page, total: _draw_furniture(page, content.header, total),
+        title=f"Cryoablation plan report: {content.header.plan_name}",
+        subject="Cryoablation plan",
+        software=content.header.software,
+        what="report",
+    )
+
+
+def write_story_pdf(
+    story: list,
+    path: str | Path,
+    *,
+    draw_furniture: Callable[[canvas.Canvas, int], None],
+    title: str,
+    subject: str,
+    software: str,
+    what: str,
+    header_height: float = HEADER_HEIGHT,
+) -> Path:
+    """Lay out ``story`` on A4 pages with the report's margins and write it atomically.
+
+    ``draw_furniture(canvas, page_count)`` draws each page's header and footer;
+    ``what`` names the document in the error raised when ``path`` cannot be written.
+
+    Raises
+    ------
+    ReportError
+        When the file cannot be written.
+    """
+    path = Path(path)
     buffer = io.BytesIO()
     document = SimpleDocTemplate(
         buffer,
         pagesize=A4,
         leftMargin=MARGIN,
         rightMargin=MARGIN,
-        topMargin=MARGIN + HEADER_HEIGHT,
+        topMargin=MARGIN + header_height,
         bottomMargin=MARGIN + FOOTER_HEIGHT,
-        title=f"Cryoablation plan report: {content.header.plan_name}",
-        author=content.header.software,
-        subject="Cryoablation plan",
-        creator=content.header.software,
+        title=title,
+        author=software,
+        subject=subject,
+        creator=software,
         # Otherwise every page references the standard (unembedded) Helvetica.
         initialFontName=FONT,
     )
@@ -155,12 +187,7 @@ def write_report_pdf(content: ReportContent, figures: ReportFigures, path: str |
     saved_a85 = rl_config.useA85
     rl_config.useA85 = 0
     try:
-        document.build(
-            story,
-            canvasmaker=numbered_page_canvas(
-                lambda page, total: _draw_furniture(page, content.header, total)
-            ),
-        )
+        document.build(story, canvasmaker=numbered_page_canvas(draw_furniture))
     finally:
         rl_config.useA85 = saved_a85
     try:
@@ -169,7 +196,7 @@ def write_report_pdf(content: ReportContent, figures: ReportFigures, path: str |
             Path(staging).write_bytes(buffer.getvalue())
     except OSError as error:
         raise ReportError(
-            f"{path}: cannot write the report ({error.strerror or error}); choose a folder "
+            f"{path}: cannot write the {what} ({error.strerror or error}); choose a folder "
             "you can write to."
         ) from error
     return path

@@ -9,26 +9,21 @@ trainee instead of a patient.
 from __future__ import annotations
 
 import datetime
-import io
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from reportlab import rl_config
 from reportlab.lib import colors
-from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
 from reportlab.pdfgen import canvas
-from reportlab.platypus import CondPageBreak, Paragraph, SimpleDocTemplate, Spacer, TableStyle
+from reportlab.platypus import CondPageBreak, Paragraph, Spacer, TableStyle
 
 from planning_core import __version__
-from planning_core.atomic import atomic_path
-from planning_core.errors import PlanFileError, ReportError
+from planning_core.errors import PlanFileError
 from planning_core.planning.results import PlanMetrics
 from planning_core.report.pdf import (
     FONT,
     FONT_BOLD,
-    FOOTER_HEIGHT,
     GRID_COLOUR,
     HEADER_HEIGHT,
     MARGIN,
@@ -36,11 +31,11 @@ from planning_core.report.pdf import (
     PAGE_WIDTH,
     TEXT_WIDTH,
     escape_markup,
-    numbered_page_canvas,
     paragraph_styles,
     png_flowable,
     register_fonts,
     styled_table,
+    write_story_pdf,
 )
 from planning_core.training.attempts import AttemptRecord, parse_time
 from planning_core.training.history import (
@@ -299,39 +294,13 @@ def write_logbook(
         Spacer(1, 2 * mm),
         *_attempts(logbook, styles),
     ]
-    buffer = io.BytesIO()
-    document = SimpleDocTemplate(
-        buffer,
-        pagesize=A4,
-        leftMargin=MARGIN,
-        rightMargin=MARGIN,
-        topMargin=MARGIN + HEADER_HEIGHT * 0.6,
-        bottomMargin=MARGIN + FOOTER_HEIGHT,
+    return write_story_pdf(
+        story,
+        out_path,
+        draw_furniture=lambda page, total: _draw_furniture(page, logbook, generated, total),
         title=f"Practice logbook: {logbook.trainee}",
-        author=f"cryoplan {__version__}",
         subject="Cryoablation planning practice logbook",
-        creator=f"cryoplan {__version__}",
-        initialFontName=FONT,
+        software=f"cryoplan {__version__}",
+        what="logbook",
+        header_height=HEADER_HEIGHT * 0.6,
     )
-    saved_a85 = rl_config.useA85
-    rl_config.useA85 = 0  # binary image streams, as in the plan report
-    try:
-        document.build(
-            story,
-            canvasmaker=numbered_page_canvas(
-                lambda page, total: _draw_furniture(page, logbook, generated, total)
-            ),
-        )
-    finally:
-        rl_config.useA85 = saved_a85
-    path = Path(out_path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path) as staging:
-            Path(staging).write_bytes(buffer.getvalue())
-    except OSError as error:
-        raise ReportError(
-            f"{path}: cannot write the logbook ({error.strerror or error}); choose a folder "
-            "you can write to."
-        ) from error
-    return path

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from PyQt6.QtCore import QObject, pyqtSignal
+from PyQt6.QtGui import QAction
 from PyQt6.QtWidgets import QMessageBox
 
 from cryoplan_app.model.case import CaseSource, ImageCase, load_case
@@ -344,19 +345,9 @@ class PracticeController(QObject):
         for name in _EDIT_PANELS:
             if name in panels:
                 panels[name].setEnabled(editing)
-        for action in (
-            window.open_plan_action,
-            window.open_labels_action,
-            window.save_plan_action,
-            window.save_plan_as_action,
-            window.report_action,
-        ):
+        for action in _answer_actions(window):
             action.setEnabled(False)
-        for action in (
-            window.probe_tool_action,
-            window.add_probe_action,
-            window.remove_probe_action,
-        ):
+        for action in _edit_actions(window):
             action.setEnabled(editing)
 
     def _unlock(self) -> None:
@@ -364,14 +355,21 @@ class PracticeController(QObject):
         for panel in getattr(window, "panels", {}).values():
             panel.setEnabled(True)
         has_case = window.session.case is not None
-        for action in (
-            window.open_plan_action,
-            window.open_labels_action,
-            window.save_plan_action,
-            window.save_plan_as_action,
-            window.report_action,
-            window.probe_tool_action,
-            window.add_probe_action,
-            window.remove_probe_action,
-        ):
+        for action in (*_answer_actions(window), *_edit_actions(window)):
             action.setEnabled(has_case)
+
+
+def _answer_actions(window: MainWindow) -> tuple[QAction, ...]:
+    """Menu actions that would reveal or replace the answer: off during a practice."""
+    return (
+        window.open_plan_action,
+        window.open_labels_action,
+        window.save_plan_action,
+        window.save_plan_as_action,
+        window.report_action,
+    )
+
+
+def _edit_actions(window: MainWindow) -> tuple[QAction, ...]:
+    """Probe-placing actions: on while the trainee places probes."""
+    return (window.probe_tool_action, window.add_probe_action, window.remove_probe_action)
