@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
+from planning_core.segmentation import radial
 from planning_core.segmentation.radial import fit_star_surface
+from planning_core.sphere import fibonacci_directions
 
 SPACING = (1.0, 0.8, 0.8)
 SHAPE = (48, 60, 60)
@@ -51,6 +53,27 @@ def test_rim_around_a_core_is_kept_and_host_left_out():
     """Core 55 (r 8 mm), rim 85 (to 11 mm), host 105: the fit ends at the rim's outer edge,
     also when it starts from the core alone."""
     image = _image([(8.0, 55.0), (11.0, 85.0)], 105.0, seed=2)
+    region = _distance_mm() <= 8.0
+    fit = fit_star_surface(image, region, SPACING, outer_level=55.0, noise_sigma=NOISE)
+    assert _mean_radius_mm(fit.mask) == pytest.approx(11.0, abs=0.4)
+
+
+@pytest.mark.parametrize("rotation_golden_angles", [0.0, 0.25, 0.5, 0.75])
+def test_low_contrast_rim_is_found_whatever_the_ray_set_rotation(
+    monkeypatch, rotation_golden_angles
+):
+    """Core 55 (r 8 mm), rim 66 (to 11 mm), host 75: both steps are barely above the edge
+    contrast (2 sigmas = 8), as in the liver sample, so on single rays they are often missed;
+    the rim is still found, for every rotation of the ray set."""
+    angle = rotation_golden_angles * np.pi * (3.0 - np.sqrt(5.0))
+    cos, sin = np.cos(angle), np.sin(angle)
+    about_polar_axis = np.array([[cos, -sin, 0.0], [sin, cos, 0.0], [0.0, 0.0, 1.0]])
+    monkeypatch.setattr(
+        radial,
+        "fibonacci_directions",
+        lambda count: fibonacci_directions(count) @ about_polar_axis.T,
+    )
+    image = _image([(8.0, 55.0), (11.0, 66.0)], 75.0, seed=2)
     region = _distance_mm() <= 8.0
     fit = fit_star_surface(image, region, SPACING, outer_level=55.0, noise_sigma=NOISE)
     assert _mean_radius_mm(fit.mask) == pytest.approx(11.0, abs=0.4)
