@@ -11,18 +11,16 @@ a 192-colour palette, to stay small). Without a display it runs itself under
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from make_screenshots import rerun_under_xvfb_without_display
 
 ROOT = Path(__file__).resolve().parents[1]
 LIBRARY = ROOT / "out" / "practice-library" / "library.sqlite3"
 IMAGES = ROOT / "docs" / "images"
-SCREEN = "1600x1000x24"
 #: The attempt: the reference's probes 1, 2, 3 and 5, shifted by this much (LPS mm).
 ATTEMPT_PROBES = (0, 1, 2, 4)
 ATTEMPT_SHIFT_MM = np.array([-2.0, 2.0, -3.0])
@@ -44,11 +42,7 @@ def save_small(image, path: Path) -> None:
 
 
 def main() -> None:
-    if not os.environ.get("DISPLAY"):
-        if shutil.which("xvfb-run") is None:
-            sys.exit("no display and no xvfb-run: install xvfb (Debian: apt-get install xvfb).")
-        xvfb = ["xvfb-run", "-a", "-s", f"-screen 0 {SCREEN}", sys.executable, __file__]
-        sys.exit(subprocess.run(xvfb, check=False).returncode)
+    rerun_under_xvfb_without_display(__file__)
     os.environ["CRYOPLAN_LIBRARY"] = str(LIBRARY)
     from planning_core.planning.settings import PlanSettings
     from planning_core.training.assessment import optimize_reference

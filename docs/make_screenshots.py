@@ -27,12 +27,18 @@ def cryoplan(*arguments: str) -> None:
     subprocess.run(command, check=True, cwd=ROOT)
 
 
+def rerun_under_xvfb_without_display(script: str) -> None:
+    """Without a display, run ``script`` again under ``xvfb-run`` and exit with its status."""
+    if os.environ.get("DISPLAY"):
+        return
+    if shutil.which("xvfb-run") is None:
+        sys.exit("no display and no xvfb-run: install xvfb (Debian: apt-get install xvfb).")
+    xvfb = ["xvfb-run", "-a", "-s", f"-screen 0 {SCREEN}", sys.executable, script]
+    sys.exit(subprocess.run(xvfb, check=False).returncode)
+
+
 def main() -> None:
-    if not os.environ.get("DISPLAY"):
-        if shutil.which("xvfb-run") is None:
-            sys.exit("no display and no xvfb-run: install xvfb (Debian: apt-get install xvfb).")
-        xvfb = ["xvfb-run", "-a", "-s", f"-screen 0 {SCREEN}", sys.executable, __file__]
-        sys.exit(subprocess.run(xvfb, check=False).returncode)
+    rerun_under_xvfb_without_display(__file__)
     if not PLAN.exists():
         from cryoplan_samples import ensure_sample_case
 
