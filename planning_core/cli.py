@@ -67,6 +67,14 @@ def _add_unavailable(subparsers: argparse._SubParsersAction, name: str, error: E
     parser.set_defaults(handler=handler)
 
 
+def _one_line(message: str) -> str:
+    """``message`` with control characters escaped, so that it prints as one line.
+
+    Messages quote file names, which may hold newlines, tabs or escape sequences.
+    """
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -80,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("cryoplan: cancelled", file=sys.stderr)
         return 130
     except PlanningError as error:
-        print(f"cryoplan {args.command}: error: {error}", file=sys.stderr)
+        print(f"cryoplan {args.command}: error: {_one_line(str(error))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("cryoplan: interrupted", file=sys.stderr)

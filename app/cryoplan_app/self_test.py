@@ -76,7 +76,8 @@ def _load_case(context: Context) -> str:
 
 
 def _segment(context: Context) -> str:
-    from planning_core.segmentation.metrics import dice
+    from planning_core.figures import format_volume_ml
+    from planning_core.segmentation.metrics import dice, mask_volume_ml
     from planning_core.segmentation.tumor import segment_tumor
 
     case, volume, truth = (context.values[k] for k in ("case", "volume", "truth"))
@@ -90,11 +91,15 @@ def _segment(context: Context) -> str:
         )
     # The plan uses the segmented tumor with the case's organs around it.
     context.values["labels"] = truth.with_mask("tumor", tumor)
-    volume_ml = float(tumor.sum()) * float(np.prod(volume.geometry.spacing_mm)) / 1000.0
-    return f"tumor {volume_ml:.1f} mL from the seed {_format_point(seed)}, Dice {score:.3f}"
+    volume_ml = mask_volume_ml(tumor, volume.geometry)
+    return (
+        f"tumor {format_volume_ml(volume_ml)} from the seed {_format_point(seed)}, "
+        f"Dice {score:.3f}"
+    )
 
 
 def _simulate(context: Context) -> str:
+    from planning_core.figures import format_volume_ml
     from planning_core.planning.case_reference import CaseReference
     from planning_core.planning.evaluate import simulate_plan
     from planning_core.planning.plan import Plan, PlannedProbe
@@ -118,12 +123,13 @@ def _simulate(context: Context) -> str:
         raise SelfTestError(f"the simulation produced no tissue at or below {lethal_c:g} °C")
     context.values.update(plan=plan)
     return (
-        f"1 × {PROBE_MODEL}, {PROTOCOL}, {SPACING_MM:g} mm grid: {frozen_ml:.1f} mL at or "
-        f"below {lethal_c:g} °C, solver {simulation.wall_s:.2f} s{_numba_cache_note()}"
+        f"1 × {PROBE_MODEL}, {PROTOCOL}, {SPACING_MM:g} mm grid: {format_volume_ml(frozen_ml)} "
+        f"at or below {lethal_c:g} °C, solver {simulation.wall_s:.2f} s{_numba_cache_note()}"
     )
 
 
 def _evaluate(context: Context) -> str:
+    from planning_core.figures import format_coverage_percent
     from planning_core.planning.case_files import write_plan_case_files
     from planning_core.planning.evaluate import evaluate_plan
     from planning_core.planning.plan_json import save_plan
@@ -134,7 +140,8 @@ def _evaluate(context: Context) -> str:
     lethal = next(c for c in metrics.coverage if c.isotherm_c == metrics.lethal_isotherm_c)
     if not 0.0 < lethal.tumor_percent <= 100.0:
         raise SelfTestError(
-            f"tumor coverage by the lethal isotherm is {lethal.tumor_percent:.1f} %, "
+            "tumor coverage by the lethal isotherm is "
+            f"{format_coverage_percent(lethal.tumor_percent)}, "
             "expected a value in (0, 100] for a probe through the tumor centre"
         )
     plan_path = context.work_dir / "self-test.cryoplan.json"
@@ -148,7 +155,7 @@ def _evaluate(context: Context) -> str:
     save_plan(saved, plan_path)
     context.values.update(evaluation=evaluation, plan_path=plan_path)
     return (
-        f"lethal coverage {lethal.tumor_percent:.1f} % of the tumor, "
+        f"lethal coverage {format_coverage_percent(lethal.tumor_percent)} of the tumor, "
         f"{len(metrics.oars)} organs at risk checked; plan saved to {plan_path}"
     )
 

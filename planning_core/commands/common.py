@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from planning_core.errors import InvalidParameterError
+from planning_core.planning.evaluate import SIMULATION_MARGIN_MM
 
 
 def print_json(payload: Any) -> None:
@@ -84,6 +85,18 @@ def triple_argument(name: str):
 
 def add_json_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON on stdout")
+
+
+def add_box_margin_argument(parser: argparse.ArgumentParser) -> None:
+    """``--box-margin-mm``: the simulation box margin, named in the box-too-small warning."""
+    parser.add_argument(
+        "--box-margin-mm",
+        type=float,
+        default=SIMULATION_MARGIN_MM,
+        metavar="MM",
+        help="simulation box margin around the probes (default "
+        f"{SIMULATION_MARGIN_MM:g}); enlarge it when warned that the box is too small",
+    )
 
 
 def add_robustness_arguments(parser: argparse.ArgumentParser, *, default_samples: int) -> None:

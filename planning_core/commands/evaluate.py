@@ -9,6 +9,7 @@ from pathlib import Path
 
 from planning_core.commands.common import (
     StderrProgress,
+    add_box_margin_argument,
     add_json_flag,
     add_robustness_arguments,
     print_json,
@@ -16,6 +17,7 @@ from planning_core.commands.common import (
 from planning_core.commands.plan import plan_summary, print_plan_summary
 from planning_core.planning.case_files import load_plan_case, write_plan_case_files
 from planning_core.planning.evaluate import evaluate_plan
+from planning_core.planning.limits import settings_limit_warnings
 from planning_core.planning.optimizer.robustness import assess_robustness
 from planning_core.planning.plan_json import load_plan, save_plan
 from planning_core.progress import sub_progress
@@ -36,6 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--spacing-mm", type=float, default=1.0, help="simulation grid (default 1 mm)"
     )
+    add_box_margin_argument(parser)
     add_robustness_arguments(parser, default_samples=0)
     add_json_flag(parser)
     parser.set_defaults(handler=run_evaluate)
@@ -47,6 +50,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     case = load_plan_case(plan, plan_path=args.plan)
     evaluation = evaluate_plan(
         plan, case.volume, case.label_map, spacing_mm=args.spacing_mm,
+        box_margin_mm=args.box_margin_mm,
         progress=sub_progress(progress, 0.0, 0.7),
     )  # fmt: skip
     evaluated = evaluation.plan
@@ -64,13 +68,16 @@ def run_evaluate(args: argparse.Namespace) -> int:
     )
     save_plan(evaluated, out)
     progress(1.0, f"Wrote {out}")
-    summary = plan_summary(evaluated)
-    summary.update(plan=str(out), warnings=list(evaluation.warnings))
+    # The case's warnings about unusable saved fields are moot after this evaluation.
+    # The plan's warnings (image, segmentation, optimizer, this simulation) are saved with it.
+    warnings = [*settings_limit_warnings(evaluated), *(str(w) for w in evaluated.warnings)]
+    summary = plan_summary(evaluated, case.label_map)
+    summary.update(plan=str(out), warnings=warnings)
     if args.json:
         print_json(summary)
         return 0
     print_plan_summary(summary)
-    for warning in evaluation.warnings:
+    for warning in warnings:
         print(f"warning: {warning}")
     print(f"wrote {out}")
     return 0

@@ -38,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--strict",
         action="store_true",
         help="refuse tilted, irregularly spaced or incompletely described series "
-        "instead of resampling them",
+        "(values assumed, damaged files left out) instead of loading them with a warning",
     )
     add_json_flag(parser)
     parser.set_defaults(handler=run_info)

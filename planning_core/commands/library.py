@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import sqlite3
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
+from planning_core.atomic import atomic_path
 from planning_core.commands.common import StderrProgress, add_json_flag, print_json
 from planning_core.errors import InvalidParameterError
+from planning_core.figures import format_score
 from planning_core.planning.plan_json import load_plan
 from planning_core.planning.settings import TABLE_DIRECTION_LPS, PlanSettings
 from planning_core.training.assessment import (
@@ -18,7 +17,8 @@ from planning_core.training.assessment import (
     evaluate_reference,
     optimize_reference,
 )
-from planning_core.training.database import LIBRARY_ENV, connect, default_library_path
+from planning_core.training.database import LIBRARY_ENV, default_library_path, open_library
+from planning_core.training.difficulty import proximity_text, size_text
 from planning_core.training.history import best_per_case, history_plot_png, trainee_history
 from planning_core.training.library import (
     LibraryCase,
@@ -53,16 +53,6 @@ def add_patient_position_option(parser: argparse.ArgumentParser) -> None:
         choices=sorted(TABLE_DIRECTION_LPS),
         help="patient position for --optimize (e.g. HFP for a posterior approach; default HFS)",
     )
-
-
-@contextlib.contextmanager
-def open_library(path: Path | None) -> Iterator[sqlite3.Connection]:
-    """The library connection for a command, closed afterwards."""
-    connection = connect(path)
-    try:
-        yield connection
-    finally:
-        connection.close()
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -159,19 +149,14 @@ def _progress() -> StderrProgress:
 
 def _case_line(case: LibraryCase) -> str:
     tags = case.tags
-    nearest = (
-        "no organ at risk within 40 mm"
-        if tags.nearest_oar is None
-        else f"{tags.nearest_oar} {tags.nearest_oar_mm:.1f} mm"
-    )
     reference = (
         "no reference plan"
         if case.reference_author is None
         else f"reference by {case.reference_author}"
     )
     return (
-        f"{case.id:<12} {case.organ:<14} {case.modality:<3} {tags.size_class:<9} "
-        f"{tags.difficulty:<13} {nearest:<28} {reference}  {case.title}"
+        f"{case.id:<12} {case.organ:<14} {case.modality:<3} {size_text(tags):<20} "
+        f"{tags.difficulty:<13} {proximity_text(tags):<36} {reference}  {case.title}"
     )
 
 
@@ -281,8 +266,15 @@ def run_history(args: argparse.Namespace) -> int:
         attempts = trainee_history(connection, args.trainee)
     bests = best_per_case(attempts)
     if args.plot is not None:
-        args.plot.parent.mkdir(parents=True, exist_ok=True)
-        args.plot.write_bytes(history_plot_png(attempts, trainee=args.trainee))
+        png = history_plot_png(attempts, trainee=args.trainee)
+        try:
+            with atomic_path(args.plot) as temporary:
+                temporary.write_bytes(png)
+        except OSError as error:
+            raise InvalidParameterError(
+                f"{args.plot}: cannot write the plot ({error.strerror or error}); choose "
+                "another --plot file."
+            ) from error
     if args.json:
         print_json(
             {
@@ -306,10 +298,10 @@ def run_history(args: argparse.Namespace) -> int:
         spent = "" if attempt.duration_s is None else f"  {attempt.duration_s / 60:.0f} min"
         print(
             f"#{attempt.id:<5} {attempt.submitted_at}  {attempt.case_id:<12} "
-            f"{attempt.score:5.1f}{spent}"
+            f"{format_score(attempt.score):>5}{spent}"
         )
     for best in bests:
-        print(f"best on {best.case_id}: {best.best_score:.1f} ({best.attempts} attempts)")
+        print(f"best on {best.case_id}: {format_score(best.best_score)} ({best.attempts} attempts)")
     return 0
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from planning_core.commands.common import (
     StderrProgress,
+    add_box_margin_argument,
     add_json_flag,
     add_robustness_arguments,
     print_json,
@@ -17,6 +18,12 @@ from planning_core.commands.common import (
 )
 from planning_core.commands.info import resolve_image_path
 from planning_core.errors import InfeasiblePlanError, InvalidParameterError, PlanningError
+from planning_core.figures import (
+    format_coverage_percent,
+    format_length_mm,
+    format_margin_mm,
+    format_volume_ml,
+)
 from planning_core.imaging.labels import LabelMap
 from planning_core.imaging.loader import load_image
 from planning_core.imaging.volume import Volume
@@ -25,11 +32,12 @@ from planning_core.planning.case_files import companion_path, write_plan_case_fi
 from planning_core.planning.case_reference import CaseReference
 from planning_core.planning.optimizer import optimize_plan
 from planning_core.planning.optimizer.duration import PROTOCOL_FAMILIES
-from planning_core.planning.plan import Plan
+from planning_core.planning.plan import Plan, image_title
 from planning_core.planning.plan_json import save_plan
 from planning_core.planning.settings import PlanSettings
 from planning_core.progress import ProgressCallback, sub_progress
 from planning_core.segmentation.anatomy import segment_anatomy
+from planning_core.segmentation.metrics import mask_volume_ml, max_diameter_mm
 from planning_core.segmentation.tumor import segment_tumor
 
 
@@ -77,6 +85,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=1.0,
         help="grid of the verification simulation (default 1 mm)",
     )
+    add_box_margin_argument(parser)
     add_json_flag(parser)
     parser.set_defaults(handler=run_plan)
 
@@ -124,8 +133,12 @@ def _sample_organs(case: str, volume: Volume) -> LabelMap | None:
     return truth.without("tumor") if truth.has("tumor") else truth
 
 
-def plan_summary(plan: Plan) -> dict[str, Any]:
-    """The figures a user reads about a plan (also the ``--json`` payload)."""
+def plan_summary(plan: Plan, label_map: LabelMap | None = None) -> dict[str, Any]:
+    """The figures a user reads about a plan (also the ``--json`` payload).
+
+    With ``label_map`` (on the image grid) the tumor's volume and largest
+    diameter are included, measured as the report and the app measure them.
+    """
     metrics = plan.metrics
     if metrics is None:
         raise PlanningError("the plan has no metrics; evaluate it first.")
@@ -141,14 +154,22 @@ def plan_summary(plan: Plan) -> dict[str, Any]:
                     if path.skin_entry_lps_mm is None
                     else [round(v, 2) for v in path.skin_entry_lps_mm]
                 ),
-                "depth_mm": round(path.length_in_body_mm, 1),
+                "skin_to_tip_mm": round(path.length_in_body_mm, 1),
                 "craniocaudal_angle_deg": round(path.craniocaudal_angle_deg, 1),
                 "in_plane_angle_deg": round(path.in_plane_angle_deg, 1),
                 "path_problems": list(path.problems),
             }
         )
     lethal = metrics.coverage_at(metrics.lethal_isotherm_c)
+    tumor = None
+    if label_map is not None and label_map.has(plan.target_label):
+        mask = label_map.mask(plan.target_label)
+        tumor = {
+            "volume_ml": mask_volume_ml(mask, label_map.geometry),
+            "max_diameter_mm": max_diameter_mm(mask, label_map.geometry),
+        }
     return {
+        "tumor": tumor,
         "probe_count": len(plan.probes),
         "protocol": plan.protocol,
         "total_freeze_min": metrics.total_freeze_s / 60.0,
@@ -179,6 +200,12 @@ def plan_summary(plan: Plan) -> dict[str, Any]:
 
 def print_plan_summary(summary: dict[str, Any]) -> None:
     """The human-readable form of :func:`plan_summary`."""
+    tumor = summary.get("tumor")
+    if tumor is not None:
+        print(
+            f"tumor: {format_volume_ml(tumor['volume_ml'])}, "
+            f"{format_length_mm(tumor['max_diameter_mm'])} across"
+        )
     print(
         f"{summary['probe_count']} probe(s), protocol {summary['protocol']} "
         f"({summary['total_freeze_min']:g} min freezing)"
@@ -187,28 +214,31 @@ def print_plan_summary(summary: dict[str, Any]) -> None:
         entry = probe["skin_entry_lps_mm"]
         print(
             f"  {probe['label'] or '-'} {probe['model']}: entry {entry} -> tip "
-            f"{probe['tip_lps_mm']} mm LPS, depth {probe['depth_mm']:g} mm, craniocaudal "
+            f"{probe['tip_lps_mm']} mm LPS, skin to tip {probe['skin_to_tip_mm']:g} mm, "
+            "craniocaudal "
             f"{probe['craniocaudal_angle_deg']:g}°, in-plane {probe['in_plane_angle_deg']:g}°"
             + (f"  PROBLEM: {'; '.join(probe['path_problems'])}" if probe["path_problems"] else "")
         )
     print("coverage (tumor / tumor + margin):")
     for item in summary["coverage"]:
         print(
-            f"  {item['isotherm_c']:g} °C: {item['tumor_percent']:.1f} % / "
-            f"{item['tumor_and_margin_percent']:.1f} %"
+            f"  {item['isotherm_c']:g} °C: {format_coverage_percent(item['tumor_percent'])} / "
+            f"{format_coverage_percent(item['tumor_and_margin_percent'])}"
         )
     margin = summary["minimal_margin_mm"]
     print(
-        f"minimal ablative margin: {'none' if margin is None else f'{margin:.1f} mm'} "
+        f"minimal ablative margin: {'none' if margin is None else format_margin_mm(margin)} "
         f"(goal {summary['margin_mm']:g} mm at {summary['lethal_isotherm_c']:g} °C)"
     )
     print("organs at risk (distance to the 0 °C edge / clearance):")
+    if not any(not oar["monitored"] for oar in summary["oars"]):
+        print("  not assessed: no organ at risk is labelled (give --labels with the organs)")
     for oar in summary["oars"]:
         if oar["monitored"]:
             continue
         distance = oar["distance_to_ice_mm"]
-        shown = "no ice" if distance is None else f"{distance:.1f} mm"
-        flag = "" if oar["clear"] else f"  FROZEN {oar['frozen_volume_ml']:.2f} ml"
+        shown = "no ice" if distance is None else format_length_mm(distance)
+        flag = "" if oar["clear"] else f"  FROZEN {format_volume_ml(oar['frozen_volume_ml'])}"
         if distance is not None and distance >= 0 and not oar["clear"]:
             flag = "  within clearance"
         print(f"  {oar['name']}: {shown} / {oar['clearance_mm']:g} mm{flag}")
@@ -217,8 +247,8 @@ def print_plan_summary(summary: dict[str, Any]) -> None:
         print("monitored structures, may freeze (distance to the 0 °C edge, frozen volume):")
     for oar in monitored:
         distance = oar["distance_to_ice_mm"]
-        shown = "no ice" if distance is None else f"{distance:.1f} mm"
-        print(f"  {oar['name']}: {shown}, {oar['frozen_volume_ml']:.2f} ml")
+        shown = "no ice" if distance is None else format_length_mm(distance)
+        print(f"  {oar['name']}: {shown}, {format_volume_ml(oar['frozen_volume_ml'])}")
     robustness = summary["robustness"]
     if robustness is not None:
         print(
@@ -247,6 +277,8 @@ def run_plan(args: argparse.Namespace) -> int:
         max_total_freeze_s=args.max_freeze_min * 60.0,
     )
     image_path, volume = load_case_image(args.case, sub_progress(progress, 0.0, 0.05))
+    # Titles name the image, never its path (a DICOM folder on a real CT).
+    title = image_title(volume.metadata, fallback=args.case)
     label_map, warnings = case_label_map(
         args.case, volume, tumor_seed=args.tumor_seed, labels_path=args.labels,
         progress=sub_progress(progress, 0.05, 0.15),
@@ -256,7 +288,8 @@ def run_plan(args: argparse.Namespace) -> int:
             volume, label_map, settings=settings, probe_model=args.probe_model,
             protocol_family_name=args.protocol_family, robustness_samples=args.robustness_samples,
             robustness_tip_error_mm=args.tip_error_mm, verify_spacing_mm=args.verify_spacing_mm,
-            case=CaseReference.for_volume(volume, description=args.case),
+            verify_box_margin_mm=args.box_margin_mm,
+            case=CaseReference.for_volume(volume, description=title),
             progress=sub_progress(progress, 0.15, 0.97),
         )  # fmt: skip
     except InfeasiblePlanError as error:
@@ -264,19 +297,20 @@ def run_plan(args: argparse.Namespace) -> int:
         if not isinstance(partial, Plan):
             raise
         partial_path = companion_path(out, ".partial.json")
-        save_plan(partial, partial_path)
+        partial = dataclasses.replace(partial, name=title)
+        save_plan(partial.with_step_warnings("segmentation", warnings), partial_path)
         raise InfeasiblePlanError(
             f"{error} The best partial plan was saved to {partial_path}.",
             best_partial_plan=partial,
         ) from error
-    plan = dataclasses.replace(result.plan, name=f"{args.case} cryoablation plan")
+    plan = dataclasses.replace(result.plan, name=title).with_step_warnings("segmentation", warnings)
     plan = write_plan_case_files(
         plan, plan_path=out, label_map=label_map, simulation=result.simulation,
         image_path=image_path.resolve(),
     )  # fmt: skip
     save_plan(plan, out)
     progress(1.0, f"Wrote {out}")
-    summary = plan_summary(plan)
+    summary = plan_summary(plan, label_map)
     summary.update(
         plan=str(out),
         labels=str(plan.labels_path),
@@ -284,15 +318,13 @@ def run_plan(args: argparse.Namespace) -> int:
         runtime_s=round(result.runtime_s, 2),
         rule_of_thumb_probes=result.rule_of_thumb_probes,
         needs_protection=list(result.needs_protection),
-        warnings=warnings + list(result.evaluation.warnings),
+        warnings=[str(w) for w in plan.warnings],
         log=list(result.log),
     )
     if args.json:
         print_json(summary)
         return 0
     print_plan_summary(summary)
-    for advice in result.needs_protection:
-        print(f"protect: {advice}")
     for warning in summary["warnings"]:
         print(f"warning: {warning}")
     print(

@@ -6,7 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from planning_core.commands.common import StderrProgress, add_json_flag, print_json
+from planning_core.commands.common import (
+    StderrProgress,
+    add_box_margin_argument,
+    add_json_flag,
+    print_json,
+)
 from planning_core.progress import sub_progress
 from planning_core.report.build import build_report
 from planning_core.report.inputs import load_report_inputs
@@ -27,27 +32,41 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--deidentify",
         action="store_true",
-        help="remove patient name, ID, birth date and accession (a banner on every page says so)",
+        help="leave out patient identifiers, dates, image descriptions, the plan's name and "
+        "notes, and file paths (a banner on every page says so)",
+    )
+    parser.add_argument(
+        "--planned-by",
+        metavar="NAME",
+        help="who made the plan, printed in the sign-off lines (default: the plan's; "
+        "none leaves a line to sign)",
+    )
+    parser.add_argument(
+        "--approved-by",
+        metavar="NAME",
+        help="who approved the plan (default: the plan's; none leaves a line to sign)",
     )
     add_json_flag(parser)
     parser.set_defaults(handler=run_report)
 
 
 def add_evaluation_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--spacing-mm``: grid of a re-evaluation, shared by ``report`` and ``export``."""
+    """``--spacing-mm`` and ``--box-margin-mm`` of a re-evaluation (``report`` and ``export``)."""
     parser.add_argument(
         "--spacing-mm",
         type=float,
         default=1.0,
         help="simulation grid spacing when the plan must be re-evaluated (default 1 mm)",
     )
+    add_box_margin_argument(parser)
 
 
 def run_report(args: argparse.Namespace) -> int:
     progress = StderrProgress(enabled=not args.json or sys.stderr.isatty())
     inputs = load_report_inputs(
-        args.plan, spacing_mm=args.spacing_mm, progress=sub_progress(progress, 0.0, 0.5)
-    )
+        args.plan, spacing_mm=args.spacing_mm, box_margin_mm=args.box_margin_mm,
+        progress=sub_progress(progress, 0.0, 0.5),
+    )  # fmt: skip
     output = build_report(
         inputs.plan,
         inputs.volume,
@@ -56,13 +75,22 @@ def run_report(args: argparse.Namespace) -> int:
         out_path=args.out,
         deidentify=args.deidentify,
         warnings=inputs.warnings,
+        planned_by=args.planned_by,
+        approved_by=args.approved_by,
         progress=sub_progress(progress, 0.5, 1.0),
     )
     summary = {
         "report": str(output.path),
         "passed": output.content.passed,
+        "not_assessed": list(output.content.not_assessed),
         "checks": [
-            {"name": c.name, "value": c.value, "requirement": c.requirement, "passed": c.passed}
+            {
+                "name": c.name,
+                "value": c.value,
+                "requirement": c.requirement,
+                "passed": c.passed,
+                "status": c.status,
+            }
             for c in output.content.checks
         ],
         "recomputed": inputs.recomputed,
@@ -71,6 +99,5 @@ def run_report(args: argparse.Namespace) -> int:
     if args.json:
         print_json(summary)
     else:
-        verdict = "all checks pass" if output.content.passed else "some checks FAIL"
-        print(f"Report written to {output.path} ({verdict}).")
+        print(f"Report written to {output.path} ({output.content.verdict}).")
     return 0

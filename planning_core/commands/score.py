@@ -8,11 +8,17 @@ import sys
 from pathlib import Path
 
 from planning_core.commands.common import StderrProgress, add_json_flag, print_json
-from planning_core.commands.library import add_library_option, open_library
+from planning_core.commands.library import add_library_option
+from planning_core.figures import format_score
 from planning_core.training.assessment import assess_plan
 from planning_core.training.attempts import load_attempt, record_attempt
-from planning_core.training.database import LibraryError
-from planning_core.training.library import get_case, import_sample_case
+from planning_core.training.database import open_library
+from planning_core.training.library import (
+    DuplicateCaseError,
+    UnknownCaseError,
+    get_case,
+    import_sample_case,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -48,10 +54,13 @@ def run_score(args: argparse.Namespace) -> int:
     with open_library(args.library) as connection:
         try:
             case = get_case(connection, attempt.case_id)
-        except LibraryError:
+        except UnknownCaseError:
             if attempt.case_id not in SAMPLE_CASE_NAMES:
                 raise
-            case = import_sample_case(connection, attempt.case_id)  # first use of a sample
+            try:
+                case = import_sample_case(connection, attempt.case_id)  # first use of a sample
+            except DuplicateCaseError:  # imported meanwhile by another window or command
+                case = get_case(connection, attempt.case_id)
         assessment = assess_plan(case, attempt.plan, progress=progress)
         if args.record:
             record_id = record_attempt(
@@ -70,7 +79,7 @@ def run_score(args: argparse.Namespace) -> int:
             }
         )
         return 0
-    print(f"{attempt.trainee} on {case.id}: score {score.total:.1f} / 100")
+    print(f"{attempt.trainee} on {case.id}: score {format_score(score.total)} / 100")
     for item in score.components:
         print(f"  {item.name:<26} {item.points:5.1f} / {item.max_points:4.1f}  {item.detail}")
     for item in score.penalties:

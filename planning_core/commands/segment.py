@@ -11,6 +11,7 @@ import numpy as np
 from planning_core.commands.common import StderrProgress, add_json_flag, print_json, triple_argument
 from planning_core.commands.info import resolve_image_path
 from planning_core.errors import InvalidParameterError
+from planning_core.figures import format_length_mm, format_volume_ml
 from planning_core.imaging.labels import LabelMap
 from planning_core.imaging.loader import load_image
 from planning_core.imaging.volume_io import write_label_map
@@ -120,11 +121,12 @@ def run_segment(args: argparse.Namespace) -> int:
         print_json(report)
     else:
         print(
-            f"tumor: {tumor.volume_ml:.2f} ml, {tumor.max_diameter_mm:.1f} mm across, "
-            f"confidence {tumor.confidence:.2f}"
+            f"tumor: {format_volume_ml(tumor.volume_ml)}, "
+            f"{format_length_mm(tumor.max_diameter_mm)} across, confidence {tumor.confidence:.2f}"
         )
-        for name, entry in report["labels"].items():
-            print(f"  {name:<12} {entry['volume_ml']:10.2f} ml {entry['voxel_count']:>10} voxels")
+        for name in label_map.names:
+            volume_text = format_volume_ml(label_map.volume_ml(name))
+            print(f"  {name:<12} {volume_text:>12} {label_map.voxel_count(name):>10} voxels")
         for warning in warnings:
             print(f"warning: {warning}")
         print(f"wrote {out}")

@@ -71,11 +71,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--spacing", type=float, default=1.0, metavar="MM", help="simulation grid (default 1)"
     )
     parser.add_argument(
+        "--box-margin-mm",
         "--margin",
+        dest="margin",
         type=float,
         default=DEFAULT_MARGIN_MM,
         metavar="MM",
-        help=f"box margin around the freezing segments (default {DEFAULT_MARGIN_MM:g})",
+        help=f"simulation box margin around the probes (default {DEFAULT_MARGIN_MM:g})",
     )
     parser.add_argument(
         "--save-fields", type=Path, metavar="FILE", help="save temperatures: .npz, .nii.gz, .mha"

@@ -32,8 +32,9 @@ def load_image(
         holds several image series; not used for volume files.
     strict : bool
         Refuse gantry-tilted, irregularly spaced or incompletely described
-        DICOM series instead of resampling them with a warning; not used for
-        volume files, whose grid is regular by construction.
+        DICOM series (values assumed, damaged files left out) instead of
+        loading them with a warning; not used for volume files, whose grid is
+        regular by construction.
     progress, cancel
         Progress callback ``(fraction, message)`` and cancel token.
 

@@ -18,6 +18,12 @@ from planning_core.imaging.geometry import Geometry
 from planning_core.imaging.labels import STANDARD_LABELS, LabelInfo, LabelMap, _color_for
 from planning_core.imaging.sitk_bridge import array_to_sitk, geometry_from_sitk
 from planning_core.imaging.volume import Volume
+from planning_core.input_files import (
+    MAX_DATA_FILE_BYTES,
+    read_json_file,
+    require_complete_gzip,
+    require_regular_file,
+)
 
 VOLUME_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
 # Our own key: MetaImage maps a plain "Modality" onto its MET_MOD_* enumeration and loses "US".
@@ -51,6 +57,11 @@ def _read_sitk(path: Path) -> sitk.Image:
             f"{path}: unsupported volume format; use one of {', '.join(VOLUME_SUFFIXES)} "
             "or a DICOM folder."
         )
+    require_regular_file(
+        path, what="volume file", max_bytes=MAX_DATA_FILE_BYTES, error=VolumeFormatError
+    )
+    if path.name.lower().endswith(".gz"):
+        require_complete_gzip(path, what="volume file", error=VolumeFormatError)
     try:
         image = sitk.ReadImage(str(path))
     except RuntimeError as error:
@@ -140,8 +151,10 @@ def read_label_map(path: str | Path, *, reference: Geometry | None = None) -> La
 def _read_table(path: Path, present_values: np.ndarray) -> tuple[LabelInfo, ...]:
     sidecar = label_table_path(path)
     if sidecar.exists():
+        hint = "Fix or delete the file to use default names."
+        document = read_json_file(sidecar, what="label table", error=VolumeFormatError, hint=hint)
         try:
-            entries = json.loads(sidecar.read_text(encoding="utf-8"))["labels"]
+            entries = document["labels"]
             return tuple(
                 LabelInfo(
                     int(e["value"]),

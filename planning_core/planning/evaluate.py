@@ -49,7 +49,8 @@ class PlanEvaluation:
     simulation : SimulationResult
         The full simulation (minimum-temperature field on its own grid).
     warnings : tuple of str
-        Tolerable problems (from the solver or the set-up).
+        Tolerable problems of this simulation (from the solver or the set-up);
+        ``plan.warnings`` holds them too, with those of the image and earlier steps.
     """
 
     plan: Plan
@@ -154,6 +155,7 @@ def evaluate_plan(
     label_map: LabelMap,
     *,
     spacing_mm: float = 1.0,
+    box_margin_mm: float = SIMULATION_MARGIN_MM,
     probe_library: ProbeLibrary | Mapping[str, ProbeModel] | None = None,
     context: TrajectoryContext | None = None,
     body_mask: NDArray[np.bool_] | None = None,
@@ -172,6 +174,9 @@ def evaluate_plan(
         Tumor, organs at risk and anatomy on the image grid.
     spacing_mm : float
         Simulation grid spacing (1 mm for reported numbers).
+    box_margin_mm : float
+        Margin of the simulation box around the freezing segments (the command
+        line's ``--box-margin-mm``); the solver warns when it is too small.
     probe_library : ProbeLibrary or mapping, optional
         Probe models by id; the packaged library by default.
     context : TrajectoryContext, optional
@@ -184,7 +189,8 @@ def evaluate_plan(
     Returns
     -------
     PlanEvaluation
-        ``plan`` with fresh metrics, the metrics and the simulation.
+        ``plan`` with fresh metrics, the metrics and the simulation; its
+        warnings of the image and of this simulation replace earlier ones.
     """
     if volume is not None:
         volume.geometry.require_match(label_map.geometry, what="image and label map")
@@ -198,6 +204,7 @@ def evaluate_plan(
         label_map,
         spacing_mm=spacing_mm,
         probe_library=probe_library,
+        margin_mm=box_margin_mm,
         progress=sub_progress(progress, 0.0, 0.8),
         cancel=cancel,
     )
@@ -217,8 +224,11 @@ def evaluate_plan(
         progress=sub_progress(progress, 0.8, 1.0),
         cancel=cancel,
     )
+    evaluated = plan.with_metrics(metrics).with_step_warnings("simulation", simulation.warnings)
+    if volume is not None:
+        evaluated = evaluated.with_step_warnings("image", volume.warnings)
     return PlanEvaluation(
-        plan=plan.with_metrics(metrics),
+        plan=evaluated,
         metrics=metrics,
         simulation=simulation,
         warnings=simulation.warnings,

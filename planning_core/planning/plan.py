@@ -6,6 +6,8 @@ import dataclasses
 import hashlib
 import json
 import math
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +22,14 @@ from planning_core.thermal.protocol import Protocol, parse_protocol
 
 #: Shortest tip-to-entry distance accepted; below it the probe direction is undefined.
 MIN_PROBE_SEGMENT_MM = 1.0
+#: The steps a plan warning can come from, in the order a plan is made, with the name a
+#: report prints for each.
+WARNING_SOURCES = {
+    "image": "Image",
+    "segmentation": "Segmentation",
+    "optimizer": "Optimizer",
+    "simulation": "Simulation",
+}
 
 
 def _point(value: ArrayLike, name: str) -> tuple[float, float, float]:
@@ -75,6 +85,61 @@ class PlannedProbe:
         return vector / np.linalg.norm(vector)
 
 
+#: A word that starts like a file system path: /x, ~/x, ./x, ../x, C:\\x or \\\\server.
+_PATH_WORD = re.compile(r"(^|\s)(~|\.{1,2})?[/\\]|(^|\s)[A-Za-z]:[/\\]")
+
+
+def looks_like_path(text: str) -> bool:
+    """True when ``text`` holds a file system path (which a title must never show)."""
+    return bool(_PATH_WORD.search(text))
+
+
+def image_title(metadata: Mapping[str, object], *, fallback: str = "") -> str:
+    """A short name of a planning image for titles: never a file system path.
+
+    The series description when the image has one, else the study
+    description, else its study date, else ``fallback`` (its last path
+    component when it is a path).
+    """
+    parts = [
+        str(metadata.get(key) or "").strip() for key in ("series_description", "study_description")
+    ]
+    title = next((part for part in parts if part), "")
+    date = str(metadata.get("study_date") or "").strip()
+    if not title and len(date) == 8 and date.isdigit():
+        title = f"study of {date[:4]}-{date[4:6]}-{date[6:]}"
+    if not title and fallback.strip():
+        title = Path(fallback.strip()).name if looks_like_path(fallback) else fallback.strip()
+    return title
+
+
+@dataclass(frozen=True)
+class PlanWarning:
+    """A tolerable problem met while making the plan, kept with it for the report and the app.
+
+    Parameters
+    ----------
+    source : str
+        The step that met it, a key of :data:`WARNING_SOURCES`.
+    text : str
+        One sentence for the user.
+    """
+
+    source: str
+    text: str
+
+    def __post_init__(self) -> None:
+        if self.source not in WARNING_SOURCES:
+            raise InvalidParameterError(
+                f"warning source must be one of {', '.join(WARNING_SOURCES)}, got {self.source!r}."
+            )
+        if not isinstance(self.text, str) or not self.text.strip():
+            raise InvalidParameterError(f"warning text must be non-empty text, got {self.text!r}.")
+
+    def __str__(self) -> str:
+        return f"{WARNING_SOURCES[self.source]}: {self.text}"
+
+
 @dataclass(frozen=True)
 class Plan:
     """A cryoablation plan.
@@ -99,6 +164,14 @@ class Plan:
         Results of the last evaluation; see :meth:`metrics_stale`.
     name, notes : str
         Free text.
+    planned_by, approved_by : str
+        Who made the plan and who approved it (free text, printed on the report;
+        empty leaves a line to sign).
+    warnings : tuple of PlanWarning
+        Tolerable problems met while loading the image, segmenting, optimizing,
+        simulating: they travel with the plan into its file, the report and the
+        app. Each evaluation replaces those of the image and the simulation
+        (:func:`planning_core.planning.evaluate.evaluate_plan`).
     image_path, labels_path : Path, optional
         Where the planning image (DICOM folder or volume file) and the label map
         used lie; they need ``case``. Paths are resolved against the plan file's
@@ -120,6 +193,9 @@ class Plan:
     metrics: PlanMetrics | None = None
     name: str = ""
     notes: str = ""
+    planned_by: str = ""
+    approved_by: str = ""
+    warnings: tuple[PlanWarning, ...] = ()
     image_path: Path | None = None
     labels_path: Path | None = None
     thermal_fields_path: Path | None = None
@@ -152,6 +228,13 @@ class Plan:
             raise InvalidParameterError(
                 f"target_label must name the tumor label, got {self.target_label!r}."
             )
+        for name in ("name", "notes", "planned_by", "approved_by"):
+            if not isinstance(getattr(self, name), str):
+                raise InvalidParameterError(f"{name} must be text, got {getattr(self, name)!r}.")
+        warnings = tuple(self.warnings)
+        if any(not isinstance(w, PlanWarning) for w in warnings):
+            raise InvalidParameterError("warnings must be PlanWarning records.")
+        object.__setattr__(self, "warnings", tuple(dict.fromkeys(warnings)))
         if self.oar_labels is not None:
             labels = tuple(self.oar_labels)
             if any(not isinstance(n, str) or not n for n in labels):
@@ -165,8 +248,8 @@ class Plan:
     def inputs_sha256(self) -> str:
         """Hash of everything the metrics depend on: image, labels, probes, protocol, settings.
 
-        Names, notes and the metrics themselves do not enter, so editing them
-        does not make the metrics stale.
+        Names, notes, signatures, warnings and the metrics themselves do not
+        enter, so editing them does not make the metrics stale.
         """
         payload = {
             "case": None if self.case is None else self.case.content_sha256,
@@ -202,6 +285,17 @@ class Plan:
             "thermal_fields_sha256": thermal_fields_sha256,
         }
         return dataclasses.replace(self, **{k: v for k, v in given.items() if v is not None})
+
+    def with_step_warnings(self, source: str, texts: Iterable[str]) -> Plan:
+        """A copy whose warnings from step ``source`` are ``texts`` (earlier ones replaced).
+
+        Warnings keep the order in which a plan is made (:data:`WARNING_SOURCES`).
+        """
+        kept = [w for w in self.warnings if w.source != source]
+        new = [PlanWarning(source, text) for text in texts]
+        order = list(WARNING_SOURCES)
+        merged = sorted([*kept, *new], key=lambda w: order.index(w.source))
+        return dataclasses.replace(self, warnings=tuple(merged))
 
     def with_probes(self, probes: tuple[PlannedProbe, ...]) -> Plan:
         """A copy holding ``probes``; its metrics, if any, become stale."""

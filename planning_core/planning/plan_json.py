@@ -13,8 +13,19 @@ from typing import Any, TypeVar
 from planning_core import __version__
 from planning_core.atomic import write_text_atomic
 from planning_core.errors import InvalidParameterError, PlanFileError
+from planning_core.input_files import read_json_file
 from planning_core.planning.case_reference import CaseReference
-from planning_core.planning.plan import Plan, PlannedProbe
+from planning_core.planning.companions import (
+    companion_files,
+    remove_superseded_companions,
+    saved_companion_files,
+)
+from planning_core.planning.limits import (
+    check_protocol_limits,
+    coordinate_problem,
+    probe_count_problem,
+)
+from planning_core.planning.plan import Plan, PlannedProbe, PlanWarning
 from planning_core.planning.results import (
     AblativeMargin,
     IsothermCoverage,
@@ -59,6 +70,9 @@ def plan_to_dict(plan: Plan, *, base_dir: str | Path | None = None) -> dict[str,
         "software": f"cryoplan {__version__}",
         "name": plan.name,
         "notes": plan.notes,
+        "planned_by": plan.planned_by,
+        "approved_by": plan.approved_by,
+        "warnings": [{"source": w.source, "text": w.text} for w in plan.warnings],
         "case": case,
         "labels": {
             "target": plan.target_label,
@@ -103,12 +117,16 @@ def _path_text(path: Path, base_dir: str | Path | None) -> str:
 def save_plan(plan: Plan, path: str | Path) -> Path:
     """Write ``plan`` to ``path`` atomically; a reader sees the old file or the new one.
 
+    The companion files the previous version at ``path`` named and ``plan``
+    does not are removed afterwards (see :mod:`planning_core.planning.companions`).
+
     Returns
     -------
     Path
         The path written.
     """
     path = Path(path)
+    previous = saved_companion_files(path)
     try:
         write_text_atomic(path, plan_to_json(plan, base_dir=path.parent))
     except OSError as error:
@@ -116,6 +134,8 @@ def save_plan(plan: Plan, path: str | Path) -> Path:
             f"{path}: cannot write the plan ({error.strerror or error}). "
             "Choose a folder you can write to."
         ) from error
+    keep = companion_files(plan.labels_path, plan.thermal_fields_path)
+    remove_superseded_companions(path, keep=keep, previous=previous)
     return path
 
 
@@ -252,7 +272,15 @@ class _Node:
     def text(self) -> str:
         if not isinstance(self.value, str):
             raise self.error(f"expected text, got {_kind(self.value)}.")
+        self._require_unicode(self.value)
         return self.value
+
+    def _require_unicode(self, text: str) -> None:
+        """JSON escapes can spell lone surrogates, which no UTF-8 file (a saved plan) can hold."""
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise self.error("text holds an unpaired surrogate (\\ud800-\\udfff).") from None
 
     def number(self) -> float:
         value = self.value
@@ -287,10 +315,16 @@ class _Node:
         return tuple(item.text() for item in self.items())
 
     def number_map(self) -> dict[str, float]:
-        return {key: self.child(key).number() for key in self.mapping()}
+        return {key: self.child(key).number() for key in self._keys()}
 
     def integer_map(self) -> dict[str, int]:
-        return {key: self.child(key).integer() for key in self.mapping()}
+        return {key: self.child(key).integer() for key in self._keys()}
+
+    def _keys(self) -> list[str]:
+        keys = list(self.mapping())
+        for key in keys:
+            self._require_unicode(key)
+        return keys
 
     def optional_number(self, key: str) -> float | None:
         node = self.optional(key)
@@ -356,21 +390,28 @@ def plan_from_dict(data: Any, *, source: str = "plan", base_dir: str | Path | No
         raise root.child("schema_version").error(f"invalid schema version {version}.")
     labels = root.optional("labels")
     case_node = root.optional("case")
+    probe_nodes = root.field("probes").items()
+    too_many = probe_count_problem(len(probe_nodes))
+    if too_many is not None:
+        raise root.child("probes").error(too_many)
     plan_kwargs: dict[str, Any] = {
-        "probes": tuple(_probe(node) for node in root.field("probes").items()),
+        "probes": tuple(_probe(node) for node in probe_nodes),
         "settings": _settings(root.field("settings")),
         "case": _case(case_node),
         "thermal_fields_path": _file(root, "thermal_fields_path", base_dir),
         "thermal_fields_sha256": _digest(root.optional("thermal_fields_sha256")),
         "name": "" if root.optional("name") is None else root.field("name").text(),
         "notes": "" if root.optional("notes") is None else root.field("notes").text(),
+        "planned_by": _optional_text(root, "planned_by"),
+        "approved_by": _optional_text(root, "approved_by"),
+        "warnings": _warnings(root.optional("warnings")),
     }
     if case_node is not None:
         plan_kwargs["image_path"] = _file(case_node, "image_path", base_dir)
         plan_kwargs["labels_path"] = _file(case_node, "labels_path", base_dir)
     protocol_node = root.field("protocol")
     protocol = protocol_node.text()
-    protocol_node.build(lambda: parse_protocol(protocol))
+    protocol_node.build(lambda: check_protocol_limits(parse_protocol(protocol)))
     plan_kwargs["protocol"] = protocol
     if labels is not None:
         target = labels.optional("target")
@@ -380,13 +421,70 @@ def plan_from_dict(data: Any, *, source: str = "plan", base_dir: str | Path | No
         plan_kwargs["oar_labels"] = None if oars is None else oars.texts()
     metrics = root.optional("metrics")
     plan_kwargs["metrics"] = None if metrics is None else _metrics(metrics)
-    return root.build(lambda: Plan(**plan_kwargs))
+    plan = root.build(lambda: Plan(**plan_kwargs))
+    problem = _fresh_metrics_problem(plan)
+    if problem is not None:
+        raise PlanFileError(
+            f"{source}: metrics: {problem}; they were edited or damaged. Delete the "
+            '"metrics" block to have the plan evaluated again.'
+        )
+    return plan
+
+
+def _fresh_metrics_problem(plan: Plan) -> str | None:
+    """How metrics that claim to be the plan's (fresh) contradict the plan, if they do.
+
+    Stale metrics are recomputed before use, so only fresh ones are checked:
+    a report shows them as they are.
+    """
+    metrics = plan.metrics
+    if metrics is None or plan.metrics_stale():
+        return None
+    count = len(plan.probes)
+    if metrics.probe_count != count or len(metrics.paths) != count:
+        return (
+            f"probe_count {metrics.probe_count} and {len(metrics.paths)} path report(s) "
+            f"for the plan's {count} probe(s)"
+        )
+    freeze_s = plan.parsed_protocol().freeze_time_s
+    if not math.isclose(metrics.total_freeze_s, freeze_s, rel_tol=1e-9, abs_tol=1e-6):
+        return f"total_freeze_s {metrics.total_freeze_s:g} s for a protocol freezing {freeze_s:g} s"
+    settings = plan.settings
+    if (metrics.lethal_isotherm_c, metrics.margin_mm) != (
+        settings.lethal_isotherm_c,
+        settings.margin_mm,
+    ):
+        return "lethal_isotherm_c or margin_mm differ from the plan's settings"
+    if all(c.isotherm_c != metrics.lethal_isotherm_c for c in metrics.coverage):
+        return "coverage lacks the lethal isotherm"
+    return None
+
+
+def _optional_text(node: _Node, key: str) -> str:
+    """A text field that older files may lack (empty then)."""
+    child = node.optional(key)
+    return "" if child is None else child.text()
+
+
+def _warnings(node: _Node | None) -> tuple[PlanWarning, ...]:
+    """The plan's warnings; older files have none."""
+    if node is None:
+        return ()
+    warnings = []
+    for item in node.items():
+        source, text = item.field("source").text(), item.field("text").text()
+        warnings.append(item.build(lambda s=source, t=text: PlanWarning(s, t)))
+    return tuple(warnings)
 
 
 def _probe(node: _Node) -> PlannedProbe:
     model = node.field("model").text()
     tip = node.field("tip_lps_mm").point()
     entry = node.field("entry_lps_mm").point()
+    for key, point in (("tip_lps_mm", tip), ("entry_lps_mm", entry)):
+        problem = coordinate_problem(point)
+        if problem is not None:
+            raise node.child(key).error(problem)
     label = "" if node.optional("label") is None else node.field("label").text()
     return node.build(lambda: PlannedProbe(model, tip, entry, label))
 
@@ -445,6 +543,12 @@ def _file(node: _Node, key: str, base_dir: str | Path | None) -> Path | None:
     text = child.text()
     if not text.strip():
         raise child.error("expected a file path, got empty text.")
+    if "\0" in text:
+        raise child.error("a file path cannot contain a NUL character.")
+    try:
+        os.fsencode(text)
+    except UnicodeEncodeError:
+        raise child.error("the file path holds characters no file name can hold.") from None
     path = Path(text)
     return path if path.is_absolute() or base_dir is None else Path(base_dir) / path
 
@@ -559,22 +663,17 @@ def load_plan(path: str | Path) -> Plan:
     Raises
     ------
     PlanFileError
-        When the file cannot be read, is not JSON, is newer than this software
-        reads, or has a missing or malformed field (the message names the JSON
-        path, e.g. ``probes[1].tip_lps_mm``).
+        When the file is missing, not a regular file, too large, not JSON or
+        nested too deeply, newer than this software reads, beyond the hard
+        limits (:mod:`planning_core.planning.limits`), or has a missing or
+        malformed field (the message names the JSON path, e.g.
+        ``probes[1].tip_lps_mm``).
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PlanFileError(f"{path}: no such plan file. Check the path.") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise PlanFileError(f"{path}: cannot read the plan file ({error}).") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise PlanFileError(
-            f"{path}: not valid JSON (line {error.lineno}, column {error.colno}: {error.msg}). "
-            "Was the file edited by hand or truncated?"
-        ) from None
+    data = read_json_file(
+        path,
+        what="plan file",
+        error=PlanFileError,
+        hint="Check the path; was the file edited by hand or truncated?",
+    )
     return plan_from_dict(data, source=str(path), base_dir=Path(os.path.abspath(path)).parent)

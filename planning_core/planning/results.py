@@ -19,6 +19,11 @@ STRUCTURE_GROUPS: dict[str, tuple[str, ...]] = {
 }
 
 
+#: Structures a path may touch without danger: never named as a path's closest critical
+#: structure, and not enough on their own to say a path was checked against anything.
+NOT_CRITICAL_STRUCTURES = ("skin", "fat", "muscle", "body")
+
+
 def _read_only(values: Mapping[str, float] | Mapping[str, int]) -> Mapping:
     return types.MappingProxyType(dict(sorted(values.items())))
 
@@ -82,6 +87,26 @@ class PathReport:
     def acceptable(self) -> bool:
         """True when every check passed."""
         return not self.problems
+
+    @property
+    def critical_closest_mm(self) -> dict[str, float]:
+        """``closest_mm`` restricted to structures that make a path unsafe.
+
+        Skin, fat, muscle and body are left out, and so are the structures the
+        tip must reach (``exempt``). Empty when no such structure is labelled:
+        then the path was checked against nothing that matters, and "acceptable"
+        means "not assessed".
+        """
+        return {
+            name: distance
+            for name, distance in self.closest_mm.items()
+            if name not in NOT_CRITICAL_STRUCTURES and name not in self.exempt
+        }
+
+    @property
+    def assessed(self) -> bool:
+        """True when a problem was found or a critical structure was checked."""
+        return bool(self.problems) or bool(self.critical_closest_mm)
 
     def closest_by_group_mm(self) -> dict[str, float]:
         """Smallest distance per :data:`STRUCTURE_GROUPS` entry present in ``closest_mm``."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +22,7 @@ from planning_core.report.slices import (
     SlicePlane,
     oriented_plane,
     probe_planes,
+    probe_view_size_mm,
     standard_planes,
 )
 
@@ -57,6 +59,7 @@ def build_scene(
             for row in content.probes
         ),
         window_level=content.window_level,
+        lethal_isotherm_c=plan.settings.lethal_isotherm_c,
     )
 
 
@@ -108,9 +111,10 @@ def render_figures(
             probe.tip_lps_mm,
             probe.entry_lps_mm,
             label=probe.label,
-            pixel_mm=max(length + 30.0, 80.0) / PANEL_PIXELS,
+            pixel_mm=max(probe_view_size_mm(length), 80.0) / PANEL_PIXELS,
         )
-        views.append(figures.slice_views_png(scene, planes, columns=2, legend=False))
+        own = dataclasses.replace(scene, labelled_probes=(probe.label,))
+        views.append(figures.slice_views_png(own, planes, columns=2, legend=False))
     step(0.6, "Drawing the 3-D overview")
     overview = figures.overview_3d_png(scene, lethal_isotherm_c=lethal_isotherm_c)
     step(0.8, "Drawing the charts")
@@ -140,6 +144,8 @@ def build_report(
     deidentify: bool = False,
     report_date: datetime | None = None,
     warnings: tuple[str, ...] = (),
+    planned_by: str | None = None,
+    approved_by: str | None = None,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> ReportOutput:
@@ -161,7 +167,10 @@ def build_report(
     report_date : datetime, optional
         Date printed on the report; now by default.
     warnings : tuple of str
-        Further warnings to list (loading, re-evaluation).
+        Further warnings to list after the plan's own (loading, re-evaluation).
+    planned_by, approved_by : str, optional
+        Names for the sign-off lines instead of the plan's; empty leaves a line
+        to sign.
     progress, cancel
         Progress callback and cancel token.
 
@@ -181,6 +190,8 @@ def build_report(
         deidentify=deidentify,
         report_date=report_date,
         extra_warnings=warnings,
+        planned_by=planned_by,
+        approved_by=approved_by,
     )
     scene = build_scene(plan, volume, label_map, dose, content)
 

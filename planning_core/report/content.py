@@ -11,6 +11,7 @@ passed alongside it.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -19,16 +20,23 @@ import numpy as np
 import pydicom
 from numpy.typing import ArrayLike, NDArray
 from scipy import ndimage
-from scipy.spatial import ConvexHull, QhullError
 
 from planning_core import __version__
 from planning_core.errors import InvalidParameterError, ReportError
+from planning_core.figures import format_coverage_percent, format_length_mm, format_margin_mm
 from planning_core.imaging.geometry import Geometry
 from planning_core.imaging.labels import LabelMap
 from planning_core.imaging.volume import Volume
 from planning_core.planning.masks import bounding_box
-from planning_core.planning.plan import Plan, PlannedProbe
+from planning_core.planning.plan import (
+    Plan,
+    PlannedProbe,
+    PlanWarning,
+    image_title,
+    looks_like_path,
+)
 from planning_core.planning.results import PathReport, PlanMetrics, RobustnessSummary
+from planning_core.segmentation.metrics import mask_volume_ml, max_diameter_mm
 from planning_core.thermal.probes import load_probe_library
 from planning_core.thermal.tissues import load_tissue_library
 
@@ -37,10 +45,18 @@ from planning_core.thermal.tissues import load_tissue_library
 REQUIRED_MARGIN_COVERAGE_PERCENT = 99.0
 #: Shown in place of every patient identifier in de-identified reports.
 DEIDENTIFIED = "DE-IDENTIFIED"
-#: Printed on every page.
-DISCLAIMER = "For planning support; verify before treatment."
-#: Structures that are never worth naming as "closest critical structure" of a path.
-_NOT_CRITICAL = ("skin", "fat", "muscle", "body")
+#: The plan's title in de-identified reports (a plan name or description may name the patient).
+DEIDENTIFIED_TITLE = "De-identified plan"
+#: Printed on every page: the research-use statement of the README, word for word.
+DISCLAIMER = "Research software. Not a medical device; not for clinical use."
+#: File system paths in a message: quoted text holding a separator (spaces allowed);
+#: a word from a leading separator, ``~/``, ``./`` or a drive letter on; a word with two
+#: separators or more (``cases/DOE/ct``, but not ``mm/s``).
+_PATHS = (
+    re.compile(r"""(['"])[^'"\n]*[/\\][^'"\n]*\1"""),
+    re.compile(r"""(?:(?<=^)|(?<=[\s(=]))(?:~|\.{1,2}|[A-Za-z]:)?[/\\][^\s'")]*"""),
+    re.compile(r"""[^\s'"(]+(?:[/\\][^\s'")/\\]*){2,}"""),
+)
 
 
 @dataclass(frozen=True)
@@ -58,6 +74,8 @@ class HeaderInfo:
     report_date: str
     software: str
     deidentified: bool
+    planned_by: str = ""
+    approved_by: str = ""
 
 
 @dataclass(frozen=True)
@@ -85,7 +103,6 @@ class ProbeRow:
     entry_lps_mm: tuple[float, float, float]
     tip_slice: int
     entry_slice: int | None
-    depth_mm: float | None
     path_length_mm: float | None
     craniocaudal_deg: float | None
     in_plane_deg: float | None
@@ -93,6 +110,13 @@ class ProbeRow:
     closest_structure: str
     closest_mm: float | None
     problems: tuple[str, ...]
+
+    @property
+    def path_passed(self) -> bool | None:
+        """False on a problem; ``None`` when no structure along the path was labelled."""
+        if self.problems:
+            return False
+        return None if self.closest_mm is None else True
 
 
 @dataclass(frozen=True)
@@ -104,12 +128,24 @@ class PhaseRow:
 
 @dataclass(frozen=True)
 class Check:
-    """One pass/fail line of the summary box."""
+    """One line of the summary box.
+
+    ``passed`` is ``None`` when the check could not be made (nothing labelled to
+    check against): the report then says "not assessed" instead of a PASS that
+    nothing supports.
+    """
 
     name: str
     value: str
     requirement: str
-    passed: bool
+    passed: bool | None
+
+    @property
+    def status(self) -> str:
+        """``"PASS"``, ``"FAIL"`` or ``"NOT ASSESSED"``."""
+        if self.passed is None:
+            return "NOT ASSESSED"
+        return "PASS" if self.passed else "FAIL"
 
 
 @dataclass(frozen=True)
@@ -132,7 +168,30 @@ class ReportContent:
 
     @property
     def passed(self) -> bool:
-        return all(check.passed for check in self.checks)
+        """True when every check was made and passed."""
+        return all(check.passed is True for check in self.checks)
+
+    @property
+    def failed(self) -> bool:
+        """True when at least one check was made and failed."""
+        return any(check.passed is False for check in self.checks)
+
+    @property
+    def not_assessed(self) -> tuple[str, ...]:
+        """Names of the checks that could not be made."""
+        return tuple(check.name for check in self.checks if check.passed is None)
+
+    @property
+    def verdict(self) -> str:
+        """One sentence for the summary box and the command line."""
+        if self.failed:
+            return "One or more plan checks FAIL: review"
+        if self.not_assessed:
+            return (
+                "No check fails, but not everything was assessed: review "
+                + ", ".join(name.lower() for name in self.not_assessed)
+            )
+        return "All plan checks pass"
 
 
 def collect_report_content(
@@ -143,6 +202,8 @@ def collect_report_content(
     deidentify: bool = False,
     report_date: datetime | None = None,
     extra_warnings: tuple[str, ...] = (),
+    planned_by: str | None = None,
+    approved_by: str | None = None,
 ) -> ReportContent:
     """Collect the report's facts from a plan, its image and label map.
 
@@ -160,7 +221,11 @@ def collect_report_content(
     report_date : datetime, optional
         Date printed as the report date; now by default.
     extra_warnings : tuple of str
-        Further warnings (loading, simulation) to list in the report.
+        Further warnings (loading the plan's files, re-evaluation) to list
+        after the plan's own (:attr:`Plan.warnings`).
+    planned_by, approved_by : str, optional
+        Names printed in the sign-off lines instead of the plan's; empty leaves
+        a line to sign.
 
     Returns
     -------
@@ -188,11 +253,24 @@ def collect_report_content(
     tumor = label_map.mask(plan.target_label)
     if not tumor.any():
         raise ReportError(f"label {plan.target_label!r} is empty; segment the tumor first.")
-    header = _header(plan, volume, deidentify=deidentify, report_date=report_date)
+    if deidentify:
+        # Names stored in the plan are left out like every other person's name
+        # (PS3.15 removes operators and physicians); names given here are meant.
+        stored_planned_by, stored_approved_by = "", ""
+    else:
+        stored_planned_by, stored_approved_by = plan.planned_by, plan.approved_by
+    header = _header(
+        plan,
+        volume,
+        deidentify=deidentify,
+        report_date=report_date,
+        planned_by=stored_planned_by if planned_by is None else planned_by,
+        approved_by=stored_approved_by if approved_by is None else approved_by,
+    )
     target = _target(plan.target_label, tumor, label_map)
     paths = metrics.paths if len(metrics.paths) == len(plan.probes) else (None,) * len(plan.probes)
     probes = tuple(
-        _probe_row(index, probe, path, label_map, plan.settings.table_direction_lps())
+        _probe_row(index, probe, path, label_map)
         for index, (probe, path) in enumerate(zip(plan.probes, paths, strict=True))
     )
     protocol = plan.parsed_protocol()
@@ -201,6 +279,8 @@ def collect_report_content(
         for phase, start in zip(protocol.phases, protocol.phase_starts_s(), strict=True)
     )
     warnings = _warnings(plan, volume, probes, extra_warnings)
+    if deidentify:
+        warnings = tuple(dict.fromkeys(without_paths(w) for w in warnings))
     return ReportContent(
         header=header,
         target=target,
@@ -214,7 +294,8 @@ def collect_report_content(
         warnings=warnings,
         assumptions=_assumptions(plan, metrics),
         window_level=window_level(volume),
-        notes=plan.notes,
+        # Free text: it may name the patient.
+        notes="" if deidentify else plan.notes,
     )
 
 
@@ -241,31 +322,42 @@ def plan_checks(plan: Plan, metrics: PlanMetrics) -> tuple[Check, ...]:
     margin = metrics.margin.minimum_mm
     failing_oars = [o.name for o in metrics.oars if not o.clear]
     path_problems = sum(len(p.problems) for p in metrics.paths)
+    # With no organ at risk in the label map (a real CT opened with a tumor label
+    # only) "all clear" would be a verdict nothing supports.
+    oars_assessed = bool(metrics.oars)
+    paths_assessed = any(p.assessed for p in metrics.paths)
+    if failing_oars:
+        oar_value, oar_passed = "too close: " + ", ".join(failing_oars), False
+    elif oars_assessed:
+        oar_value, oar_passed = "all clear", True
+    else:
+        oar_value, oar_passed = "not assessed: no organ at risk is labelled", None
+    if path_problems:
+        path_value, path_passed = f"{path_problems} problem(s)", False
+    elif paths_assessed:
+        path_value, path_passed = "acceptable", True
+    else:
+        path_value, path_passed = "not assessed: no structure labelled along the paths", None
     return (
         Check(
             f"Tumor + {settings.margin_mm:g} mm margin covered by {lethal:g} °C",
-            f"{covered:.1f} %",
+            format_coverage_percent(covered),
             f"≥ {REQUIRED_MARGIN_COVERAGE_PERCENT:g} %",
             covered >= REQUIRED_MARGIN_COVERAGE_PERCENT,
         ),
         Check(
             "Minimal ablative margin",
-            "no lethal zone" if margin is None else f"{margin:.1f} mm",
+            "no lethal zone" if margin is None else format_margin_mm(margin),
             f"≥ {settings.margin_mm:g} mm",
             margin is not None and margin >= settings.margin_mm,
         ),
         Check(
             "Organs at risk clear of the 0 °C edge",
-            "all clear" if not failing_oars else "too close: " + ", ".join(failing_oars),
+            oar_value,
             "each OAR ≥ its clearance",
-            not failing_oars,
+            oar_passed,
         ),
-        Check(
-            "Probe paths",
-            "acceptable" if path_problems == 0 else f"{path_problems} problem(s)",
-            "no path problem",
-            path_problems == 0,
-        ),
+        Check("Probe paths", path_value, "no path problem", path_passed),
         Check(
             "Probe count",
             str(len(plan.probes)),
@@ -290,8 +382,32 @@ def window_level(volume: Volume) -> tuple[float, float]:
 
 
 def _header(
-    plan: Plan, volume: Volume, *, deidentify: bool, report_date: datetime | None
+    plan: Plan,
+    volume: Volume,
+    *,
+    deidentify: bool,
+    report_date: datetime | None,
+    planned_by: str,
+    approved_by: str,
 ) -> HeaderInfo:
+    if deidentify:
+        # Descriptions, plan names and dates are free text or dates taken from the
+        # data: any of them may name the patient or date the procedure.
+        return HeaderInfo(
+            patient_name=DEIDENTIFIED,
+            patient_id=DEIDENTIFIED,
+            birth_date=DEIDENTIFIED,
+            accession_number=DEIDENTIFIED,
+            study_date=DEIDENTIFIED,
+            study_description="",
+            series_description="",
+            plan_name=DEIDENTIFIED_TITLE,
+            report_date=DEIDENTIFIED,
+            software=f"cryoplan {__version__}",
+            deidentified=True,
+            planned_by=planned_by.strip(),
+            approved_by=approved_by.strip(),
+        )
     metadata = volume.metadata
     identity = {
         "patient_name": str(metadata.get("patient_name", "") or ""),
@@ -299,8 +415,6 @@ def _header(
         "study_date": str(metadata.get("study_date", "") or ""),
         **source_identifiers(volume),
     }
-    if deidentify:
-        identity = dict.fromkeys(identity, DEIDENTIFIED)
     when = report_date or datetime.now()
     return HeaderInfo(
         patient_name=identity["patient_name"].replace("^", " ").strip() or "unknown",
@@ -314,11 +428,29 @@ def _header(
             or (plan.case.description if plan.case else "")
             or ""
         ),
-        plan_name=plan.name or "unnamed plan",
+        plan_name=_plan_title(plan, volume),
         report_date=when.strftime("%Y-%m-%d %H:%M"),
         software=f"cryoplan {__version__}",
-        deidentified=deidentify,
+        deidentified=False,
+        planned_by=planned_by.strip(),
+        approved_by=approved_by.strip(),
     )
+
+
+def _plan_title(plan: Plan, volume: Volume) -> str:
+    """The plan's name, or the image's description when it has none or names a file path."""
+    name = plan.name.strip()
+    if name and not looks_like_path(name):
+        return name
+    fallback = plan.case.description if plan.case is not None else ""
+    return image_title(volume.metadata, fallback=fallback) or "cryoablation plan"
+
+
+def without_paths(text: str) -> str:
+    """``text`` with every file system path replaced by ``[file]`` (folders may name people)."""
+    for pattern in _PATHS:
+        text = pattern.sub("[file]", text)
+    return text
 
 
 def source_identifiers(volume: Volume) -> dict[str, str]:
@@ -339,8 +471,6 @@ def source_identifiers(volume: Volume) -> dict[str, str]:
 
 
 def _date_text(value: str) -> str:
-    if value == DEIDENTIFIED:
-        return value
     if len(value) == 8 and value.isdigit():
         return f"{value[:4]}-{value[4:6]}-{value[6:]}"
     return value or "unknown"
@@ -356,8 +486,9 @@ def _target(name: str, tumor: NDArray[np.bool_], label_map: LabelMap) -> TargetI
     extent = points.max(axis=0) - points.min(axis=0) + voxel_extent
     return TargetInfo(
         label=name,
-        volume_ml=float(tumor.sum()) * geometry.voxel_volume_mm3 / 1000.0,
-        max_diameter_mm=max_diameter_mm(points),
+        # The definitions every screen uses, so that the report reads as the app.
+        volume_ml=mask_volume_ml(tumor, geometry),
+        max_diameter_mm=max_diameter_mm(tumor, geometry),
         extent_lr_ap_si_mm=(float(extent[0]), float(extent[1]), float(extent[2])),
         centre_lps_mm=(float(centre[0]), float(centre[1]), float(centre[2])),
         centre_slice=slice_number(geometry, centre),
@@ -369,18 +500,6 @@ def _target(name: str, tumor: NDArray[np.bool_], label_map: LabelMap) -> TargetI
 def slice_number(geometry: Geometry, point_lps_mm: ArrayLike) -> int:
     """1-based number of the image slice (k) nearest to a point: what a console shows."""
     return int(np.rint(geometry.lps_to_index(point_lps_mm)[2])) + 1
-
-
-def max_diameter_mm(points_lps_mm: NDArray[np.float64]) -> float:
-    """Largest distance between two points (on their convex hull), in mm."""
-    if len(points_lps_mm) < 2:
-        return 0.0
-    try:
-        hull = points_lps_mm[ConvexHull(points_lps_mm).vertices]
-    except QhullError:  # flat or tiny: every point is on the hull
-        hull = points_lps_mm
-    differences = hull[:, None, :] - hull[None, :, :]
-    return float(np.sqrt((differences**2).sum(axis=-1)).max())
 
 
 def surroundings(tumor: NDArray[np.bool_], label_map: LabelMap, *, count: int = 3) -> str:
@@ -403,7 +522,6 @@ def _probe_row(
     probe: PlannedProbe,
     path: PathReport | None,
     label_map: LabelMap,
-    down_lps: NDArray[np.float64],
 ) -> ProbeRow:
     geometry = label_map.geometry
     try:
@@ -425,21 +543,14 @@ def _probe_row(
             None,
             None,
             None,
-            None,
             "not analysed",
             None,
             ("path not analysed",),
         )
     entry = path.skin_entry_lps_mm or probe.entry_lps_mm
     entry_slice = slice_number(geometry, entry)
-    closest = {
-        name: distance
-        for name, distance in path.closest_mm.items()
-        if name not in _NOT_CRITICAL and name not in path.exempt
-    }
-    name = min(closest, key=closest.get) if closest else "none checked"
-    # Depth: how far below the skin entry the tip lies, measured toward the table.
-    depth = abs(float(np.dot(np.subtract(probe.tip_lps_mm, entry), down_lps)))
+    closest = path.critical_closest_mm
+    name = min(closest, key=closest.get) if closest else "none labelled"
     return ProbeRow(
         label=probe.label or f"P{index + 1}",
         model_id=probe.model_id,
@@ -448,7 +559,6 @@ def _probe_row(
         entry_lps_mm=tuple(float(v) for v in entry),  # type: ignore[arg-type]
         tip_slice=tip_slice,
         entry_slice=entry_slice,
-        depth_mm=depth if path.skin_entry_lps_mm is not None else None,
         path_length_mm=path.length_in_body_mm,
         craniocaudal_deg=path.craniocaudal_angle_deg,
         in_plane_deg=path.in_plane_angle_deg,
@@ -462,7 +572,11 @@ def _probe_row(
 def _warnings(
     plan: Plan, volume: Volume, probes: tuple[ProbeRow, ...], extra: tuple[str, ...]
 ) -> tuple[str, ...]:
-    warnings = list(extra) + list(volume.warnings)
+    """Every warning, each once: the plan's (with their step), the image's, then the rest."""
+    known = {w.text for w in plan.warnings}
+    warnings = [str(w) for w in plan.warnings]
+    warnings += [str(PlanWarning("image", text)) for text in volume.warnings if text not in known]
+    warnings += [text for text in extra if text not in known]
     for row in probes:
         warnings += [f"{row.label}: {problem}" for problem in row.problems]
         if row.model_name == "not in the probe library":
@@ -472,7 +586,7 @@ def _warnings(
         for oar in metrics.oars:
             if not oar.clear and oar.distance_to_ice_mm is not None:
                 warnings.append(
-                    f"{oar.name}: 0 °C ice edge at {oar.distance_to_ice_mm:.1f} mm, "
+                    f"{oar.name}: 0 °C ice edge at {format_length_mm(oar.distance_to_ice_mm)}, "
                     f"clearance {oar.clearance_mm:g} mm required."
                 )
     return tuple(dict.fromkeys(warnings))

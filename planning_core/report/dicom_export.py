@@ -16,11 +16,26 @@ images they were made on:
 Images from volume files (the breast ultrasound sample, NIfTI, ...) have no
 source series to reference: export refuses them and names the PDF report as the
 way to share such a plan.
+
+Patient and study attributes are copied as the source has them: absent or
+malformed Type 2 values become empty (:mod:`planning_core.imaging.dicom_study`)
+and Type 3 values are copied only when present.
+
+A de-identified export (a :class:`~planning_core.imaging.deidentify.Deidentifier`
+given) passes every object through the DICOM PS3.15 basic profile and embeds
+the de-identified PDF report. Its SEGs must reference the CT they were drawn
+on, and the CT's UIDs are replaced too, so the de-identified planning CT series
+is written beside them in ``CT/``: one UID key maps every original UID (study,
+series, frame of reference, each slice) to the same new UID in every object,
+so the SEGs' references resolve against that copy and nowhere else. The
+identified objects exist only in a private temporary folder while they are
+converted.
 """
 
 from __future__ import annotations
 
 import datetime
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +49,12 @@ from pydicom.uid import EncapsulatedPDFStorage, ExplicitVRLittleEndian
 from planning_core import __version__
 from planning_core.atomic import atomic_path
 from planning_core.errors import PlanningError, ReportError
+from planning_core.imaging.deidentify import Deidentifier, declares_burned_in_annotation
+from planning_core.imaging.dicom_study import (
+    TYPE2_PATIENT_STUDY,
+    complete_patient_study,
+    derived_series_number,
+)
 from planning_core.imaging.geometry import Geometry
 from planning_core.imaging.labels import LabelMap
 from planning_core.imaging.volume import Volume
@@ -51,20 +72,13 @@ MANUFACTURER = "cryoplan"
 SERIES_NUMBER_OFFSETS = {"pdf": 900, "sc": 901}
 MARGIN_COLOUR_RGB = (255, 150, 150)
 BAND_COLOURS_RGB = {0.0: (235, 235, 255), -20.0: (255, 230, 0), -40.0: (255, 69, 0)}
-#: Patient-module and study-module attributes copied from the CT.
-_PATIENT_STUDY_KEYWORDS = (
-    "PatientName",
-    "PatientID",
-    "PatientBirthDate",
-    "PatientSex",
-    "StudyInstanceUID",
-    "StudyDate",
-    "StudyTime",
-    "StudyID",
-    "AccessionNumber",
-    "ReferringPhysicianName",
-    "StudyDescription",
-)
+#: Type 3 study attributes copied from the CT when it has them.
+_OPTIONAL_STUDY_KEYWORDS = ("StudyDescription",)
+#: Attributes of the exported objects that cryoplan writes itself (no patient data in them),
+#: kept by de-identification.
+OWN_KEYWORDS = ("SeriesDescription", "ImageComments", "SoftwareVersions", "DeviceSerialNumber")
+#: Sub-folder of a de-identified export that holds the de-identified planning CT.
+CT_FOLDER = "CT"
 
 
 @dataclass(frozen=True)
@@ -87,10 +101,12 @@ class DicomExport:
     study_instance_uid: str
     referenced_series_instance_uid: str
     objects: tuple[ExportedObject, ...]
+    deidentified: bool = False
 
     def as_dict(self) -> dict[str, object]:
         return {
             "folder": str(self.folder),
+            "deidentified": self.deidentified,
             "study_instance_uid": self.study_instance_uid,
             "referenced_series_instance_uid": self.referenced_series_instance_uid,
             "objects": [
@@ -110,6 +126,8 @@ class DicomExport:
 def reference_dataset(volume: Volume) -> Dataset:
     """Header of the first source slice of a DICOM-loaded volume.
 
+    Type 2 patient and study attributes the file lacks are added empty.
+
     Raises
     ------
     ReportError
@@ -123,7 +141,7 @@ def reference_dataset(volume: Volume) -> Dataset:
             "with 'cryoplan report PLAN --out FILE.pdf' instead."
         )
     try:
-        return pydicom.dcmread(files[0], stop_before_pixels=True)
+        return complete_patient_study(pydicom.dcmread(files[0], stop_before_pixels=True))
     except (OSError, pydicom.errors.InvalidDicomError) as error:
         raise ReportError(
             f"{files[0]}: cannot read the planning series' first file ({error}); the source "
@@ -139,6 +157,7 @@ def export_plan_dicom(
     report: ReportOutput,
     folder: str | Path,
     *,
+    deidentifier: Deidentifier | None = None,
     now: datetime.datetime | None = None,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
@@ -154,9 +173,12 @@ def export_plan_dicom(
     dose : DoseField
         Lethal-dose field of the plan's simulation.
     report : ReportOutput
-        The written PDF report (embedded as Encapsulated PDF).
+        The written PDF report (embedded as Encapsulated PDF); de-identified
+        when ``deidentifier`` is given.
     folder : path
         Output folder (created).
+    deidentifier : Deidentifier, optional
+        De-identify every object and write the de-identified CT into ``folder/CT``.
     now : datetime, optional
         Content date and time of the new objects; now by default.
     progress, cancel
@@ -169,7 +191,9 @@ def export_plan_dicom(
     Raises
     ------
     ReportError
-        When the image has no DICOM source or the folder cannot be written.
+        When the image has no DICOM source, the folder cannot be written, or a
+        de-identified export is asked for with an identified report, a CT with
+        burned-in annotation or a folder that already holds files.
     """
 
     def step(fraction: float, message: str) -> None:
@@ -180,27 +204,33 @@ def export_plan_dicom(
 
     reference = reference_dataset(volume)
     folder = Path(folder)
+    if deidentifier is not None:
+        _check_deidentifiable(reference, report, folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise ReportError(f"{folder}: cannot create the export folder ({error}).") from error
+    emit = _Emitter(deidentifier)
     now = now or datetime.datetime.now()
     objects: list[ExportedObject] = []
-    for index, (name, description, segments) in enumerate(
-        _segment_groups(plan, volume, label_map, dose)
-    ):
-        step(0.05 + 0.15 * index, f"Writing DICOM SEG: {description}")
-        path = folder / f"SEG_{name}.dcm"
-        try:
-            write_dicom_seg(segments, volume, path, series_description=description)
-        except PlanningError as error:
-            raise ReportError(f"cannot export the {description} as DICOM SEG: {error}") from error
-        objects.append(_describe("SEG", path, description))
-    step(0.5, "Writing the report as Encapsulated PDF")
-    pdf_path = folder / "REPORT_pdf.dcm"
-    _save(encapsulated_pdf(report.path.read_bytes(), reference, now=now), pdf_path)
-    objects.append(_describe("PDF", pdf_path, "cryoplan plan report"))
-    step(0.6, "Writing key images as Secondary Capture")
+    with tempfile.TemporaryDirectory(prefix="cryoplan-export-") as scratch:
+        for index, (name, description, segments) in enumerate(
+            _segment_groups(plan, volume, label_map, dose)
+        ):
+            step(0.05 + 0.1 * index, f"Writing DICOM SEG: {description}")
+            staged = Path(scratch) / f"SEG_{name}.dcm"
+            try:
+                write_dicom_seg(segments, volume, staged, series_description=description)
+            except PlanningError as error:
+                raise ReportError(
+                    f"cannot export the {description} as DICOM SEG: {error}"
+                ) from error
+            seg = pydicom.dcmread(staged)
+            objects.append(emit("SEG", seg, folder / staged.name, description))
+    step(0.35, "Writing the report as Encapsulated PDF")
+    pdf = encapsulated_pdf(report.path.read_bytes(), reference, now=now)
+    objects.append(emit("PDF", pdf, folder / "REPORT_pdf.dcm", "cryoplan plan report"))
+    step(0.4, "Writing key images as Secondary Capture")
     scene = build_scene(plan, volume, label_map, dose, report.content)
     planes = list(key_planes(report.content, volume))
     for probe in scene.probes:
@@ -209,23 +239,94 @@ def export_plan_dicom(
         )
     series_uid = hd.UID()
     for number, plane in enumerate(planes, start=1):
-        step(0.6 + 0.4 * (number - 1) / len(planes), f"Key image {plane.title}")
+        step(0.4 + 0.4 * (number - 1) / len(planes), f"Key image {plane.title}")
         pixels = figures.figure_rgb(figures.slice_views_figure(scene, [plane], columns=1))
-        path = folder / f"SC_{number:03d}.dcm"
-        _save(
-            secondary_capture(
-                pixels, plane, reference, series_uid=series_uid, number=number, now=now
-            ),
-            path,
+        capture = secondary_capture(
+            pixels, plane, reference, series_uid=series_uid, number=number, now=now
         )
-        objects.append(_describe("SC", path, plane.title))
+        objects.append(emit("SC", capture, folder / f"SC_{number:03d}.dcm", plane.title))
+    if deidentifier is not None:
+        files = volume.metadata.get("source_files") or []
+        for number, source in enumerate(files, start=1):
+            step(0.8 + 0.2 * (number - 1) / len(files), "Writing the de-identified CT")
+            path = folder / CT_FOLDER / f"IM{number:04d}.dcm"
+            objects.append(emit("CT", _read_source(source), path, f"CT slice {number}"))
     step(1.0, f"Exported {len(objects)} DICOM objects to {folder}")
     return DicomExport(
         folder,
-        str(reference.StudyInstanceUID),
-        str(volume.metadata.get("series_instance_uid", "")),
+        emit.uid(str(reference.StudyInstanceUID)),
+        emit.uid(str(volume.metadata.get("series_instance_uid", ""))),
         tuple(objects),
+        deidentified=deidentifier is not None,
     )
+
+
+def _check_deidentifiable(reference: Dataset, report: ReportOutput, folder: Path) -> None:
+    """Refuse a de-identified export that would carry identifiers or mix series."""
+    if not report.content.header.deidentified:
+        raise ReportError(
+            "a de-identified DICOM export needs the de-identified PDF report; build the "
+            "report with deidentify=True."
+        )
+    if declares_burned_in_annotation(reference):
+        raise ReportError(
+            f"{reference.filename}: the planning series declares burned-in annotation "
+            "(BurnedInAnnotation YES), so its pixels may show the patient's identity and "
+            "cannot be exported de-identified; share the de-identified PDF report instead."
+        )
+    check_deidentified_folder(folder)
+
+
+def check_deidentified_folder(folder: Path) -> None:
+    """Refuse a folder that holds files already: a de-identified export starts empty.
+
+    Raises
+    ------
+    ReportError
+        When ``folder`` is a file or a folder with files in it.
+    """
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise ReportError(
+            f"{folder}: already holds files; choose a new or empty --dicom folder for a "
+            "de-identified export, so that nothing identified from an earlier export is "
+            "shared with it."
+        )
+
+
+def _read_source(path: str | Path) -> Dataset:
+    try:
+        return pydicom.dcmread(path)
+    except (OSError, pydicom.errors.InvalidDicomError) as error:
+        raise ReportError(
+            f"{path}: cannot read a slice of the planning series ({error}); the source series "
+            "must stay where the plan was made."
+        ) from error
+
+
+class _Emitter:
+    """Saves exported objects, through the de-identifier when there is one."""
+
+    def __init__(self, deidentifier: Deidentifier | None) -> None:
+        self._deidentifier = deidentifier
+
+    def uid(self, uid: str) -> str:
+        """``uid`` as the written objects carry it."""
+        return uid if self._deidentifier is None or not uid else self._deidentifier.new_uid(uid)
+
+    def __call__(self, kind: str, dataset: Dataset, path: Path, description: str) -> ExportedObject:
+        if self._deidentifier is not None:
+            # The CT's own descriptors are the source's free text; only ours are kept.
+            keep = () if kind == "CT" else OWN_KEYWORDS
+            self._deidentifier.apply(dataset, keep=keep)
+        _save(dataset, path)
+        return ExportedObject(
+            kind,
+            path,
+            str(dataset.SOPClassUID),
+            str(dataset.SOPInstanceUID),
+            str(dataset.SeriesInstanceUID),
+            description,
+        )
 
 
 def _segment_groups(
@@ -346,8 +447,12 @@ def _new_instance(reference: Dataset, sop_class_uid: str, *, now: datetime.datet
     dataset.SpecificCharacterSet = reference.get("SpecificCharacterSet", "ISO_IR 100")
     dataset.SOPClassUID = sop_class_uid
     dataset.SOPInstanceUID = sop_instance_uid
-    for keyword in _PATIENT_STUDY_KEYWORDS:
+    dataset.StudyInstanceUID = reference.StudyInstanceUID
+    for keyword in TYPE2_PATIENT_STUDY:
         setattr(dataset, keyword, reference.get(keyword, ""))
+    for keyword in _OPTIONAL_STUDY_KEYWORDS:
+        if reference.get(keyword):
+            setattr(dataset, keyword, reference.get(keyword))
     dataset.Manufacturer = MANUFACTURER
     dataset.SoftwareVersions = __version__
     dataset.InstanceCreationDate = dataset.ContentDate = now.strftime("%Y%m%d")
@@ -356,7 +461,11 @@ def _new_instance(reference: Dataset, sop_class_uid: str, *, now: datetime.datet
 
 
 def _series_number(reference: Dataset, kind: str) -> int:
-    return int(reference.get("SeriesNumber", 0) or 0) + SERIES_NUMBER_OFFSETS[kind]
+    try:
+        number = reference.get("SeriesNumber")
+    except ValueError:  # pydicom converts IS values on access and rejects malformed ones
+        number = None
+    return derived_series_number(number, SERIES_NUMBER_OFFSETS[kind])
 
 
 def _save(dataset: Dataset, path: Path) -> None:
@@ -365,15 +474,3 @@ def _save(dataset: Dataset, path: Path) -> None:
             dataset.save_as(staging, enforce_file_format=True)
     except OSError as error:
         raise ReportError(f"{path}: cannot write ({error.strerror or error}).") from error
-
-
-def _describe(kind: str, path: Path, description: str) -> ExportedObject:
-    header = pydicom.dcmread(path, stop_before_pixels=True)
-    return ExportedObject(
-        kind,
-        path,
-        str(header.SOPClassUID),
-        str(header.SOPInstanceUID),
-        str(header.SeriesInstanceUID),
-        description,
-    )

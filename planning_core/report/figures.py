@@ -2,9 +2,10 @@
 
 Figures never use pyplot (no global state, safe in worker threads). Slice views
 show the CT in a stated window, the tumor (red outline), the tumor + margin zone
-(red dashed), organs at risk (their label colours), the isotherms 0 °C (white),
--20 °C (yellow) and -40 °C (orange-red), probes as lines with tip dots, a scale
-bar and the patient-direction letters at the edges.
+(red dashed), organs at risk (their label colours), the isotherms in the
+application's colours (:func:`planning_core.display_colors.isotherm_color`: 0 °C
+cyan, -20 °C green, -40 °C magenta; the lethal one thicker), probes as lines
+with tip dots, a scale bar and the patient-direction letters at the edges.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from numpy.typing import NDArray
 from scipy import ndimage
 from skimage.measure import marching_cubes
 
+from planning_core.display_colors import isotherm_color
 from planning_core.errors import InvalidParameterError
 from planning_core.imaging.geometry import Geometry
 from planning_core.imaging.labels import LabelMap
@@ -33,9 +35,14 @@ from planning_core.planning.results import RobustnessSummary, TemperatureVolumeH
 from planning_core.report.content import PhaseRow
 from planning_core.report.slices import DoseField, SlicePlane, sample_at_indices
 
-#: Isotherm contour colours; other isotherms are drawn in cyan.
-ISOTHERM_COLOURS = {0.0: "white", -20.0: "yellow", -40.0: "orangered"}
-PROBE_COLOUR = "lime"
+#: Gold, as the application's probe highlight: apart from every isotherm colour.
+PROBE_COLOUR = "#ffe026"
+#: Smallest distance between two probe names in a slice view, and from a name to its tip (pt).
+LABEL_GAP_PT = 8.0
+LABEL_OFFSET_PT = 4.0
+#: Isotherm line widths (points) in slice views; the lethal one is thicker, as in the app.
+ISOTHERM_WIDTH = 1.2
+LETHAL_WIDTH = 2.0
 TUMOR_COLOUR = "red"
 PHASE_COLOURS = {"freeze": "#2b6cb0", "passive_thaw": "#a0aec0", "active_thaw": "#dd6b20"}
 PHASE_NAMES = {"freeze": "Freeze", "passive_thaw": "Passive thaw", "active_thaw": "Active thaw"}
@@ -73,6 +80,11 @@ class Scene:
         Lethal-dose field; ``None`` draws no isotherms (and says so).
     isotherms_c : tuple of float
         Isotherms to contour, warmest first.
+    lethal_isotherm_c : float or None
+        The lethal one among them, drawn thicker.
+    labelled_probes : tuple of str or None
+        Probes whose names slice views print (``None``: all); a view along one
+        probe names only that one, so that the names do not hide the ice at its tip.
     probes : tuple of SceneProbe
     window_level : tuple of float
         Display window width and level in image units.
@@ -87,6 +99,12 @@ class Scene:
     isotherms_c: tuple[float, ...]
     probes: tuple[SceneProbe, ...]
     window_level: tuple[float, float]
+    lethal_isotherm_c: float | None = None
+    labelled_probes: tuple[str, ...] | None = None
+
+    def isotherm_width(self, isotherm_c: float) -> float:
+        """Line width of an isotherm contour: thicker for the lethal one."""
+        return LETHAL_WIDTH if isotherm_c == self.lethal_isotherm_c else ISOTHERM_WIDTH
 
 
 def figure_rgb(figure: Figure) -> NDArray[np.uint8]:
@@ -101,10 +119,6 @@ def figure_png(figure: Figure) -> bytes:
     buffer = io.BytesIO()
     FigureCanvasAgg(figure).print_png(buffer, pil_kwargs={"compress_level": 1})
     return buffer.getvalue()
-
-
-def isotherm_colour(isotherm_c: float) -> str:
-    return ISOTHERM_COLOURS.get(float(isotherm_c), "cyan")
 
 
 # -- slice views ---------------------------------------------------------------------------
@@ -154,9 +168,12 @@ def draw_slice(ax: Axes, scene: Scene, plane: SlicePlane) -> None:
         for isotherm in scene.isotherms_c:
             if dose.min() <= isotherm:
                 ax.contour(
-                    u, v, dose, levels=[isotherm], colors=isotherm_colour(isotherm), linewidths=1.2
-                )
-    _draw_probes(ax, plane, scene.probes)
+                    u, v, dose, levels=[isotherm], colors=[isotherm_color(isotherm)],
+                    linewidths=scene.isotherm_width(isotherm),
+                    # Solid: matplotlib dashes negative levels, and dashes mean tumor + margin.
+                    linestyles="solid",
+                )  # fmt: skip
+    _draw_probes(ax, plane, scene.probes, scene.labelled_probes)
     _decorate(ax, plane, scene.window_level, scene.volume.units)
 
 
@@ -170,7 +187,13 @@ def _grid_v(plane: SlicePlane) -> NDArray[np.float64]:
     return (np.arange(rows) + 0.5) * plane.pixel_mm - plane.half_height_mm
 
 
-def _draw_probes(ax: Axes, plane: SlicePlane, probes: Sequence[SceneProbe]) -> None:
+def _draw_probes(
+    ax: Axes,
+    plane: SlicePlane,
+    probes: Sequence[SceneProbe],
+    labelled: tuple[str, ...] | None,
+) -> None:
+    tips = []
     for probe in probes:
         (entry, tip), distance = plane.project([probe.entry_lps_mm, probe.tip_lps_mm])
         in_plane = bool(np.all(np.abs(distance) < 2.0))
@@ -182,18 +205,42 @@ def _draw_probes(ax: Axes, plane: SlicePlane, probes: Sequence[SceneProbe]) -> N
             linestyle="-" if in_plane else (0, (4, 2)),
         )
         ax.plot(tip[0], tip[1], "o", color=PROBE_COLOUR, markersize=4)
-        if abs(tip[0]) < plane.half_width_mm and abs(tip[1]) < plane.half_height_mm:
-            ax.annotate(
-                probe.label,
-                (tip[0], tip[1]),
-                xytext=(4, 4),
-                textcoords="offset points",
-                color=PROBE_COLOUR,
-                fontsize=7,
-                fontweight="bold",
-            )
+        inside = abs(tip[0]) < plane.half_width_mm and abs(tip[1]) < plane.half_height_mm
+        if inside and (labelled is None or probe.label in labelled):
+            tips.append((probe.label, (float(tip[0]), float(tip[1]))))
     ax.set_xlim(-plane.half_width_mm, plane.half_width_mm)
     ax.set_ylim(plane.half_height_mm, -plane.half_height_mm)
+    _label_probes(ax, plane, tips)
+
+
+def _label_probes(
+    ax: Axes, plane: SlicePlane, tips: Sequence[tuple[str, tuple[float, float]]]
+) -> None:
+    """Probe names beside their tips; where tips crowd, the names are stacked apart, each
+    with a thin leader line to its tip, so that no two names overlap."""
+    height_pt = ax.get_position().height * ax.figure.get_figheight() * 72.0
+    mm_per_pt = 2.0 * plane.half_height_mm / height_pt
+    gap_mm, offset_mm = LABEL_GAP_PT * mm_per_pt, LABEL_OFFSET_PT * mm_per_pt
+    # Rows of names, top to bottom (v grows downward); each keeps its tip's height when free.
+    rows: list[float] = []
+    for label, (u, v) in sorted(tips, key=lambda item: item[1][1]):
+        row = v if not rows else max(v, rows[-1] + gap_mm)
+        rows.append(row)
+        moved = abs(row - v) > 0.5 * gap_mm
+        ax.annotate(
+            label,
+            (u, v),
+            xytext=(u + offset_mm * (3.0 if moved else 1.0), row - 0.5 * gap_mm),
+            textcoords="data",
+            color=PROBE_COLOUR,
+            fontsize=7,
+            fontweight="bold",
+            va="center",
+            path_effects=OUTLINE,
+            arrowprops=(
+                {"arrowstyle": "-", "color": PROBE_COLOUR, "linewidth": 0.5} if moved else None
+            ),
+        )
 
 
 def _decorate(ax: Axes, plane: SlicePlane, window_level: tuple[float, float], units: str) -> None:
@@ -274,7 +321,13 @@ def legend_handles(scene: Scene) -> list[Line2D]:
     ]
     if scene.dose is not None:
         handles += [
-            Line2D([], [], color=isotherm_colour(t), linewidth=1.2, label=f"{t:g} °C isotherm")
+            Line2D(
+                [],
+                [],
+                color=isotherm_color(t),
+                linewidth=scene.isotherm_width(t),
+                label=f"{t:g} °C isotherm" + (" (lethal)" if t == scene.lethal_isotherm_c else ""),
+            )
             for t in scene.isotherms_c
         ]
     for name in scene.oars:
@@ -332,7 +385,7 @@ def slice_views_figure(
         ax = figure.add_subplot(grid[index // columns, index % columns])
         draw_slice(ax, scene, plane)
     if legend:
-        # A dark legend box keeps the white 0 °C line visible.
+        # A dark legend box keeps the light isotherm and probe colours visible.
         figure.legend(
             handles=legend_handles(scene),
             loc="lower center",
@@ -353,7 +406,7 @@ def overview_3d_png(
     """Surfaces of the tumor, the lethal and 0 °C isotherms and the closest organs at risk.
 
     The box shown is tumor + margin widened by :data:`OVERVIEW_SURROUND_MM`; the
-    0 °C surface is drawn light blue here (white would vanish on the page).
+    isotherm surfaces take the application's isotherm colours.
     """
     figure = Figure(figsize=(size_in, size_in * 0.75), dpi=DPI)
     ax = figure.add_axes((0.0, 0.0, 0.75, 1.0), projection="3d")
@@ -367,8 +420,8 @@ def overview_3d_png(
     if scene.dose is not None:
         dose = scene.dose.sample(geometry.index_to_lps(_box_ijk(box)))
         for isotherm, colour, alpha in (
-            (lethal_isotherm_c, isotherm_colour(lethal_isotherm_c), 0.35),
-            (0.0, "deepskyblue", 0.15),
+            (lethal_isotherm_c, isotherm_color(lethal_isotherm_c), 0.35),
+            (0.0, isotherm_color(0.0), 0.2),
         ):
             if dose.min() < isotherm:
                 # The cold side must be "inside" for marching cubes: contour -T at -t.
@@ -463,7 +516,20 @@ def tvh_png(
     colours: dict[str, tuple[float, float, float]],
     size_in: tuple[float, float] = (7.0, 3.4),
 ) -> bytes:
-    """Cumulative temperature-volume histograms: % of each structure at or below T."""
+    """Cumulative temperature-volume histograms: % of each structure at or below T, as PNG."""
+    return figure_png(
+        tvh_figure(histograms, isotherms_c=isotherms_c, colours=colours, size_in=size_in)
+    )
+
+
+def tvh_figure(
+    histograms: Sequence[TemperatureVolumeHistogram],
+    *,
+    isotherms_c: Sequence[float],
+    colours: dict[str, tuple[float, float, float]],
+    size_in: tuple[float, float] = (7.0, 3.4),
+) -> Figure:
+    """The figure of :func:`tvh_png`; colder to the right, as in the app's Metrics panel."""
     figure = Figure(figsize=size_in, dpi=DPI)
     ax = figure.add_axes((0.08, 0.14, 0.7, 0.78))
     coldest_c = 0.0
@@ -485,13 +551,14 @@ def tvh_png(
         ax.axvline(isotherm, color="0.5", linewidth=0.8, linestyle=":")
         ax.text(isotherm, 101, f"{isotherm:g} °C", fontsize=6.5, ha="center", va="bottom")
     ax.set_xlim(10.0 * np.floor(min(coldest_c, min(isotherms_c, default=0.0) - 10.0) / 10.0), 37)
+    ax.invert_xaxis()  # colder to the right: the curves rise as the ice deepens
     ax.set_ylim(0, 100)
     ax.set_xlabel("Minimum temperature reached T (°C)", fontsize=8)
     ax.set_ylabel("Volume at or below T (%)", fontsize=8)
     ax.tick_params(labelsize=7)
     ax.grid(alpha=0.3)
     figure.legend(fontsize=6.5, loc="center right", frameon=False)
-    return figure_png(figure)
+    return figure
 
 
 def protocol_png(phases: Sequence[PhaseRow], *, size_in: tuple[float, float] = (7.0, 1.3)) -> bytes:

@@ -15,7 +15,7 @@ from planning_core.errors import ReportError
 from planning_core.imaging.labels import LabelMap
 from planning_core.imaging.volume import Volume
 from planning_core.planning.case_files import load_plan_case
-from planning_core.planning.evaluate import evaluate_plan
+from planning_core.planning.evaluate import SIMULATION_MARGIN_MM, evaluate_plan
 from planning_core.planning.plan import Plan
 from planning_core.planning.plan_json import load_plan
 from planning_core.progress import CancelToken, ProgressCallback, sub_progress
@@ -39,7 +39,8 @@ class ReportInputs:
     recomputed : bool
         True when metrics and fields were recomputed for this report.
     warnings : tuple of str
-        What was missing or stale, and warnings of a new evaluation.
+        What was missing or stale; the warnings of a new evaluation travel in
+        ``plan.warnings``.
     """
 
     plan: Plan
@@ -55,6 +56,7 @@ def load_report_inputs(
     plan_path: str | Path,
     *,
     spacing_mm: float = 1.0,
+    box_margin_mm: float = SIMULATION_MARGIN_MM,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> ReportInputs:
@@ -66,6 +68,8 @@ def load_report_inputs(
         The plan file (``*.cryoplan.json``).
     spacing_mm : float
         Simulation grid spacing for a re-evaluation.
+    box_margin_mm : float
+        Simulation box margin around the probes for a re-evaluation.
     progress, cancel
         Progress callback and cancel token.
 
@@ -104,11 +108,11 @@ def load_report_inputs(
             case.volume,
             case.label_map,
             spacing_mm=spacing_mm,
+            box_margin_mm=box_margin_mm,
             progress=sub_progress(progress, 0.1, 1.0),
             cancel=cancel,
         )
         plan, thermal, recomputed = evaluation.plan, evaluation.simulation, True
-        warnings += evaluation.warnings
     dose = DoseField(thermal.min_temperature_c, thermal.geometry, thermal.body_temperature_c)
     return ReportInputs(
         plan, plan_path, case.volume, case.label_map, dose, recomputed, tuple(warnings)

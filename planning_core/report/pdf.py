@@ -38,6 +38,12 @@ from reportlab.platypus import (
 
 from planning_core.atomic import atomic_path
 from planning_core.errors import ReportError
+from planning_core.figures import (
+    format_coverage_percent,
+    format_length_mm,
+    format_margin_mm,
+    format_volume_ml,
+)
 from planning_core.report.content import DISCLAIMER, Check, HeaderInfo, ReportContent
 
 FONT = "DejaVuSans"
@@ -51,6 +57,8 @@ PASS_COLOUR = colors.HexColor("#2f855a")
 FAIL_COLOUR = colors.HexColor("#c53030")
 GRID_COLOUR = colors.HexColor("#a0aec0")
 HEAD_FILL = colors.HexColor("#edf2f7")
+WARNING_FILL = colors.HexColor("#fefcbf")
+WARNING_EDGE = colors.HexColor("#b7791f")
 
 #: Section titles, in the order the report prints them.
 SECTIONS = (
@@ -143,6 +151,8 @@ def write_report_pdf(content: ReportContent, figures: ReportFigures, path: str |
         subject="Cryoablation plan",
         software=content.header.software,
         what="report",
+        # The file's creation date would date the treatment a de-identified report hides.
+        undated=content.header.deidentified,
     )
 
 
@@ -156,11 +166,13 @@ def write_story_pdf(
     software: str,
     what: str,
     header_height: float = HEADER_HEIGHT,
+    undated: bool = False,
 ) -> Path:
     """Lay out ``story`` on A4 pages with the report's margins and write it atomically.
 
     ``draw_furniture(canvas, page_count)`` draws each page's header and footer;
-    ``what`` names the document in the error raised when ``path`` cannot be written.
+    ``what`` names the document in the error raised when ``path`` cannot be written;
+    ``undated`` writes reportlab's fixed creation date (2000-01-01) instead of today's.
 
     Raises
     ------
@@ -182,6 +194,7 @@ def write_story_pdf(
         creator=software,
         # Otherwise every page references the standard (unembedded) Helvetica.
         initialFontName=FONT,
+        invariant=1 if undated else None,
     )
     # Binary image streams: ASCII85 would grow them by a quarter and cost seconds.
     saved_a85 = rl_config.useA85
@@ -258,14 +271,17 @@ def _draw_furniture(page: canvas.Canvas, header: HeaderInfo, total: int) -> None
             f"Accession {header.accession_number}",
         )
     page.setFont(FONT, 8)
-    page.drawRightString(right, top - 4 * mm, f"Study date {header.study_date}")
-    if not header.deidentified:
+    if header.deidentified:
+        # No date at all: study and report dates tell when the patient was treated.
+        page.drawString(left, top - 13.5 * mm, f"{header.plan_name}   {header.software}")
+    else:
+        page.drawRightString(right, top - 4 * mm, f"Study date {header.study_date}")
         page.drawRightString(right, top - 8.5 * mm, header.study_description[:70])
-    page.drawString(
-        left,
-        top - 13.5 * mm,
-        f"Plan: {header.plan_name}   Report: {header.report_date}   {header.software}",
-    )
+        page.drawString(
+            left,
+            top - 13.5 * mm,
+            f"Plan: {header.plan_name}   Report: {header.report_date}   {header.software}",
+        )
     page.setStrokeColor(GRID_COLOUR)
     page.line(left, top - 15.5 * mm, right, top - 15.5 * mm)
     bottom = MARGIN
@@ -281,16 +297,21 @@ def _story(content: ReportContent, figures: ReportFigures, styles: dict) -> list
     header = content.header
     story: list = [
         Paragraph("Cryoablation plan report", styles["title"]),
-        Paragraph(
-            f"{escape_markup(header.plan_name)} · "
-            f"{escape_markup(header.series_description or 'image')}",
-            styles["body"],
-        ),
+        Paragraph(f"<b>{escape_markup(header.plan_name)}</b>", styles["body"]),
     ]
     if header.deidentified:
         story.append(
             Paragraph(
-                "<b>De-identified report</b>: patient identifiers are removed on every page.",
+                "<b>De-identified report</b>: patient identifiers, dates, image and study "
+                "descriptions, the plan's name and notes, and file names are left out.",
+                styles["body"],
+            )
+        )
+    else:
+        image = header.series_description or "planning image"
+        story.append(
+            Paragraph(
+                f"Planning image: {escape_markup(image)}; study date {header.study_date}.",
                 styles["body"],
             )
         )
@@ -392,9 +413,12 @@ def _bold(text: str, styles: dict) -> Paragraph:
     return Paragraph(f"<b>{escape_markup(text)}</b>", styles["cell"])
 
 
-def _status(passed: bool, styles: dict) -> Paragraph:
-    colour = PASS_COLOUR if passed else FAIL_COLOUR
-    word = "PASS" if passed else "FAIL"
+def _status(passed: bool | None, styles: dict) -> Paragraph:
+    """PASS green, FAIL red, NOT ASSESSED amber (a check nothing could support)."""
+    if passed is None:
+        colour, word = WARNING_EDGE, "NOT ASSESSED"
+    else:
+        colour, word = (PASS_COLOUR, "PASS") if passed else (FAIL_COLOUR, "FAIL")
     return Paragraph(f'<font color="{colour.hexval()}"><b>{word}</b></font>', styles["cell"])
 
 
@@ -402,13 +426,17 @@ def _mm(value: float | None, digits: int = 1) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
+def _margin(value_mm: float | None) -> str:
+    return "n/a" if value_mm is None else format_margin_mm(value_mm)
+
+
 def _lps(point: tuple[float, float, float]) -> str:
     return ", ".join(f"{v:.1f}" for v in point)
 
 
 def _summary(content: ReportContent, styles: dict) -> list:
-    verdict = "All plan checks pass" if content.passed else "One or more plan checks FAIL: review"
-    colour = PASS_COLOUR if content.passed else FAIL_COLOUR
+    verdict = content.verdict
+    colour = FAIL_COLOUR if content.failed else PASS_COLOUR if content.passed else WARNING_EDGE
     rows: list[list] = [
         [
             _bold("Check", styles),
@@ -447,7 +475,83 @@ def _summary(content: ReportContent, styles: dict) -> list:
             f"{content.metrics.margin_mm:g} mm.",
             styles["body"],
         ),
+        Paragraph(f"<b>Robustness</b>: {robustness_sentence(content)}", styles["body"]),
+        *_summary_warnings(content, styles),
+        Spacer(1, 3 * mm),
+        _sign_off(content.header, styles),
     ]
+
+
+def robustness_sentence(content: ReportContent) -> str:
+    """The robustness result in one sentence (or that it was not assessed)."""
+    summary = content.robustness
+    if summary is None:
+        return (
+            "not assessed; the metrics assume every probe lands exactly as planned "
+            "(see Robustness)."
+        )
+    return (
+        f"{100.0 * summary.probability:.0f} % of {summary.samples} simulated placements with "
+        f"σ = {summary.tip_error_mm:g} mm error still cover at least "
+        f"{summary.coverage_goal_percent:g} % of tumor + margin with the lethal isotherm "
+        f"(coverage 5th percentile {format_coverage_percent(summary.coverage_p05_percent)})."
+    )
+
+
+#: Most warnings the summary lists before pointing to the full list.
+SUMMARY_WARNINGS = 4
+
+
+def _summary_warnings(content: ReportContent, styles: dict) -> list:
+    """A highlighted box on the first page when there are warnings; nothing otherwise."""
+    warnings = content.warnings
+    if not warnings:
+        return []
+    lines = [
+        Paragraph(
+            f"<b>⚠ {len(warnings)} warning(s)</b>, all listed under "
+            "<i>Warnings and assumptions</i>:",
+            styles["body"],
+        )
+    ]
+    lines += [
+        Paragraph(f"• {escape_markup(w)}", styles["small"]) for w in warnings[:SUMMARY_WARNINGS]
+    ]
+    if len(warnings) > SUMMARY_WARNINGS:
+        lines.append(Paragraph(f"… and {len(warnings) - SUMMARY_WARNINGS} more.", styles["small"]))
+    box = Table([[line] for line in lines], colWidths=[TEXT_WIDTH])
+    box.setStyle(
+        TableStyle(
+            [
+                ("FONTNAME", (0, 0), (-1, -1), FONT),
+                ("BACKGROUND", (0, 0), (-1, -1), WARNING_FILL),
+                ("BOX", (0, 0), (-1, -1), 0.8, WARNING_EDGE),
+                ("TOPPADDING", (0, 0), (-1, -1), 1.5),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 1.5),
+            ]
+        )
+    )
+    return [Spacer(1, 2 * mm), box]
+
+
+def _sign_off(header: HeaderInfo, styles: dict) -> Table:
+    """Planned by / approved by, with the names given or lines to sign."""
+    blank = "_" * 28
+    rows = [
+        [
+            _bold("Planned by", styles),
+            header.planned_by or blank,
+            _bold("Signature, date", styles),
+            blank,
+        ],
+        [
+            _bold("Approved by", styles),
+            header.approved_by or blank,
+            _bold("Signature, date", styles),
+            blank,
+        ],
+    ]
+    return styled_table(rows, [26 * mm, 64 * mm, 28 * mm, 62 * mm], styles, header_rows=0)
 
 
 def _check_row(check: Check, styles: dict) -> list:
@@ -459,8 +563,8 @@ def _target(content: ReportContent, styles: dict) -> list:
     lr, ap, si = target.extent_lr_ap_si_mm
     rows = [
         [_bold("Tumor label", styles), target.label],
-        [_bold("Volume", styles), f"{target.volume_ml:.2f} ml"],
-        [_bold("Largest diameter", styles), f"{target.max_diameter_mm:.1f} mm"],
+        [_bold("Volume", styles), format_volume_ml(target.volume_ml)],
+        [_bold("Largest diameter", styles), format_length_mm(target.max_diameter_mm)],
         [_bold("Extent R-L × A-P × S-I", styles), f"{lr:.1f} × {ap:.1f} × {si:.1f} mm"],
         [_bold("Centre (LPS)", styles), f"{_lps(target.centre_lps_mm)} mm"],
         [
@@ -495,8 +599,7 @@ def _probes(content: ReportContent, styles: dict) -> list:
             _bold(text, styles)
             for text in (
                 "Probe",
-                "Path in body (mm)",
-                "Depth (mm)",
+                "Skin to tip (mm)",
                 "CC angle (°)",
                 "In-plane (°)",
                 "Elevation (°)",
@@ -525,26 +628,31 @@ def _probes(content: ReportContent, styles: dict) -> list:
             [
                 row.label,
                 _mm(row.path_length_mm),
-                _mm(row.depth_mm),
                 _mm(row.craniocaudal_deg),
                 _mm(row.in_plane_deg),
                 _mm(row.elevation_deg),
                 closest,
-                _status(not row.problems, styles),
+                _status(row.path_passed, styles),
             ]
         )
     return [
         _heading("Probes", styles),
         styled_table(position_rows, [14 * mm, 42 * mm, 36 * mm, 18 * mm, 52 * mm, 18 * mm], styles),
         Spacer(1, 2 * mm),
-        styled_table(
-            path_rows,
-            [14 * mm, 20 * mm, 17 * mm, 20 * mm, 18 * mm, 18 * mm, 55 * mm, 18 * mm],
-            styles,
+        # Captioned, so that the table still says what it is when it starts a new page.
+        KeepTogether(
+            [
+                Paragraph("<b>Probe paths</b> (skin entry to tip)", styles["body"]),
+                styled_table(
+                    path_rows,
+                    [14 * mm, 26 * mm, 20 * mm, 18 * mm, 18 * mm, 63 * mm, 21 * mm],
+                    styles,
+                ),
+            ]
         ),
         Paragraph(
-            "Image numbers count axial slices from 1 in the planning series. Depth: distance "
-            "of the tip below the skin entry, measured toward the table. Angles follow the plan "
+            "Image numbers count axial slices from 1 in the planning series. Skin to tip: length "
+            "of the path inside the body, from the skin entry to the tip. Angles follow the plan "
             "format (CC, cranio-caudal: tilt out of the axial plane, + toward the head; in-plane: "
             "0 = vertical; elevation: 90° = vertical). Closest critical structure excludes "
             "structures the path cannot avoid (hosting the tumor or holding the tip).",
@@ -578,7 +686,11 @@ def _metrics(content: ReportContent, styles: dict) -> list:
     for entry in metrics.coverage:
         name = f"{entry.isotherm_c:g} °C" + (" (lethal)" if entry.isotherm_c == lethal else "")
         coverage_rows.append(
-            [name, f"{entry.tumor_percent:.1f} %", f"{entry.tumor_and_margin_percent:.1f} %"]
+            [
+                name,
+                format_coverage_percent(entry.tumor_percent),
+                format_coverage_percent(entry.tumor_and_margin_percent),
+            ]
         )
     margin = metrics.margin
     location = (
@@ -587,11 +699,14 @@ def _metrics(content: ReportContent, styles: dict) -> list:
         else f"{_lps(margin.minimum_location_lps_mm)} mm"
     )
     margin_rows = [
-        [_bold("Minimal ablative margin", styles), f"{_mm(margin.minimum_mm)} mm"],
-        [_bold("5th percentile of the margin", styles), f"{_mm(margin.percentile5_mm)} mm"],
+        [_bold("Minimal ablative margin", styles), _margin(margin.minimum_mm)],
+        [_bold("5th percentile of the margin", styles), _margin(margin.percentile5_mm)],
         [_bold("Where the margin is smallest (LPS)", styles), location],
-        [_bold("Ice volume (≤ 0 °C)", styles), f"{metrics.ice_volume_ml:.1f} ml"],
-        [_bold(f"Lethal volume (≤ {lethal:g} °C)", styles), f"{metrics.lethal_volume_ml:.1f} ml"],
+        [_bold("Ice volume (≤ 0 °C)", styles), format_volume_ml(metrics.ice_volume_ml)],
+        [
+            _bold(f"Lethal volume (≤ {lethal:g} °C)", styles),
+            format_volume_ml(metrics.lethal_volume_ml),
+        ],
         [_bold("Smallest tip spacing", styles), f"{_mm(metrics.min_tip_spacing_mm)} mm"],
     ]
     oar_rows: list[list] = [
@@ -601,8 +716,8 @@ def _metrics(content: ReportContent, styles: dict) -> list:
                 "Organ at risk",
                 "Distance to 0 °C edge (mm)",
                 "Required (mm)",
-                "Frozen (ml)",
-                f"≤ {lethal:g} °C (ml)",
+                "Frozen",
+                f"≤ {lethal:g} °C",
                 "Status",
             )
         ]
@@ -614,8 +729,8 @@ def _metrics(content: ReportContent, styles: dict) -> list:
                 oar.name,
                 distance,
                 "—" if oar.monitored else f"{oar.clearance_mm:g}",
-                f"{oar.frozen_volume_ml:.2f}",
-                f"{oar.lethal_volume_ml:.2f}",
+                format_volume_ml(oar.frozen_volume_ml),
+                format_volume_ml(oar.lethal_volume_ml),
                 "monitored" if oar.monitored else _status(oar.clear, styles),
             ]
         )
@@ -663,9 +778,9 @@ def _robustness(content: ReportContent, figures: ReportFigures, styles: dict) ->
             f"{summary.grid_spacing_mm:g} mm grid). Probability that the lethal isotherm covers "
             f"at least {summary.coverage_goal_percent:g} % of tumor + margin: "
             f"<b>{100.0 * summary.probability:.0f} %</b>. Coverage mean "
-            f"{summary.coverage_mean_percent:.1f} %, 5th percentile "
-            f"{summary.coverage_p05_percent:.1f} %; margin mean {_mm(summary.margin_mean_mm)} mm, "
-            f"5th percentile {_mm(summary.margin_p05_mm)} mm.",
+            f"{format_coverage_percent(summary.coverage_mean_percent)}, 5th percentile "
+            f"{format_coverage_percent(summary.coverage_p05_percent)}; margin mean "
+            f"{_margin(summary.margin_mean_mm)}, 5th percentile {_margin(summary.margin_p05_mm)}.",
             styles["body"],
         )
     )

@@ -222,6 +222,17 @@ def standard_planes(
     )
 
 
+#: Probe views show this much before the skin entry and beyond the tip: the ice reaches
+#: 20-30 mm past the tip of a long freeze, and what lies there matters most.
+PROBE_VIEW_BEFORE_ENTRY_MM = 10.0
+PROBE_VIEW_BEYOND_TIP_MM = 35.0
+
+
+def probe_view_size_mm(length_mm: float) -> float:
+    """Side of a probe view for a probe ``length_mm`` from entry to tip."""
+    return length_mm + PROBE_VIEW_BEFORE_ENTRY_MM + PROBE_VIEW_BEYOND_TIP_MM
+
+
 def probe_planes(
     tip_lps_mm: ArrayLike,
     entry_lps_mm: ArrayLike,
@@ -230,10 +241,13 @@ def probe_planes(
     min_half_size_mm: float = 40.0,
     label: str = "",
 ) -> tuple[SlicePlane, SlicePlane]:
-    """Two orthogonal planes that both contain a probe's axis, framing entry to tip.
+    """Two orthogonal planes that both contain a probe's axis, framing entry to beyond the tip.
 
     The first is the most axial-like plane through the axis (the plane of a CT
-    in-plane approach), the second is perpendicular to it.
+    in-plane approach), the second is perpendicular to it. The frame runs from
+    :data:`PROBE_VIEW_BEFORE_ENTRY_MM` before the entry to
+    :data:`PROBE_VIEW_BEYOND_TIP_MM` beyond the tip, where the iceball and what
+    lies past it show.
     """
     tip = np.asarray(tip_lps_mm, dtype=np.float64)
     entry = np.asarray(entry_lps_mm, dtype=np.float64)
@@ -248,8 +262,10 @@ def probe_planes(
         side = np.cross(axis, _AXES_LPS[0])
     side /= np.linalg.norm(side)
     axial_like_normal = np.cross(axis, side)
-    centre = 0.5 * (tip + entry)
-    half = max(min_half_size_mm, 0.5 * length + 15.0)
+    start = entry - PROBE_VIEW_BEFORE_ENTRY_MM * axis
+    end = tip + PROBE_VIEW_BEYOND_TIP_MM * axis
+    centre = 0.5 * (start + end)
+    half = max(min_half_size_mm, 0.5 * probe_view_size_mm(length))
     prefix = f"{label}: " if label else ""
     return (
         oriented_plane(

@@ -22,6 +22,7 @@ from pydicom.sr.codedict import codes
 from planning_core import __version__
 from planning_core.atomic import atomic_path
 from planning_core.errors import InvalidParameterError, VolumeFormatError
+from planning_core.imaging.dicom_study import complete_patient_study, derived_series_number
 from planning_core.imaging.labels import STANDARD_LABELS, LabelInfo, LabelMap
 from planning_core.imaging.volume import Volume
 
@@ -140,7 +141,8 @@ def write_dicom_seg(
     infos = [info for info in infos if np.any(label_map.voxels == info.value)]
     if not infos:
         raise InvalidParameterError("names: no non-empty label to export; segment something first.")
-    sources = [pydicom.dcmread(path) for path in check_seg_source(volume)]
+    # Absent or malformed Type 2 patient/study attributes would stop highdicom's copy.
+    sources = [complete_patient_study(pydicom.dcmread(path)) for path in check_seg_source(volume)]
     segments = np.zeros(label_map.voxels.shape, dtype=np.uint16)
     for number, info in enumerate(infos, start=1):
         segments[label_map.voxels == info.value] = number
@@ -153,7 +155,7 @@ def write_dicom_seg(
             _segment_description(number, info) for number, info in enumerate(infos, start=1)
         ],
         series_instance_uid=hd.UID(),
-        series_number=int(volume.metadata.get("series_number") or 0) + 1000,
+        series_number=derived_series_number(volume.metadata.get("series_number"), 1000),
         sop_instance_uid=hd.UID(),
         instance_number=1,
         manufacturer="cryoplan",

@@ -28,6 +28,7 @@ from scipy import optimize
 
 from planning_core.atomic import write_text_atomic
 from planning_core.errors import InvalidParameterError
+from planning_core.input_files import read_json_file
 from planning_core.thermal.measure import isotherm_dimensions
 from planning_core.thermal.probes import PlacedProbe, ProbeModel, parse_probe_library
 from planning_core.thermal.protocol import parse_protocol
@@ -256,7 +257,7 @@ def calibrate_library(path: Path, *, spacing_mm: float = CALIBRATION_SPACING_MM)
 
     Fitted models come first so that ``derived_from`` models inherit fresh values.
     """
-    payload = json.loads(path.read_text("utf-8"))
+    payload = read_json_file(path, what="probe library", error=InvalidParameterError)
     library = parse_probe_library(payload, where=str(path))
     entries = {entry["id"]: entry for entry in payload["probes"]}
     order = sorted(entries, key=lambda key: "derived_from" in entries[key]["calibration"])

@@ -14,13 +14,13 @@ import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from planning_core.errors import InvalidParameterError
+from planning_core.input_files import read_json_file
 
 PROBE_FILE_FORMAT = "cryoplan-probe-library"
 BoundaryType = Literal["wall_temperature", "heat_extraction"]
@@ -233,10 +233,7 @@ def probe_library_payload(path: str | None = None) -> dict:
     if path is None:
         text = resources.files("planning_core.thermal").joinpath("data", "probes.json")
         return json.loads(text.read_text("utf-8"))
-    try:
-        return json.loads(Path(path).read_text("utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
-        raise InvalidParameterError(f"{path}: cannot read the probe library ({error}).") from None
+    return read_json_file(path, what="probe library", error=InvalidParameterError)
 
 
 @lru_cache(maxsize=4)

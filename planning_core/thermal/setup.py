@@ -108,7 +108,9 @@ def box_around_probes(
         raise InvalidParameterError("at least one probe is needed to place the simulation box.")
     _check_spacing(spacing_mm)
     if not (math.isfinite(margin_mm) and margin_mm > 0):
-        raise InvalidParameterError(f"margin_mm must be positive, got {margin_mm!r}.")
+        raise InvalidParameterError(
+            f"the simulation box margin (--box-margin-mm) must be positive, got {margin_mm!r}."
+        )
     ends = np.array([p.active_start_lps_mm for p in probes] + [p.active_end_lps_mm for p in probes])
     radius = max(p.model.diameter_mm for p in probes) * 0.5
     low = ends.min(axis=0) - margin_mm - radius
@@ -131,7 +133,8 @@ def box_geometry(low_lps_mm: ArrayLike, high_lps_mm: ArrayLike, *, spacing_mm: f
     if int(np.prod(counts)) > MAX_VOXELS:
         raise InvalidParameterError(
             f"the simulation box would have {int(np.prod(counts)):,} voxels (more than "
-            f"{MAX_VOXELS:,}); use a coarser spacing_mm or a smaller margin_mm."
+            f"{MAX_VOXELS:,}); use a coarser simulation grid spacing or a smaller simulation "
+            "box margin (--box-margin-mm)."
         )
     return Geometry(shape, (spacing_mm,) * 3, origin)
 
@@ -139,7 +142,7 @@ def box_geometry(low_lps_mm: ArrayLike, high_lps_mm: ArrayLike, *, spacing_mm: f
 def _check_spacing(spacing_mm: float) -> None:
     if not (math.isfinite(spacing_mm) and 0.1 <= spacing_mm <= 10.0):
         raise InvalidParameterError(
-            f"spacing_mm must lie between 0.1 and 10 mm, got {spacing_mm!r}."
+            f"the simulation grid spacing must lie between 0.1 and 10 mm, got {spacing_mm!r}."
         )
 
 
@@ -240,8 +243,8 @@ def _tissue_keys_on_grid(
     flat, outside = _sample_nearest(grid, reference)
     if outside:
         warnings.append(
-            "the simulation box extends beyond the image; voxels outside take the class of "
-            "the nearest image edge voxel."
+            "the simulation box (the probes plus the simulation box margin) reaches beyond the "
+            "image; tissue outside the image is taken to continue the nearest image edge."
         )
     keys = np.full(flat.shape, library.default_tissue, dtype=object)
     if volume is not None and volume.modality == "CT":

@@ -314,10 +314,12 @@ def simulate(
     drift = _boundary_drift_c(setup, fields.initial, min_temperature, final_temperature)
     warnings = list(setup.warnings)
     if drift > BOUNDARY_DRIFT_LIMIT_C:
+        # Worded for users: "margin" alone would read as the ablative margin.
         warnings.append(
-            f"the simulation box boundary changed by {drift:.2f} °C (more than "
-            f"{BOUNDARY_DRIFT_LIMIT_C} °C): the box is too small for this protocol; enlarge "
-            "margin_mm for a trustworthy iceball."
+            f"the simulation box is too small for protocol {protocol.code}: its edge changed "
+            f"by {drift:.2f} °C (limit {BOUNDARY_DRIFT_LIMIT_C:g} °C), so the iceball may be "
+            "underestimated; enlarge the simulation box margin around the probes "
+            "(--box-margin-mm) for a trustworthy iceball."
         )
     return SimulationResult(
         geometry=setup.geometry,

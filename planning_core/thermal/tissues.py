@@ -14,12 +14,12 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-from pathlib import Path
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from planning_core.errors import InvalidParameterError
+from planning_core.input_files import read_json_file
 
 _DATA_PACKAGE = "planning_core.thermal"
 TISSUE_FILE_FORMAT = "cryoplan-tissue-properties"
@@ -294,14 +294,8 @@ def load_tissue_library(path: str | None = None) -> TissueLibrary:
     if path is None:
         text = resources.files(_DATA_PACKAGE).joinpath("data", "tissues.json").read_text("utf-8")
         where = "planning_core/thermal/data/tissues.json"
-    else:
-        try:
-            text = Path(path).read_text("utf-8")
-        except OSError as error:
-            raise InvalidParameterError(f"{path}: cannot read tissue file ({error}).") from None
-        where = str(path)
-    try:
         payload = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise InvalidParameterError(f"{where}: invalid JSON ({error}).") from None
+    else:
+        where = str(path)
+        payload = read_json_file(path, what="tissue file", error=InvalidParameterError)
     return parse_tissue_library(payload, where=where)

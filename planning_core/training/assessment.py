@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from planning_core.errors import InfeasiblePlanError, PlanFileError
+from planning_core.figures import format_score
 from planning_core.imaging.labels import LabelMap
 from planning_core.imaging.volume import Volume
 from planning_core.planning.case_reference import CaseReference
@@ -157,7 +158,7 @@ def assess_plan(
         weights=weights,
     )
     if progress is not None:
-        progress(1.0, f"Score {score.total:.0f} / 100")
+        progress(1.0, f"Score {format_score(score.total)} / 100")
     return Assessment(score, evaluation, reference, regions, surface)
 
 

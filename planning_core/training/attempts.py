@@ -23,9 +23,10 @@ from typing import Any
 
 from planning_core.atomic import write_text_atomic
 from planning_core.errors import PlanFileError
+from planning_core.input_files import parse_json_text, read_json_file
 from planning_core.planning.plan import Plan
 from planning_core.planning.plan_json import plan_from_dict, plan_to_dict
-from planning_core.training.database import write_transaction
+from planning_core.training.database import LibraryCorruptError, write_transaction
 from planning_core.training.library import get_case, utc_now
 from planning_core.training.scoring import Score
 from planning_core.training.users import clean_name, ensure_trainee, get_trainee
@@ -129,12 +130,7 @@ def load_attempt(path: str | Path, *, case_id: str | None = None) -> AttemptFile
         When the file is not a valid plan, or lacks the trainee or case.
     """
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PlanFileError(f"{path}: no such attempt file. Check the path.") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise PlanFileError(f"{path}: cannot read the attempt file ({error}).") from None
+    data = read_json_file(path, what="attempt file", error=PlanFileError, hint="Check the path.")
     plan = plan_from_dict(data, source=str(path), base_dir=Path(os.path.abspath(path)).parent)
     info = data.get(ATTEMPT_KEY) if isinstance(data, dict) else None
     info = info if isinstance(info, dict) else {}
@@ -170,7 +166,9 @@ class AttemptRecord:
 
     def plan(self) -> Plan:
         """The attempt's plan with its metrics."""
-        return plan_from_dict(json.loads(self.plan_json), source=f"attempt {self.id}")
+        source = f"attempt {self.id}"
+        data = parse_json_text(self.plan_json, source=source, error=PlanFileError)
+        return plan_from_dict(data, source=source)
 
 
 def record_attempt(
@@ -232,18 +230,37 @@ def _records(
             WHERE {condition} ORDER BY a.submitted_at, a.id""",
         values,
     ).fetchall()
-    return tuple(
-        AttemptRecord(
-            id=int(row["id"]),
-            trainee=row["trainee"],
-            case_id=row["case_id"],
-            score=float(row["score"]),
-            started_at=row["started_at"],
-            submitted_at=row["submitted_at"],
-            duration_s=row["duration_s"],
-            plan_json=row["plan_json"],
-            breakdown=json.loads(row["breakdown_json"] or "{}"),
-            feedback=tuple(json.loads(row["feedback_json"] or "[]")),
-        )
-        for row in rows
+    return tuple(_record(connection, row) for row in rows)
+
+
+def _record(connection: sqlite3.Connection, row: sqlite3.Row) -> AttemptRecord:
+    """One stored attempt; a row whose values are not what cryoplan writes is reported."""
+    try:
+        score = float(row["score"])
+        duration_s = None if row["duration_s"] is None else float(row["duration_s"])
+        for column in ("started_at", "submitted_at"):
+            if row[column] is not None:
+                parse_time(row[column], where=column)
+        breakdown = json.loads(row["breakdown_json"] or "{}")
+        feedback = json.loads(row["feedback_json"] or "[]")
+        if not isinstance(breakdown, dict) or not isinstance(feedback, list):
+            raise ValueError("breakdown or feedback of the wrong kind")
+    except (TypeError, ValueError, RecursionError, PlanFileError) as error:
+        where = connection.execute("PRAGMA database_list").fetchone()["file"]
+        raise LibraryCorruptError(
+            f"{where}: attempt {row['id']} holds values cryoplan does not write ({error}); the "
+            "library was altered or damaged. Restore a backup of the file, or remove that "
+            "attempt with an SQLite tool."
+        ) from error
+    return AttemptRecord(
+        id=int(row["id"]),
+        trainee=row["trainee"],
+        case_id=row["case_id"],
+        score=score,
+        started_at=row["started_at"],
+        submitted_at=row["submitted_at"],
+        duration_s=duration_s,
+        plan_json=row["plan_json"],
+        breakdown=breakdown,
+        feedback=tuple(str(sentence) for sentence in feedback),
     )

@@ -1,133 +1,74 @@
 """De-identified copies of DICOM studies for the training library.
 
 The copy keeps every voxel and the geometry (so plans made on the original
-still match by content hash) and removes what identifies the patient: names
-and identifiers are replaced by the library case id, birth date and free-text
-identifiers are emptied, every date is shifted back by a fixed number of days
-derived from the case (keeping intervals between studies), instance UIDs are
-remapped deterministically (the same original UID always maps to the same new
-one within a case, so references between files stay consistent) and private
-tags are dropped. This follows the spirit of the DICOM PS3.15 basic profile
-for the attributes a planning study carries; it is not a certified profile.
+still match by content hash) and passes every file through the DICOM PS3.15
+basic profile of :mod:`planning_core.imaging.deidentify`: names and IDs
+become ``TRAINING-<case id>``, identifying attributes are removed or emptied,
+every date moves back by a number of days, UIDs are replaced consistently
+within the case, private attributes are dropped. A file that declares text
+burned into its pixels is refused: pixels are not cleaned.
+
+Date shift and UID key are keyed hashes of the case id under the library's own
+random secret (stored in its database, created with the library or on upgrade):
+the same case imported twice into one library gets the same shift and UIDs,
+but neither can be derived from the case id or other public data, so an
+exported case does not reveal its original dates.
 """
 
 from __future__ import annotations
 
-import datetime
-import hashlib
+import secrets
+import sqlite3
 from pathlib import Path
 
 import pydicom
-from pydicom.dataelem import DataElement
-from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
-from pydicom.uid import UID
 
 from planning_core.errors import DicomLoadError
-from planning_core.imaging.dicom_write import uid_from_seed
+from planning_core.imaging.deidentify import Deidentifier, declares_burned_in_annotation
 from planning_core.progress import CancelToken, ProgressCallback
+from planning_core.training.database import write_transaction
 
-#: Attributes emptied in the copy (identifying free text, people, places, devices).
-EMPTIED_KEYWORDS = (
-    "PatientBirthDate",
-    "PatientBirthTime",
-    "PatientAddress",
-    "PatientTelephoneNumbers",
-    "PatientMotherBirthName",
-    "OtherPatientIDs",
-    "OtherPatientNames",
-    "MilitaryRank",
-    "EthnicGroup",
-    "PatientComments",
-    "AccessionNumber",
-    "StudyID",
-    "InstitutionName",
-    "InstitutionAddress",
-    "InstitutionalDepartmentName",
-    "ReferringPhysicianName",
-    "PerformingPhysicianName",
-    "NameOfPhysiciansReadingStudy",
-    "OperatorsName",
-    "RequestingPhysician",
-    "StationName",
-    "DeviceSerialNumber",
-    "RequestAttributesSequence",
-    "OtherPatientIDsSequence",
-)
-#: Largest backward date shift (days); the shift of a case lies in [1, this].
-MAX_DATE_SHIFT_DAYS = 3650
-DEIDENTIFICATION_METHOD = "cryoplan: names and IDs replaced, dates shifted, UIDs remapped"
+#: Bytes of a library secret.
+SECRET_BYTES = 32
 
 
-def date_shift_days(seed: str) -> int:
-    """Days by which the dates of the case ``seed`` move back (1 to 3650, deterministic)."""
-    digest = hashlib.sha256(f"cryoplan-date-shift\x00{seed}".encode()).digest()
-    return 1 + int.from_bytes(digest[:4], "big") % MAX_DATE_SHIFT_DAYS
+def library_secret(connection: sqlite3.Connection) -> bytes:
+    """The library's de-identification secret; a new random one when it has none.
 
-
-def _shift_date(text: str, days: int) -> str:
-    try:
-        value = datetime.datetime.strptime(text[:8], "%Y%m%d").date()
-    except ValueError:
-        return ""  # an unparseable date cannot be shifted safely, so it goes
-    return (value - datetime.timedelta(days=days)).strftime("%Y%m%d") + text[8:]
-
-
-def deidentify_dataset(dataset: Dataset, *, seed: str, pseudonym: str) -> None:
-    """Replace identifying attributes of ``dataset`` in place (nested sequences included).
-
-    Parameters
-    ----------
-    dataset : pydicom Dataset
-        One DICOM instance with its file meta information.
-    seed : str
-        Secret-free case key that makes the UID mapping and date shift repeatable.
-    pseudonym : str
-        New Patient Name and Patient ID.
+    The schema upgrade that added the secret gave every library one; a library
+    whose secret was removed gets a new one, which keys the imports from then on
+    (cases imported earlier keep their copies).
     """
-    days = date_shift_days(seed)
-    dataset.remove_private_tags()
-
-    def visit(ds: Dataset, element: DataElement) -> None:
-        if element.keyword in EMPTIED_KEYWORDS:
-            element.value = [] if element.VR == "SQ" else ""
-        elif element.VR == "UI" and element.value:
-            element.value = _remap_uids(element.value, seed)
-        elif element.VR in ("DA", "DT") and element.value:
-            if element.VM > 1:
-                element.value = [_shift_date(str(v), days) for v in element.value]
-            else:
-                element.value = _shift_date(str(element.value), days)
-
-    dataset.walk(visit)
-    dataset.PatientName = pseudonym
-    dataset.PatientID = pseudonym
-    dataset.PatientIdentityRemoved = "YES"
-    dataset.DeidentificationMethod = DEIDENTIFICATION_METHOD
-    meta = getattr(dataset, "file_meta", None)
-    if meta is not None and "SOPInstanceUID" in dataset:
-        meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
+    secret = _stored_secret(connection)
+    if secret is None:
+        with write_transaction(connection):
+            connection.execute(
+                "INSERT OR IGNORE INTO library_secret (id, secret) VALUES (1, ?)",
+                (secrets.token_bytes(SECRET_BYTES),),
+            )
+        secret = _stored_secret(connection)
+    assert secret is not None  # inserted above, or by a concurrent writer first
+    return secret
 
 
-def _remap_uids(value: object, seed: str) -> object:
-    if isinstance(value, list | pydicom.multival.MultiValue):
-        return [_remap_uid(str(v), seed) for v in value]
-    return _remap_uid(str(value), seed)
+def _stored_secret(connection: sqlite3.Connection) -> bytes | None:
+    row = connection.execute("SELECT secret FROM library_secret WHERE id = 1").fetchone()
+    if row is None or not isinstance(row[0], bytes) or len(row[0]) < 16:
+        return None
+    return row[0]
 
 
-def _remap_uid(uid: str, seed: str) -> str:
-    # Registered UIDs (SOP classes, transfer syntaxes) name standards, not patients.
-    if UID(uid).name != uid:
-        return uid
-    return uid_from_seed(seed, uid)
+def case_deidentifier(secret: bytes, case_id: str) -> Deidentifier:
+    """The de-identification of case ``case_id`` in the library with ``secret``."""
+    return Deidentifier.from_secret(secret, case_id, pseudonym=f"TRAINING-{case_id}")
 
 
 def deidentify_dicom_folder(
     source: str | Path,
     destination: str | Path,
     *,
-    seed: str,
-    pseudonym: str,
+    deidentifier: Deidentifier,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> int:
@@ -142,10 +83,8 @@ def deidentify_dicom_folder(
         A DICOM file or a folder searched recursively.
     destination : path
         Folder to create; it must not hold files yet.
-    seed : str
-        Case key for UIDs and date shift (the library case id).
-    pseudonym : str
-        New Patient Name and Patient ID.
+    deidentifier : Deidentifier
+        Pseudonym, UID key and date shift of the case (:func:`case_deidentifier`).
     progress, cancel
         Progress callback and cancel token.
 
@@ -171,7 +110,12 @@ def deidentify_dicom_folder(
             ) from error
         if path.name == "DICOMDIR" or "DirectoryRecordSequence" in dataset:
             continue  # a DICOMDIR names the original files; the copy needs none
-        deidentify_dataset(dataset, seed=seed, pseudonym=pseudonym)
+        if declares_burned_in_annotation(dataset):
+            raise DicomLoadError(
+                f"{path}: declares burned-in annotation (BurnedInAnnotation YES), so its "
+                "pixels may show the patient's identity; import a series without it."
+            )
+        deidentifier.apply(dataset)
         written += 1
         dataset.save_as(destination / f"IM{written:05d}.dcm", enforce_file_format=True)
         if progress is not None:

@@ -7,22 +7,33 @@ plan ``reference_plan.json``; the database row holds the paths (relative to
 the case folder), the title, the difficulty tags and who made the reference.
 An exported case is the same folder plus ``case.json``; importing that folder
 restores the case with its reference plan.
+
+Case ids and file names come from the database and from exported manifests,
+which a user can edit: every id passes :func:`check_case_id` and every path
+built from such data passes :func:`planning_core.paths.resolve_inside`. An
+import is all or nothing: files are staged in a private folder and moved into
+place in the transaction that records the case (reference plan included).
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import datetime
 import json
+import math
 import re
 import shutil
 import sqlite3
 import tempfile
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from planning_core.atomic import write_text_atomic
 from planning_core.errors import PlanFileError
+from planning_core.imaging.deidentify import Deidentifier
 from planning_core.imaging.labels import LabelMap
 from planning_core.imaging.loader import load_image
 from planning_core.imaging.volume import Volume
@@ -32,11 +43,17 @@ from planning_core.imaging.volume_io import (
     write_label_map,
     write_volume,
 )
+from planning_core.input_files import read_json_file
+from planning_core.paths import check_links_inside, resolve_inside
 from planning_core.planning.plan import Plan
 from planning_core.planning.plan_json import load_plan, save_plan
 from planning_core.progress import CancelToken, ProgressCallback, sub_progress
 from planning_core.training.database import LibraryError, library_folder, write_transaction
-from planning_core.training.deidentify import deidentify_dicom_folder
+from planning_core.training.deidentify import (
+    case_deidentifier,
+    deidentify_dicom_folder,
+    library_secret,
+)
 from planning_core.training.difficulty import DifficultyTags, difficulty_tags
 
 DICOM_FOLDER = "dicom"
@@ -49,6 +66,18 @@ EXPORT_VERSION = 1
 #: Who made a reference plan that came from the optimizer.
 OPTIMIZER_AUTHOR = "optimizer"
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+#: Marks an import's staging folder (``.<id>.importing-<random>`` in the cases folder).
+STAGING_MARK = ".importing-"
+#: A staging folder untouched this long was left by a killed import (imports take minutes).
+STALE_STAGING_AGE_S = 24 * 3600.0
+
+
+class DuplicateCaseError(LibraryError):
+    """The library already has a case with this id (perhaps imported meanwhile elsewhere)."""
+
+
+class UnknownCaseError(LibraryError):
+    """The library has no case with this id."""
 
 
 @dataclass(frozen=True)
@@ -121,17 +150,50 @@ def case_slug(text: str) -> str:
     return slug
 
 
-def _check_id(case_id: str) -> str:
+def check_case_id(case_id: object, *, where: str = "") -> str:
+    """``case_id`` when it is a valid case id (the one rule for ids, wherever they come from).
+
+    Parameters
+    ----------
+    case_id : object
+        An id given with ``--id``, read from the database or from an exported ``case.json``.
+    where : str
+        Where the id was read (a file), named in the error.
+
+    Raises
+    ------
+    LibraryError
+        Unless it is 1-40 lowercase letters, digits or dashes starting with a letter or
+        digit (so it is safe as a folder name: no ``/``, no ``..``).
+    """
     if not isinstance(case_id, str) or not _SLUG.match(case_id):
+        source = f"{where}: " if where else ""
         raise LibraryError(
-            f"case id {case_id!r} must be 1-40 lowercase letters, digits or dashes, "
-            "starting with a letter or digit."
+            f"{source}case id {case_id!r} must be 1-40 lowercase letters, digits or dashes, "
+            "starting with a letter or digit (--id)."
         )
     return case_id
 
 
+def case_folder(connection: sqlite3.Connection, case_id: str) -> Path:
+    """The folder of case ``case_id`` in the library (the id checked first)."""
+    folder = library_folder(connection)
+    resolve_inside(folder, check_case_id(case_id, where=_database_name(connection)))
+    return folder / case_id
+
+
+def _database_name(connection: sqlite3.Connection) -> str:
+    return str(connection.execute("PRAGMA database_list").fetchone()["file"])
+
+
+def _inside(folder: Path, name: str) -> Path:
+    """``folder / name`` after checking that it stays inside ``folder``."""
+    resolve_inside(folder, name)
+    return folder / name
+
+
 def _row_to_case(connection: sqlite3.Connection, row: sqlite3.Row) -> LibraryCase:
-    folder = library_folder(connection) / row["id"]
+    folder = case_folder(connection, row["id"])
     reference = row["reference_plan_path"]
     return LibraryCase(
         id=row["id"],
@@ -139,8 +201,8 @@ def _row_to_case(connection: sqlite3.Connection, row: sqlite3.Row) -> LibraryCas
         organ=row["organ"],
         modality=row["modality"],
         description=row["description"],
-        image_path=folder / row["image_path"],
-        labels_path=folder / row["labels_path"],
+        image_path=_inside(folder, row["image_path"]),
+        labels_path=_inside(folder, row["labels_path"]),
         tags=DifficultyTags(
             organ=row["organ"],
             tumor_diameter_mm=row["tumor_diameter_mm"],
@@ -149,8 +211,10 @@ def _row_to_case(connection: sqlite3.Connection, row: sqlite3.Row) -> LibraryCas
             nearest_oar=row["nearest_oar"],
             nearest_oar_mm=row["nearest_oar_mm"],
             difficulty=row["difficulty"],
+            nearest_avoid=row["nearest_avoid"],
+            nearest_avoid_mm=row["nearest_avoid_mm"],
         ),
-        reference_plan_path=None if reference is None else folder / reference,
+        reference_plan_path=None if reference is None else _inside(folder, reference),
         reference_author=row["reference_author"],
         reference_grid_mm=row["reference_grid_mm"],
         imported_at=row["imported_at"],
@@ -164,11 +228,11 @@ def list_cases(connection: sqlite3.Connection) -> tuple[LibraryCase, ...]:
 
 
 def get_case(connection: sqlite3.Connection, case_id: str) -> LibraryCase:
-    """The case ``case_id``; raises :class:`LibraryError` listing the known ids."""
+    """The case ``case_id``; raises :class:`UnknownCaseError` listing the known ids."""
     row = connection.execute("SELECT * FROM cases WHERE id = ?", (case_id,)).fetchone()
     if row is None:
         known = [r["id"] for r in connection.execute("SELECT id FROM cases ORDER BY id")]
-        raise LibraryError(
+        raise UnknownCaseError(
             f"no case {case_id!r} in the library; known cases: {', '.join(known) or 'none'} "
             "(`cryoplan library list`)."
         )
@@ -179,6 +243,15 @@ def load_case_data(case: LibraryCase) -> tuple[Volume, LabelMap]:
     """The case's image and label map (on the image grid)."""
     volume = load_image(case.image_path)
     return volume, read_label_map(case.labels_path, reference=volume.geometry)
+
+
+@dataclass(frozen=True, eq=False)
+class _StagedReference:
+    """A reference plan that comes with an imported case (from an exported folder)."""
+
+    plan: Plan
+    author: str
+    grid_mm: float
 
 
 def import_case(
@@ -196,13 +269,16 @@ def import_case(
 ) -> LibraryCase:
     """Copy a study and its label map into the library, de-identified, and tag its difficulty.
 
+    The import is all or nothing: on any error (or a cancel) no row and no file is left.
+
     Parameters
     ----------
     connection : sqlite3.Connection
         The library (:func:`~planning_core.training.database.connect`).
     image_path : path
         A DICOM folder or file (copied de-identified) or a volume file (rewritten
-        as MetaImage, which keeps no header text but the modality).
+        as MetaImage, which keeps no header text but the modality). Symbolic links
+        in a DICOM folder must stay inside it.
     labels_path : path
         The label map on the image grid; it must hold ``target_label``.
     case_id : str, optional
@@ -216,22 +292,49 @@ def import_case(
 
     Raises
     ------
+    DuplicateCaseError
+        When the id is taken (also when another window or command imported it meanwhile).
     LibraryError
-        When the id is taken or malformed.
+        When the id is malformed.
+    PathOutsideFolderError
+        When a link in the DICOM folder leads outside it.
     """
-    image_path, labels_path = Path(image_path), Path(labels_path)
-    case_id = _check_id(case_id or case_slug(title or _image_name(image_path)))
+    return _import(
+        connection, Path(image_path), Path(labels_path), case_id=case_id, title=title,
+        organ=organ, description=description, target_label=target_label, reference=None,
+        progress=progress, cancel=cancel,
+    )  # fmt: skip
+
+
+def _import(
+    connection: sqlite3.Connection,
+    image_path: Path,
+    labels_path: Path,
+    *,
+    case_id: str | None,
+    title: str | None,
+    organ: str | None,
+    description: str,
+    target_label: str,
+    reference: _StagedReference | None,
+    progress: ProgressCallback | None,
+    cancel: CancelToken | None,
+) -> LibraryCase:
+    case_id = check_case_id(case_id or case_slug(title or _image_name(image_path)))
     if _has_case(connection, case_id):
-        raise LibraryError(
-            f"the library already has a case {case_id!r}; choose another id with --id."
-        )
-    folder = library_folder(connection) / case_id
-    folder.parent.mkdir(parents=True, exist_ok=True)
+        raise _duplicate(case_id)
+    check_links_inside(image_path)
+    library = library_folder(connection)
+    folder = case_folder(connection, case_id)
+    library.mkdir(parents=True, exist_ok=True)
+    _remove_stale_staging(library)
     # A private staging folder: two imports at once never share half-written files.
-    staging = Path(tempfile.mkdtemp(prefix=f".{case_id}.importing-", dir=folder.parent))
+    staging = Path(tempfile.mkdtemp(prefix=f".{case_id}{STAGING_MARK}", dir=library))
+    moved = False
     try:
+        deidentifier = case_deidentifier(library_secret(connection), case_id)
         image_name = _copy_image(
-            image_path, staging, case_id, sub_progress(progress, 0.0, 0.6), cancel
+            image_path, staging, deidentifier, sub_progress(progress, 0.0, 0.6), cancel
         )
         volume = load_image(staging / image_name, progress=sub_progress(progress, 0.6, 0.8))
         label_map = read_label_map(labels_path, reference=volume.geometry)
@@ -242,28 +345,83 @@ def import_case(
             )
         write_label_map(label_map, staging / LABELS_FILE)
         tags = difficulty_tags(label_map, target_label=target_label, organ=organ)
+        reference_name = None
+        if reference is not None:
+            if reference.plan.case is not None:
+                reference.plan.case.require_match(volume, plan_name="the reference plan")
+            # Written beside the staged files, so its relative file names stay valid after
+            # the move; the original's simulation fields stay behind.
+            plan = dataclasses.replace(
+                reference.plan,
+                image_path=staging / image_name,
+                labels_path=staging / LABELS_FILE,
+                thermal_fields_path=None,
+                thermal_fields_sha256=None,
+            )
+            save_plan(plan, staging / REFERENCE_PLAN_FILE)
+            reference_name = REFERENCE_PLAN_FILE
+        if cancel is not None:
+            cancel.raise_if_cancelled()
         if progress is not None:
             progress(0.95, "Recording the case")
         with write_transaction(connection):
-            connection.execute(
-                """INSERT INTO cases (id, title, organ, modality, image_path, labels_path,
-                   imported_at, description, tumor_diameter_mm, tumor_volume_ml, size_class,
-                   nearest_oar, nearest_oar_mm, difficulty)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                (
-                    case_id, title or case_id, tags.organ, volume.modality, image_name,
-                    LABELS_FILE, utc_now(), description, tags.tumor_diameter_mm,
-                    tags.tumor_volume_ml, tags.size_class, tags.nearest_oar,
-                    tags.nearest_oar_mm, tags.difficulty,
-                ),
-            )  # fmt: skip
+            try:
+                connection.execute(
+                    """INSERT INTO cases (id, title, organ, modality, image_path, labels_path,
+                       imported_at, description, tumor_diameter_mm, tumor_volume_ml, size_class,
+                       nearest_oar, nearest_oar_mm, difficulty, reference_plan_path,
+                       reference_author, reference_grid_mm, nearest_avoid, nearest_avoid_mm)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                    (
+                        case_id, title or case_id, tags.organ, volume.modality, image_name,
+                        LABELS_FILE, utc_now(), description, tags.tumor_diameter_mm,
+                        tags.tumor_volume_ml, tags.size_class, tags.nearest_oar,
+                        tags.nearest_oar_mm, tags.difficulty, reference_name,
+                        None if reference is None else reference.author,
+                        None if reference is None else reference.grid_mm,
+                        tags.nearest_avoid, tags.nearest_avoid_mm,
+                    ),
+                )  # fmt: skip
+            except sqlite3.IntegrityError as error:
+                raise _duplicate(case_id) from error
             shutil.rmtree(folder, ignore_errors=True)  # left over by an interrupted import
             staging.rename(folder)
+            moved = True
+    except BaseException as error:
+        if moved:  # the row was rolled back after the files were moved into place
+            shutil.rmtree(folder, ignore_errors=True)
+        if isinstance(error, OSError):
+            raise _file_error(error, "import the case") from error
+        raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     if progress is not None:
         progress(1.0, f"Imported case {case_id}")
     return get_case(connection, case_id)
+
+
+def _file_error(error: OSError, action: str) -> LibraryError:
+    where = error.filename or "the library"
+    return LibraryError(
+        f"{where}: cannot {action} ({error.strerror or error}); check that the file is "
+        "readable and that the destination has free space and is writable."
+    )
+
+
+def _remove_stale_staging(library: Path) -> None:
+    """Remove staging folders left by imports killed over :data:`STALE_STAGING_AGE_S` ago."""
+    now_s = time.time()
+    for folder in library.glob(f".*{STAGING_MARK}*"):
+        with contextlib.suppress(OSError):
+            if folder.is_dir() and now_s - folder.stat().st_mtime > STALE_STAGING_AGE_S:
+                shutil.rmtree(folder, ignore_errors=True)
+
+
+def _duplicate(case_id: str) -> DuplicateCaseError:
+    return DuplicateCaseError(
+        f"the library already has a case {case_id!r} (perhaps just imported by another "
+        "window or command); choose another id with --id, or use the existing case."
+    )
 
 
 def _image_name(path: Path) -> str:
@@ -277,7 +435,7 @@ def _image_name(path: Path) -> str:
 def _copy_image(
     source: Path,
     folder: Path,
-    case_id: str,
+    deidentifier: Deidentifier,
     progress: ProgressCallback,
     cancel: CancelToken | None,
 ) -> str:
@@ -287,8 +445,8 @@ def _copy_image(
         write_volume(load_image(source), folder / VOLUME_FILE)
         return VOLUME_FILE
     deidentify_dicom_folder(
-        source, folder / DICOM_FOLDER, seed=case_id, pseudonym=f"TRAINING-{case_id}",
-        progress=progress, cancel=cancel,
+        source, folder / DICOM_FOLDER, deidentifier=deidentifier, progress=progress,
+        cancel=cancel,
     )  # fmt: skip
     return DICOM_FOLDER
 
@@ -324,14 +482,21 @@ def ensure_sample_cases(
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> tuple[LibraryCase, ...]:
-    """Import the sample cases the library lacks; returns those imported."""
+    """Import the sample cases the library lacks; returns those imported.
+
+    Another window or command importing the same samples at the same time is no
+    error: a sample it recorded first is skipped here.
+    """
     from cryoplan_samples import SAMPLE_CASE_NAMES
 
     missing = [n for n in SAMPLE_CASE_NAMES if not _has_case(connection, n)]
     imported = []
     for index, name in enumerate(missing):
         step = sub_progress(progress, index / len(missing), (index + 1) / len(missing))
-        imported.append(import_sample_case(connection, name, progress=step, cancel=cancel))
+        try:
+            imported.append(import_sample_case(connection, name, progress=step, cancel=cancel))
+        except DuplicateCaseError:
+            continue
     return tuple(imported)
 
 
@@ -366,7 +531,7 @@ def set_reference_plan(
         )
     if not isinstance(author, str) or not author.strip():
         raise LibraryError("author must name who made the reference plan (or 'optimizer').")
-    plan_path = library_folder(connection) / case_id / REFERENCE_PLAN_FILE
+    plan_path = case_folder(connection, case_id) / REFERENCE_PLAN_FILE
     save_plan(plan.with_files(image_path=case.image_path, labels_path=case.labels_path), plan_path)
     with write_transaction(connection):
         connection.execute(
@@ -396,6 +561,9 @@ def export_cases(
 ) -> tuple[Path, ...]:
     """Copy cases to ``destination/<id>/`` with a ``case.json`` describing each.
 
+    Each case folder appears complete or not at all (copied under a temporary
+    name, then renamed).
+
     Parameters
     ----------
     connection : sqlite3.Connection
@@ -409,6 +577,11 @@ def export_cases(
     -------
     tuple of Path
         The case folders written.
+
+    Raises
+    ------
+    PathOutsideFolderError
+        When a case's files (as the database names them) lead outside its folder.
     """
     destination = Path(destination)
     cases = (
@@ -418,21 +591,35 @@ def export_cases(
     )
     written = []
     for case in cases:
-        target = destination / case.id
+        source = case_folder(connection, case.id)
+        check_links_inside(source)
+        target = _inside(destination, case.id)
         if target.exists():
-            raise LibraryError(f"{target}: already exists; export into an empty folder.")
-        shutil.copytree(library_folder(connection) / case.id, target)
-        manifest = {
-            "format": EXPORT_FORMAT,
-            "version": EXPORT_VERSION,
-            **case.as_dict(),
-            "image_path": case.image_path.name,
-            "labels_path": case.labels_path.name,
-            "reference_plan_path": (
-                None if case.reference_plan_path is None else case.reference_plan_path.name
-            ),
-        }
-        write_text_atomic(target / EXPORT_MANIFEST, json.dumps(manifest, indent=2) + "\n")
+            raise LibraryError(f"{target}: already exists; export into an empty folder (--out).")
+        try:
+            destination.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=f".{case.id}.exporting-", dir=destination))
+        except OSError as error:
+            raise _file_error(error, "create the export folder (--out)") from error
+        try:
+            copy = staging / case.id
+            shutil.copytree(source, copy)
+            manifest = {
+                "format": EXPORT_FORMAT,
+                "version": EXPORT_VERSION,
+                **case.as_dict(),
+                "image_path": case.image_path.name,
+                "labels_path": case.labels_path.name,
+                "reference_plan_path": (
+                    None if case.reference_plan_path is None else case.reference_plan_path.name
+                ),
+            }
+            write_text_atomic(copy / EXPORT_MANIFEST, json.dumps(manifest, indent=2) + "\n")
+            copy.rename(target)
+        except OSError as error:
+            raise _file_error(error, f"export case {case.id!r} (--out)") from error
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
         written.append(target)
     return tuple(written)
 
@@ -450,32 +637,63 @@ def import_exported_case(
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> LibraryCase:
-    """Import a case folder written by :func:`export_cases`, reference plan included."""
+    """Import a case folder written by :func:`export_cases`, reference plan included.
+
+    Every file the manifest names must lie inside ``folder`` (after resolving
+    ``..`` and links), and so must every link under it. The case and its
+    reference plan are recorded together or not at all.
+
+    Raises
+    ------
+    LibraryError
+        When the manifest is unusable or the id malformed or taken.
+    PathOutsideFolderError
+        When a named file or a link leads outside ``folder``.
+    """
     folder = Path(folder)
     manifest_path = folder / EXPORT_MANIFEST
+    manifest = read_json_file(
+        manifest_path, what="exported case manifest", error=LibraryError
+    )
     try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        if not isinstance(manifest, dict):
+            raise ValueError("it holds no JSON object")
         if manifest.get("format") != EXPORT_FORMAT:
             raise ValueError(f"format is {manifest.get('format')!r}, not {EXPORT_FORMAT!r}")
         if int(manifest["version"]) > EXPORT_VERSION:
             raise ValueError(f"version {manifest['version']} is newer than this cryoplan reads")
-        image = folder / str(manifest["image_path"])
-        labels = folder / str(manifest["labels_path"])
-        reference = manifest.get("reference_plan_path")
-    except (OSError, ValueError, KeyError, TypeError) as error:
+        image_name = str(manifest["image_path"])
+        labels_name = str(manifest["labels_path"])
+        reference_name = manifest.get("reference_plan_path")
+        grid_mm = None if not reference_name else float(manifest["reference_grid_mm"])
+        if grid_mm is not None and not (math.isfinite(grid_mm) and grid_mm > 0.0):
+            raise ValueError(f"reference_grid_mm must be a positive number, got {grid_mm}")
+    except (ValueError, KeyError, TypeError) as error:
         raise LibraryError(f"{manifest_path}: not a usable exported case ({error}).") from error
-    case = import_case(
+    new_id = (
+        check_case_id(case_id)
+        if case_id
+        else check_case_id(manifest.get("id"), where=str(manifest_path))
+    )
+    check_links_inside(folder)
+    image = _inside(folder, image_name)
+    labels = _inside(folder, labels_name)
+    reference = None
+    if reference_name:
+        plan = load_plan(_inside(folder, str(reference_name)))
+        if plan.metrics_stale():
+            raise PlanFileError(
+                f"{folder / str(reference_name)}: the reference plan has no fresh metrics; "
+                "export the case again from a library where it was evaluated."
+            )
+        author = manifest.get("reference_author") or OPTIMIZER_AUTHOR
+        reference = _StagedReference(
+            plan, str(author).strip() or OPTIMIZER_AUTHOR, float(manifest["reference_grid_mm"])
+        )
+    return _import(
         connection, image, labels,
-        case_id=case_id or str(manifest["id"]), title=str(manifest.get("title", "")) or None,
+        case_id=new_id, title=str(manifest.get("title", "")) or None,
         organ=str(manifest.get("organ", "")) or None,
-        description=str(manifest.get("description", "")),
-        progress=sub_progress(progress, 0.0, 0.9), cancel=cancel,
+        description=str(manifest.get("description", "")), target_label="tumor",
+        reference=reference, progress=progress, cancel=cancel,
     )  # fmt: skip
-    if reference:
-        plan = load_plan(folder / str(reference))
-        case = set_reference_plan(
-            connection, case.id, plan,
-            author=str(manifest.get("reference_author") or OPTIMIZER_AUTHOR),
-            grid_mm=float(manifest["reference_grid_mm"]),
-        )  # fmt: skip
-    return case

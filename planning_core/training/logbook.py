@@ -20,6 +20,7 @@ from reportlab.platypus import CondPageBreak, Paragraph, Spacer, TableStyle
 
 from planning_core import __version__
 from planning_core.errors import PlanFileError
+from planning_core.figures import format_coverage_percent, format_margin_mm, format_score
 from planning_core.planning.results import PlanMetrics
 from planning_core.report.pdf import (
     FONT,
@@ -140,7 +141,7 @@ def collect_logbook(connection: sqlite3.Connection, trainee: str) -> Logbook:
 
 
 def _percent(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.0f} %"
+    return "n/a" if value is None else format_coverage_percent(value)
 
 
 def _minutes(duration_s: float | None) -> str:
@@ -178,7 +179,7 @@ def _bests(logbook: Logbook, styles: dict) -> list:
                 best.case_id,
                 logbook.case_titles.get(best.case_id, "(no longer in the library)"),
                 str(best.attempts),
-                f"{best.best_score:.1f}",
+                format_score(best.best_score),
                 _date(parse_time(best.last_submitted_at, where=best.case_id)),
             ]
         )
@@ -198,10 +199,12 @@ def _attempts(logbook: Logbook, styles: dict) -> list:
                 str(record.id),
                 _date(parse_time(record.submitted_at, where=f"attempt {record.id}")),
                 record.case_id,
-                f"{record.score:.1f}",
+                format_score(record.score),
                 _percent(line.tumor_coverage_percent),
                 _percent(line.margin_coverage_percent),
-                "n/a" if line.minimal_margin_mm is None else f"{line.minimal_margin_mm:+.1f} mm",
+                "n/a"
+                if line.minimal_margin_mm is None
+                else format_margin_mm(line.minimal_margin_mm),
                 _minutes(record.duration_s),
             ]
         )

@@ -10,8 +10,10 @@ tumor + margin coverage        35     lethal isotherm covers as much of tumor + 
                                       as the reference; 0 points 25 percentage points
                                       below it (linear in between)
 tumor coverage                 25     same for the tumor alone
-minimal ablative margin        15     margin reaches the goal (the settings' margin, or
-                                      the reference's if smaller); 0 points 10 mm below
+minimal ablative margin        15     margin reaches the case's goal (the settings'
+                                      margin) or, when the reference itself falls
+                                      short of it, the reference's margin; 0 points
+                                      10 mm below that
 organ-at-risk clearance        10     every organ keeps its ice-edge clearance (or is
                                       no more than 1 mm closer than in the
                                       reference); share kept
@@ -33,7 +35,11 @@ and probes by not treating the tumor earns nothing.
 Coverage and margin compare with the reference because the reference shows what
 the case allows (a tumor abutting a vessel heat sink may never reach 100 %);
 safety penalties are absolute except where the reference had to accept the
-same exposure.
+same exposure. The margin goal a trainee reads is always the case's; what the
+reference reached is shown beside it, never in its place.
+
+Figures in the details and feedback are written with :mod:`planning_core.figures`,
+as on every other screen.
 """
 
 from __future__ import annotations
@@ -43,6 +49,12 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 from planning_core.errors import InvalidParameterError
+from planning_core.figures import (
+    format_coverage_percent,
+    format_length_mm,
+    format_margin_mm,
+    format_volume_ml,
+)
 from planning_core.planning.results import OarMetrics, PlanMetrics
 from planning_core.training.undertreatment import UndertreatedRegion
 
@@ -250,8 +262,9 @@ def _coverage(
                 weights.coverage_range_percent,
             ),
             weights.margin_coverage,
-            f"{mine.tumor_and_margin_percent:.1f} % of tumor + {margin_mm:g} mm margin at or "
-            f"below {lethal:g} °C (reference {theirs.tumor_and_margin_percent:.1f} %)",
+            f"{format_coverage_percent(mine.tumor_and_margin_percent)} of tumor + "
+            f"{margin_mm:g} mm margin at or below {lethal:g} °C (reference "
+            f"{format_coverage_percent(theirs.tumor_and_margin_percent)})",
         ),
         ScoreItem(
             "tumor coverage",
@@ -260,17 +273,18 @@ def _coverage(
                 mine.tumor_percent, theirs.tumor_percent, weights.coverage_range_percent
             ),
             weights.tumor_coverage,
-            f"{mine.tumor_percent:.1f} % of the tumor at or below {lethal:g} °C "
-            f"(reference {theirs.tumor_percent:.1f} %)",
+            f"{format_coverage_percent(mine.tumor_percent)} of the tumor at or below "
+            f"{lethal:g} °C (reference {format_coverage_percent(theirs.tumor_percent)})",
         ),
     )
     feedback = []
     if mine.tumor_and_margin_percent + 0.5 < theirs.tumor_and_margin_percent:
         feedback.append(
-            f"The {lethal:g} °C isotherm covers {mine.tumor_percent:.0f} % of the tumor and "
-            f"{mine.tumor_and_margin_percent:.0f} % of tumor + {margin_mm:g} mm margin "
-            f"(reference: {theirs.tumor_percent:.0f} % and "
-            f"{theirs.tumor_and_margin_percent:.0f} %)."
+            f"The {lethal:g} °C isotherm covers {format_coverage_percent(mine.tumor_percent)} "
+            f"of the tumor and {format_coverage_percent(mine.tumor_and_margin_percent)} of "
+            f"tumor + {margin_mm:g} mm margin (reference: "
+            f"{format_coverage_percent(theirs.tumor_percent)} and "
+            f"{format_coverage_percent(theirs.tumor_and_margin_percent)})."
         )
     worth_naming = [r for r in undertreated if r.tumor_fraction >= MIN_REGION_SHARE]
     feedback += [_region_sentence(r, lethal) for r in worth_naming[:MAX_REGION_SENTENCES]]
@@ -280,25 +294,36 @@ def _coverage(
 def _margin(
     attempt: PlanMetrics, reference: PlanMetrics, weights: ScoreWeights
 ) -> tuple[ScoreItem, list[str]]:
-    goal_mm = attempt.margin_mm
-    if reference.margin.minimum_mm is not None:
-        goal_mm = min(goal_mm, reference.margin.minimum_mm)
+    goal_mm = attempt.margin_mm  # the case's goal: fixed, whatever the reference reached
+    reached_mm = reference.margin.minimum_mm
+    # Full points where the reference itself stops short of the goal: the case allows no more.
+    full_mm = goal_mm if reached_mm is None else min(goal_mm, reached_mm)
+    beside = (
+        ""
+        if reached_mm is None or reached_mm >= goal_mm
+        else f"; the reference reaches {format_margin_mm(reached_mm)}, full points from there"
+    )
     achieved = attempt.margin.minimum_mm
     if achieved is None:
         detail = f"no tissue reaches {attempt.lethal_isotherm_c:g} °C"
         return ScoreItem("minimal ablative margin", 0.0, weights.ablative_margin, detail), []
-    share = _clip01((achieved - goal_mm) / weights.margin_range_mm + 1.0)
+    share = _clip01((achieved - full_mm) / weights.margin_range_mm + 1.0)
     item = ScoreItem(
         "minimal ablative margin",
         weights.ablative_margin * share,
         weights.ablative_margin,
-        f"minimal ablative margin {achieved:.1f} mm (goal {goal_mm:.1f} mm)",
+        f"minimal ablative margin {format_margin_mm(achieved)} "
+        f"(goal {format_margin_mm(goal_mm)}{beside})",
     )
     feedback = []
-    if achieved < goal_mm - 0.5:
+    if achieved < full_mm - 0.5:
+        reference_text = (
+            "" if reached_mm is None else f"; the reference reaches {format_margin_mm(reached_mm)}"
+        )
         feedback.append(
-            f"The minimal ablative margin is {achieved:.1f} mm (goal {goal_mm:.1f} mm)"
-            f"{_at(attempt.margin.minimum_location_lps_mm)}."
+            f"The minimal ablative margin is {format_margin_mm(achieved)}"
+            f"{_at(attempt.margin.minimum_location_lps_mm)} (goal {format_margin_mm(goal_mm)}"
+            f"{reference_text})."
         )
     return item, feedback
 
@@ -328,21 +353,22 @@ def _organs(
                     f"{oar.name} frozen",
                     -points,
                     0.0,
-                    f"{oar.frozen_volume_ml:.2f} mL of {_name(oar.name)} below 0 °C "
-                    f"(reference {allowed_ml:.2f} mL)",
+                    f"{format_volume_ml(oar.frozen_volume_ml)} of {_name(oar.name)} below 0 °C "
+                    f"(reference {format_volume_ml(allowed_ml)})",
                 )
             )
-            frozen.append(f"{_name(oar.name)} {oar.frozen_volume_ml:.1f} mL")
+            frozen.append(f"{_name(oar.name)} {format_volume_ml(oar.frozen_volume_ml)}")
         elif _keeps_clearance(oar, before, weights.clearance_tolerance_mm):
             kept += 1
         elif oar.distance_to_ice_mm is not None and oar.distance_to_ice_mm < 0.0:
             clearance.append(
-                f"Ice reaches {-oar.distance_to_ice_mm:.1f} mm into the {_name(oar.name)} "
+                f"Ice reaches {format_length_mm(-oar.distance_to_ice_mm)} into the "
+                f"{_name(oar.name)} "
                 f"(clearance {oar.clearance_mm:g} mm)."
             )
         elif oar.distance_to_ice_mm is not None:
             clearance.append(
-                f"The ice edge comes within {oar.distance_to_ice_mm:.1f} mm of the "
+                f"The ice edge comes within {format_length_mm(oar.distance_to_ice_mm)} of the "
                 f"{_name(oar.name)} (clearance {oar.clearance_mm:g} mm)."
             )
     feedback = []
@@ -423,7 +449,9 @@ def _at(point: tuple[float, float, float] | None) -> str:
 
 
 def _region_sentence(region: UndertreatedRegion, lethal_isotherm_c: float) -> str:
-    share = f"{region.volume_ml:.1f} mL, {100.0 * region.tumor_fraction:.0f} % of the tumor"
+    share = (
+        f"{format_volume_ml(region.volume_ml)}, {100.0 * region.tumor_fraction:.0f} % of the tumor"
+    )
     if region.depth_mm is None:
         return f"No part of the tumor reaches {lethal_isotherm_c:g} °C ({share})."
     where = "the outer" if region.side == "all around" else f"the {region.side}"

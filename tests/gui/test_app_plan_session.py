@@ -11,7 +11,6 @@ from cryoplan_app.model.session import Session
 
 from planning_core.errors import InvalidParameterError, PlanFileError
 from planning_core.imaging.geometry import Geometry
-from planning_core.planning.case_files import LABELS_SUFFIX, companion_path
 from planning_core.planning.plan_json import load_plan, save_plan
 
 
@@ -161,7 +160,7 @@ def test_save_and_open_plan_round_trip(session, kidney_tumor_lps, tmp_path) -> N
     session.replace_labels(session.labels.without("ureter"), "Delete ureter")
     path = session.save_plan(tmp_path / "plan.json")
     assert not session.dirty and session.plan_path == path
-    assert companion_path(path, LABELS_SUFFIX).is_file()
+    assert load_plan(path).labels_path.is_file()
     saved = session.plan
     session.move_probe(0, tip_lps_mm=kidney_tumor_lps + np.array((4.0, 0.0, 0.0)))
     session.undo()

@@ -170,5 +170,7 @@ def test_close_with_unsaved_changes_asks(qapp, tmp_path, probe_library, monkeypa
 
 def test_label_overlay_still_shows_with_a_plan(window, kidney_tumor_lps) -> None:
     coronal = window.view_area.views["coronal"]
+    window.session.set_label_filled("tumor", True)
     red, green, _ = view_pixel(coronal, kidney_tumor_lps + np.array((0.0, 0.0, 8.0)))
+    window.session.set_label_filled("tumor", False)
     assert red > green + 30

@@ -80,12 +80,14 @@ def test_tumor_label_is_drawn_where_the_tumor_is(window, qapp, kidney_tumor_lps)
     session, axial = window.session, window.view_area.views["axial"]
     session.set_crosshair(kidney_tumor_lps)
     session.set_label_visible("tumor", True)
+    session.set_label_filled("tumor", True)  # outlined by default: the centre would be grey
     qapp.processEvents()
     red, green, blue = view_pixel(axial, kidney_tumor_lps)
     session.set_label_visible("tumor", False)
     qapp.processEvents()
     grey = view_pixel(axial, kidney_tumor_lps)
     session.set_label_visible("tumor", True)
+    session.set_label_filled("tumor", False)
     assert red > green + 40 and red > blue + 40  # tumor red over grey tissue
     assert max(grey) - min(grey) < 10  # without the label: plain grey
 

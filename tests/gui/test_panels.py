@@ -18,6 +18,7 @@ from panel_helpers import click_at, tumor_centroid_lps, wait_idle, widget_point
 from PyQt6.QtCore import Qt
 from PyQt6.QtTest import QTest
 
+from planning_core.figures import format_length_mm, format_volume_ml
 from planning_core.planning.plan import Plan
 from planning_core.planning.trajectory import probe_angles_deg
 from planning_core.segmentation.editing import paint_sphere
@@ -77,7 +78,8 @@ def test_seed_click_segments_the_tumor_and_undo_restores(window, kidney_case, qt
     np.testing.assert_array_equal(labels.mask("tumor"), expected.mask)
     for name in without_tumor.names:
         np.testing.assert_array_equal(labels.mask(name), without_tumor.mask(name) & ~expected.mask)
-    assert f"{expected.volume_ml:.1f} mL" in panel.result_note.text()
+    size = f"{format_volume_ml(expected.volume_ml)}, largest diameter "
+    assert size + format_length_mm(expected.max_diameter_mm) in panel.result_note.text()
     assert f"confidence {expected.confidence:.0%}" in panel.result_note.text()
     assert session.undo()
     assert session.labels is without_tumor
@@ -161,7 +163,7 @@ def test_organ_click_grows_the_chosen_organ(window, kidney_case, qtbot):
     expected = segment_organ(kidney_case.volume, "liver", clicked, label_map=without_liver)
     np.testing.assert_array_equal(session.labels.voxels, expected.label_map.voxels)
     assert session.history.undo_text == "Segment liver"
-    assert f"liver: {expected.volume_ml:.1f} mL" in panel.anatomy_note.text()
+    assert f"liver: {format_volume_ml(expected.volume_ml)}" in panel.anatomy_note.text()
 
 
 # -- probes ---------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ show can be checked against the model's metrics.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from types import SimpleNamespace
@@ -14,16 +15,25 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 from cryoplan_app.qt.panels import optimizer as optimizer_module
+from cryoplan_app.qt.panels.metrics import coverage_rows
 from cryoplan_app.qt.panels.summary import NOT_EVALUATED, lethal_coverage
 from panel_helpers import tumor_centroid_lps, wait_idle
 from PyQt6.QtCore import Qt
 from PyQt6.QtTest import QTest
 
 from planning_core.errors import InfeasiblePlanError
+from planning_core.figures import (
+    format_coverage_percent,
+    format_length_mm,
+    format_margin_mm,
+    format_volume_ml,
+)
 from planning_core.planning.evaluate import evaluate_plan
 from planning_core.planning.metrics import MARGIN_SHELL
 from planning_core.planning.plan import Plan, PlannedProbe
+from planning_core.planning.results import IsothermCoverage
 from planning_core.planning.settings import SETTING_RANGES
+from planning_core.segmentation.metrics import mask_volume_ml, max_diameter_mm
 
 pytestmark = pytest.mark.gui
 
@@ -116,8 +126,8 @@ def test_stand_in_optimizer_run_accept_compare_and_undo(window, proposal, monkey
     }
     metrics = proposal.plan.metrics
     tumor, zone = lethal_coverage(metrics)
-    assert rows["Tumor killed (≤ -40 °C)"] == f"{tumor:.1f} %"
-    assert rows[f"Tumor + {metrics.margin_mm:g} mm killed"] == f"{zone:.1f} %"
+    assert rows["Tumor killed (≤ -40 °C)"] == format_coverage_percent(tumor)
+    assert rows[f"Tumor + {metrics.margin_mm:g} mm killed"] == format_coverage_percent(zone)
     assert rows["Runtime"] == "1.5 s"
     assert panel.log.toPlainText() == "tried 1 probe\nverified on a 2-mm grid"
 
@@ -226,8 +236,8 @@ def test_metrics_panel_shows_the_models_metrics_and_goes_stale(window, proposal,
     assert table.rowCount() == len(metrics.coverage)
     for row, entry in enumerate(metrics.coverage):
         assert table.item(row, 0).text().startswith(f"{entry.isotherm_c:g} °C")
-        assert table.item(row, 1).text() == f"{entry.tumor_percent:.1f} %"
-        assert table.item(row, 2).text() == f"{entry.tumor_and_margin_percent:.1f} %"
+        assert table.item(row, 1).text() == format_coverage_percent(entry.tumor_percent)
+        assert table.item(row, 2).text() == format_coverage_percent(entry.tumor_and_margin_percent)
     oars = panel.oar_table
     assert [oars.item(r, 0).text() for r in range(oars.rowCount())] == [
         o.name for o in metrics.oars
@@ -236,7 +246,7 @@ def test_metrics_panel_shows_the_models_metrics_and_goes_stale(window, proposal,
         verdict = "monitored" if oar.monitored else "clear" if oar.clear else "TOO CLOSE"
         assert oars.item(row, 5).text() == verdict
     assert panel.path_table.rowCount() == len(metrics.paths) == 1
-    assert f"{metrics.margin.minimum_mm:+.1f} mm" in panel.margin_note.text()
+    assert format_margin_mm(metrics.margin.minimum_mm) in panel.margin_note.text()
     assert ("MET" if metrics.margin.minimum_mm >= metrics.margin_mm else "NOT MET") in (
         panel.margin_note.text()
     )
@@ -258,3 +268,29 @@ def test_metrics_panel_shows_the_models_metrics_and_goes_stale(window, proposal,
     assert not panel.coverage_table.isEnabled()
     session.undo()
     assert not panel.stale and panel.coverage_table.isEnabled()
+
+
+def test_metrics_panel_gives_tumor_size_and_coverage_as_every_screen(
+    window, proposal, monkeypatch
+):
+    session = window.session
+    panel = window.panels["metrics"]
+    optimizer = window.panels["optimizer"]
+    monkeypatch.setattr(optimizer_module, "run_optimizer", stand_in(proposal, []))
+    optimizer._optimized(proposal, session.labels)
+    optimizer.accept()
+    # Measured on the label's own grid with the one definition the report and the CLI
+    # use, not on the (coarser) simulation grid.
+    tumor = session.labels.mask(session.plan.target_label)
+    geometry = session.labels.geometry
+    size = (
+        f"Tumor {format_volume_ml(mask_volume_ml(tumor, geometry))}, "
+        f"{format_length_mm(max_diameter_mm(tumor, geometry))} across"
+    )
+    assert size in panel.summary_note.text()
+    # 99.96 % leaves tumor untreated: it must not read as full coverage.
+    almost = dataclasses.replace(
+        session.results.metrics, coverage=(IsothermCoverage(-40.0, 99.96, 99.96),)
+    )
+    ((texts, _),) = coverage_rows(almost)
+    assert texts[1:] == ["99.9 %", "99.9 %"]

@@ -39,7 +39,9 @@ REFERENCE_OFFSETS_MM = ((-7.0, -18.0, -5.0), (7.0, -18.0, -5.0), (0.0, -18.0, 8.
 
 
 def _case(reference: bool = True) -> LibraryCase:
-    tags = DifficultyTags("kidney", 28.0, 11.0, "20-30 mm", "colon", 7.0, "advanced")
+    tags = DifficultyTags(
+        "kidney", 28.0, 11.0, "20-30 mm", "colon", 7.0, "advanced", "renal_sinus", 0.8
+    )
     return LibraryCase(
         "kidney", "Kidney", "kidney", "CT", "", None, None, tags, None,  # type: ignore[arg-type]
         "optimizer" if reference else None, 2.0, "2026-03-01T00:00:00+00:00",
@@ -117,9 +119,17 @@ def test_comparison_rows_name_the_differences():
     assert rows["Total freeze time"] == ("20 min", "30 min")
     assert rows["Tumor covered by -40 °C"] == ("80.0 %", "100.0 %")
     assert rows["Tumor + 5 mm covered"] == ("60.0 %", "97.0 %")
-    assert rows["Minimal ablative margin"] == ("-3.0 mm", "+4.2 mm")
-    assert rows["Organs at risk frozen (0 °C)"] == ("colon 1.5 mL", "none")
+    # The case's goal (the settings' 5 mm) is named; each plan's own result beside it.
+    assert rows["Minimal ablative margin (goal 5.0 mm)"] == ("-3.0 mm", "4.2 mm")
+    assert rows["Organs at risk frozen (0 °C)"] == ("colon 1.50 mL", "none")
     assert rows["Closer than their clearance"] == ("colon", "none")
+    # A nearly complete coverage never reads as complete (rounded down, as in the score).
+    almost = metrics(
+        tumor=99.96, zone=99.84, margin_mm=4.2, probes=3, freeze_s=1800.0, colon_ml=0.0
+    )
+    rows = {name: (a, r) for name, a, r in comparison_rows(almost, reference)}
+    assert rows["Tumor covered by -40 °C"] == ("99.9 %", "100.0 %")
+    assert rows["Tumor + 5 mm covered"] == ("99.8 %", "97.0 %")
 
 
 @pytest.mark.gui
@@ -129,6 +139,9 @@ def test_the_start_dialog_needs_a_name_and_a_case(qapp):
     dialog = StartPracticeDialog([_case(), _case(reference=False)], ["Ann", "Bob"])
     assert dialog.trainee == "Ann" and dialog.case is not None and dialog.case.id == "kidney"
     assert dialog.case_table.item(1, 5).text() == "none yet (made on start)"
+    # Sizes and distances read as everywhere else (planning_core.figures): 0.1 mm.
+    assert dialog.case_table.item(0, 2).text() == "28.0 mm (20-30 mm)"
+    assert dialog.case_table.item(0, 4).text() == "colon 7.0 mm, renal sinus 0.8 mm"
     dialog.trainee_box.setCurrentText("   ")
     dialog.accept()
     assert dialog.result() != dialog.DialogCode.Accepted and "1 to 80" in dialog.problem.text()
@@ -190,6 +203,12 @@ def test_a_full_practice_attempt(practice_window, qtbot, kidney_tumor_lps, tmp_p
     with qtbot.waitSignal(controller.started, timeout=60_000):
         controller.start("test", "kidney")
     assert window.practice_dock.isVisible()
+    from cryoplan_app.qt.practice.dialogs import case_row
+
+    case = controller.practice.case
+    # The panel shows the tumor size and the nearest structures as the case list does.
+    assert case_row(case)[2] in window.practice_panel.case_label.text()
+    assert case_row(case)[4] in window.practice_panel.case_label.text()
 
     # The reference is nowhere: not in the plan, the probe table, the views or the history.
     assert session.plan.probes == () and not session.can_undo
@@ -230,7 +249,7 @@ def test_a_full_practice_attempt(practice_window, qtbot, kidney_tumor_lps, tmp_p
     score = result.assessment.score
     panel = window.practice_panel
     assert panel.result_box.isVisible()
-    assert panel.score_label.text() == f"{score.total:.0f} / 100"
+    assert panel.score_label.text() == f"{score.total:.1f} / 100"  # as in the history
     assert 0.0 <= score.total < 60.0  # one probe for a 28-mm tumor
     assert score.feedback and score.feedback[0][:40] in panel.feedback_label.text()
     assert panel.breakdown.rowCount() == len(score.components) + len(score.penalties)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import numpy as np
 import pytest
@@ -12,11 +13,7 @@ from planning_core.errors import InvalidParameterError, PlanFileError
 from planning_core.imaging.labels import LabelMap
 from planning_core.imaging.volume import Volume
 from planning_core.imaging.volume_io import write_volume
-from planning_core.planning.case_files import (
-    companion_path,
-    load_plan_case,
-    write_plan_case_files,
-)
+from planning_core.planning.case_files import load_plan_case, write_plan_case_files
 from planning_core.planning.case_reference import CaseReference
 from planning_core.planning.evaluate import evaluate_plan, placed_probes
 from planning_core.planning.metrics import margin_zone_mask
@@ -115,8 +112,8 @@ def saved(case, tmp_path):
 def test_saved_plan_refers_to_its_files_relatively_and_reloads_them(saved, case):
     _, labels, evaluation = case
     text = saved.read_text()
-    assert '"labels_path": "case.labels.nii.gz"' in text
-    assert '"thermal_fields_path": "case.fields.npz"' in text
+    assert re.search(r'"labels_path": "case\.cryoplan\.[0-9a-f]{16}\.labels\.nii\.gz"', text)
+    assert re.search(r'"thermal_fields_path": "case\.cryoplan\.[0-9a-f]{16}\.fields\.npz"', text)
     assert '"image_path": "image.nii.gz"' in text
     plan = load_plan(saved)
     loaded = load_plan_case(plan, plan_path=saved)
@@ -149,7 +146,7 @@ def test_moved_probe_makes_the_saved_fields_unused(saved):
 
 
 def test_replaced_fields_file_is_not_taken_for_the_plan(saved):
-    fields = companion_path(saved, ".fields.npz")
+    fields = load_plan(saved).thermal_fields_path
     fields.write_bytes(fields.read_bytes() + b"\0")
     loaded = load_plan_case(load_plan(saved), plan_path=saved)
     assert loaded.thermal is None
@@ -163,7 +160,7 @@ def test_missing_image_is_named(saved, tmp_path):
 
 
 def test_missing_label_map_is_named(saved):
-    companion_path(saved, ".labels.nii.gz").unlink()
+    load_plan(saved).labels_path.unlink()
     with pytest.raises(PlanFileError, match=r"labels\.nii\.gz does not exist"):
         load_plan_case(load_plan(saved), plan_path=saved)
 

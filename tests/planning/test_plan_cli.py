@@ -68,7 +68,7 @@ def test_evaluate_fills_fresh_metrics_of_an_edited_plan(saved_plan, capsys):
     summary = json.loads(capsys.readouterr().out)
     assert summary["probe_count"] == 1 and not summary["stale"]
     assert summary["tumor_and_margin_coverage_percent"] > 90.0
-    assert summary["probes"][0]["depth_mm"] == pytest.approx(70.0, abs=1.5)  # skin at y = -50
+    assert summary["probes"][0]["skin_to_tip_mm"] == pytest.approx(70.0, abs=1.5)  # skin at y = -50
     plan = load_plan(saved_plan)
     assert not plan.metrics_stale()
     assert plan.thermal_fields_path is not None and plan.thermal_fields_path.exists()

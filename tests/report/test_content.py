@@ -8,20 +8,27 @@ import numpy as np
 import pytest
 
 from planning_core.errors import ReportError
+from planning_core.figures import format_length_mm
 from planning_core.imaging.geometry import Geometry
 from planning_core.imaging.labels import LabelMap
 from planning_core.imaging.volume import Volume
 from planning_core.planning.plan import Plan, PlannedProbe
-from planning_core.planning.results import AblativeMargin, IsothermCoverage, OarMetrics, PlanMetrics
+from planning_core.planning.results import (
+    AblativeMargin,
+    IsothermCoverage,
+    OarMetrics,
+    PathReport,
+    PlanMetrics,
+)
 from planning_core.planning.settings import PlanSettings
 from planning_core.report.content import (
     REQUIRED_MARGIN_COVERAGE_PERCENT,
     collect_report_content,
-    max_diameter_mm,
     plan_checks,
     slice_number,
     surroundings,
 )
+from planning_core.segmentation.metrics import mask_volume_ml, max_diameter_mm
 
 
 def _metrics(plan: Plan, *, covered: float, margin: float | None, ice_mm: float) -> PlanMetrics:
@@ -39,6 +46,20 @@ def _metrics(plan: Plan, *, covered: float, margin: float | None, ice_mm: float)
         probe_count=len(plan.probes),
         total_freeze_s=1200.0,
         min_tip_spacing_mm=None,
+        paths=(_path(closest_mm={"bowel": 14.0, "skin": 0.0}),),
+    )
+
+
+def _path(*, closest_mm: dict[str, float], problems: tuple[str, ...] = ()) -> PathReport:
+    return PathReport(
+        skin_entry_lps_mm=(0.0, 90.0, 0.0),
+        length_in_body_mm=90.0,
+        craniocaudal_angle_deg=0.0,
+        in_plane_angle_deg=0.0,
+        elevation_deg=90.0,
+        usable_length_mm=170.0,
+        closest_mm=closest_mm,
+        problems=problems,
     )
 
 
@@ -51,6 +72,43 @@ def plan() -> Plan:
 def test_checks_pass_when_every_goal_is_met(plan):
     checks = plan_checks(plan, _metrics(plan, covered=99.5, margin=5.2, ice_mm=12.0))
     assert [c.passed for c in checks] == [True] * 6
+
+
+def test_safety_checks_are_not_assessed_when_nothing_is_labelled(plan):
+    # A real CT opened with a tumor label only: no organ and no structure along the
+    # paths is known, so "all clear" / "acceptable" would be a PASS nothing supports.
+    metrics = dataclasses.replace(
+        _metrics(plan, covered=99.5, margin=5.2, ice_mm=12.0),
+        oars=(),
+        paths=(_path(closest_mm={"skin": 0.0, "body": 0.0}),),
+    )
+    evaluated = plan.with_metrics(metrics)
+    by_name = {c.name: c for c in plan_checks(evaluated, metrics)}
+    oars, paths = by_name["Organs at risk clear of the 0 °C edge"], by_name["Probe paths"]
+    assert (oars.passed, oars.status) == (None, "NOT ASSESSED")
+    assert "no organ at risk is labelled" in oars.value
+    assert (paths.passed, paths.status) == (None, "NOT ASSESSED")
+    geometry = Geometry((3, 7, 9), (2.0, 2.0, 2.0), (0.0, 0.0, 0.0), np.eye(3))
+    tumor = np.zeros(geometry.shape, dtype=bool)
+    tumor[1, 2:5, 2:7] = True
+    labels = LabelMap.empty(geometry).with_mask("tumor", tumor, role="target")
+    volume = Volume(np.zeros(geometry.shape, dtype=np.float32), geometry, "CT")
+    content = collect_report_content(evaluated, volume, labels)
+    assert [row.path_passed for row in content.probes] == [None]
+    assert content.probes[0].closest_structure == "none labelled"
+    assert not content.passed and not content.failed
+    assert "not everything was assessed" in content.verdict
+    assert "organs at risk" in content.verdict
+
+
+def test_a_path_problem_fails_even_without_labelled_organs(plan):
+    metrics = dataclasses.replace(
+        _metrics(plan, covered=99.5, margin=5.2, ice_mm=12.0),
+        oars=(),
+        paths=(_path(closest_mm={}, problems=("longer than the probe",)),),
+    )
+    paths = next(c for c in plan_checks(plan, metrics) if c.name == "Probe paths")
+    assert (paths.passed, paths.status) == (False, "FAIL")
 
 
 def test_each_failed_goal_fails_its_own_check(plan):
@@ -79,14 +137,26 @@ def test_freeze_time_over_the_limit_fails(plan):
     assert (freeze.value, freeze.passed) == ("40 min", False)
 
 
-def test_max_diameter_of_known_point_sets():
-    rng = np.random.default_rng(3)
-    directions = rng.normal(size=(400, 3))
-    sphere = 7.5 * directions / np.linalg.norm(directions, axis=1, keepdims=True)
-    ends = np.array([[7.5, 0, 0], [-7.5, 0, 0]])
-    assert max_diameter_mm(np.vstack([sphere, ends])) == pytest.approx(15.0, abs=1e-9)
-    assert max_diameter_mm(np.array([[0.0, 0, 0], [3.0, 4.0, 0.0]])) == pytest.approx(5.0)
-    assert max_diameter_mm(np.zeros((1, 3))) == 0.0
+def test_a_coverage_just_short_of_full_never_reads_100_percent(plan):
+    checks = plan_checks(plan, _metrics(plan, covered=99.96, margin=5.2, ice_mm=12.0))
+    assert checks[0].value == "99.9 %"
+
+
+def test_target_size_uses_the_one_diameter_and_volume_definition(plan):
+    # A 5 x 3 x 1 voxel block at 2 mm: 10 mm end to end along i, as a ruler would
+    # measure it; between voxel centres it would read 8 mm.
+    geometry = Geometry((3, 7, 9), (2.0, 2.0, 2.0), (0.0, 0.0, 0.0), np.eye(3))
+    tumor = np.zeros(geometry.shape, dtype=bool)
+    tumor[1, 2:5, 2:7] = True
+    labels = LabelMap.empty(geometry).with_mask("tumor", tumor, role="target")
+    volume = Volume(np.zeros(geometry.shape, dtype=np.float32), geometry, "CT")
+    evaluated = plan.with_metrics(_metrics(plan, covered=99.5, margin=5.2, ice_mm=12.0))
+    target = collect_report_content(evaluated, volume, labels).target
+    assert target.max_diameter_mm == pytest.approx(max_diameter_mm(tumor, geometry))
+    assert target.volume_ml == pytest.approx(mask_volume_ml(tumor, geometry)) == 0.12
+    assert format_length_mm(target.max_diameter_mm) == format_length_mm(
+        max_diameter_mm(tumor, geometry)
+    )
 
 
 def test_slice_number_counts_from_one():
@@ -118,3 +188,24 @@ def test_content_refuses_missing_and_stale_metrics(plan):
     )
     with pytest.raises(ReportError, match="stale"):
         collect_report_content(moved, volume, labels)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "/work/shared/dicom/tcia-pancreas-ct cryoablation plan",  # what `cryoplan plan` wrote
+        "C:\\studies\\ct-17",
+        "",
+    ],
+)
+def test_the_report_title_names_the_image_never_a_path(kidney_inputs, name):
+    plan = dataclasses.replace(kidney_inputs.plan, name=name)
+    content = collect_report_content(plan, kidney_inputs.volume, kidney_inputs.label_map)
+    series = kidney_inputs.volume.metadata["series_description"]
+    assert content.header.plan_name == series
+
+
+def test_a_plan_name_without_a_path_is_kept(kidney_inputs):
+    plan = dataclasses.replace(kidney_inputs.plan, name="Right renal tumor, L/R approach")
+    content = collect_report_content(plan, kidney_inputs.volume, kidney_inputs.label_map)
+    assert content.header.plan_name == "Right renal tumor, L/R approach"

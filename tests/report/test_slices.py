@@ -55,6 +55,15 @@ def test_probe_planes_contain_the_probe_axis():
     assert abs(first.normal_lps @ second.normal_lps) < 1e-12
 
 
+def test_probe_views_show_the_ice_beyond_the_tip():
+    # A long freeze puts the ice edge 20-30 mm past the tip; the view must not cut it off.
+    tip, entry = np.array([0.0, 0.0, 0.0]), np.array([-100.0, 0.0, 0.0])
+    beyond = tip + np.array([30.0, 0.0, 0.0])
+    for plane in probe_planes(tip, entry, pixel_mm=0.5):
+        (point,), _ = plane.project([beyond])
+        assert np.all(np.abs(point) < [plane.half_width_mm, plane.half_height_mm])
+
+
 def test_probe_planes_refuse_a_zero_length_probe():
     with pytest.raises(InvalidParameterError, match="coincide"):
         probe_planes((1, 1, 1), (1, 1, 1), pixel_mm=1)

@@ -9,8 +9,10 @@ import pytest
 from seg_phantoms import kidney_phantom
 
 from planning_core.cli import main
+from planning_core.figures import format_length_mm, format_volume_ml
 from planning_core.imaging.volume_io import read_label_map, write_volume
 from planning_core.segmentation.dicom_seg import read_dicom_seg
+from planning_core.segmentation.metrics import mask_volume_ml, max_diameter_mm
 
 
 @pytest.fixture(scope="module")
@@ -124,3 +126,16 @@ def test_dicom_seg_output_needs_a_dicom_image(phantom_file, tmp_path, capsys):
     )
     assert code == 2
     assert "NIfTI" in capsys.readouterr().err
+
+
+def test_segment_text_gives_tumor_size_as_every_screen(phantom_file, tmp_path, capsys):
+    phantom, path = phantom_file
+    out = tmp_path / "labels.nii.gz"
+    seed = f"--seed={_seed_text(phantom.seed_lps_mm)}"
+    assert main(["segment", str(path), seed, "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    written = read_label_map(out)
+    tumor = written.mask("tumor")
+    volume = format_volume_ml(mask_volume_ml(tumor, written.geometry))
+    diameter = format_length_mm(max_diameter_mm(tumor, written.geometry))
+    assert f"tumor: {volume}, {diameter} across" in text

@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 from training_phantom import one_probe_plan, phantom_case, synthetic_metrics
 
+from planning_core.cli import main
 from planning_core.errors import PlanFileError
 from planning_core.imaging.volume_io import write_label_map, write_volume
 from planning_core.planning.plan_json import save_plan
@@ -99,3 +100,29 @@ def test_recorded_attempts_history_and_best(tmp_path):
     png = history_plot_png(ann, trainee="Ann")
     assert png.startswith(b"\x89PNG") and len(png) > 5000
     connection.close()
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [("score", "abc"), ("breakdown_json", "{not json"), ("submitted_at", "yesterday")],
+)
+def test_a_tampered_attempt_row_ends_history_in_one_line(tmp_path, capsys, column, value):
+    path = tmp_path / "library.sqlite3"
+    connection = connect(path)
+    with connection:
+        connection.execute(
+            "INSERT INTO cases (id, title, organ, modality, image_path, labels_path, "
+            "imported_at) VALUES ('ph', 'ph', 'kidney', 'CT', 'image.mha', 'l.nii.gz', 'now')"
+        )
+    ensure_trainee(connection, "Ann", created_at=STARTED)
+    with connection:
+        connection.execute(
+            "INSERT INTO attempts (user_id, case_id, plan_json, score, submitted_at) "
+            "VALUES (1, 'ph', '{}', 50.0, ?)",
+            (SUBMITTED,),
+        )
+        connection.execute(f"UPDATE attempts SET {column} = ?", (value,))
+    connection.close()
+    assert main(["library", "history", "Ann", "--library", str(path)]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "attempt 1" in error and "altered or damaged" in error

@@ -1,4 +1,4 @@
-"""Library database: settings, migrations from a v1 file, newer files, concurrent writers."""
+"""Library database: settings, migrations, backups, newer and damaged files, concurrency."""
 
 from __future__ import annotations
 
@@ -7,15 +7,22 @@ import sqlite3
 
 import pytest
 
+from planning_core.cli import main
+from planning_core.training import database
 from planning_core.training.database import (
     LIBRARY_ENV,
     SCHEMA_VERSION,
+    LibraryBusyError,
+    LibraryCorruptError,
     LibraryError,
     connect,
     default_library_path,
+    library_backups,
+    open_library,
     schema_version,
     write_transaction,
 )
+from planning_core.training.library import list_cases
 
 # The schema as release 1 wrote it, frozen here so the upgrade test does not
 # depend on the migration code it checks.
@@ -69,7 +76,7 @@ def test_v1_file_is_upgraded_keeping_its_rows(tmp_path):
     old.commit()
     old.close()
     connection = connect(path)
-    assert schema_version(connection) == SCHEMA_VERSION == 2
+    assert schema_version(connection) == SCHEMA_VERSION == 4
     case = connection.execute("SELECT * FROM cases").fetchone()
     assert case["title"] == "Kidney" and case["description"] == ""
     assert case["difficulty"] is None and case["reference_plan_path"] is None
@@ -112,8 +119,9 @@ def test_newer_library_is_refused(tmp_path):
 def test_a_file_that_is_not_a_database_is_refused(tmp_path):
     path = tmp_path / "notes.sqlite3"
     path.write_bytes(b"these are not the pages of a database " * 200)
-    with pytest.raises(LibraryError, match="not a usable training library"):
+    with pytest.raises(LibraryCorruptError, match="not an SQLite database") as caught:
         connect(path)
+    assert ".recover" in str(caught.value)
 
 
 def _insert_attempts(path: str, user: str, count: int) -> None:
@@ -154,3 +162,93 @@ def test_two_processes_write_at_once(tmp_path):
     ).fetchall()
     assert {name: count for name, count in rows} == {"first": 40, "second": 40}
     connection.close()
+
+
+def _holding_the_write_lock(path):
+    """A second connection in the middle of a write (an import in another window)."""
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("INSERT INTO users (name, created_at) VALUES ('writer', 'now')")
+    return holder
+
+
+def test_readers_take_no_write_lock_and_a_busy_writer_is_told_to_retry(tmp_path, monkeypatch):
+    path = tmp_path / "library.sqlite3"
+    connect(path).close()
+    monkeypatch.setattr(database, "BUSY_TIMEOUT_MS", 200)
+    holder = _holding_the_write_lock(path)
+    try:
+        with open_library(path) as reader:  # opening and listing read only
+            assert list_cases(reader) == ()
+            with pytest.raises(LibraryBusyError, match="busy") as caught, write_transaction(reader):
+                pass
+        message = str(caught.value)
+        assert "retry" in message and "not damaged" in message and "Move the file" not in message
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
+def _damaged_library(path):
+    """A library of 300 cases with one page overwritten (a disk error)."""
+    connection = connect(path)
+    with write_transaction(connection):
+        for index in range(300):
+            connection.execute(
+                "INSERT INTO cases (id, title, organ, modality, image_path, labels_path, "
+                "imported_at) VALUES (?, ?, 'kidney', 'CT', 'dicom', 'labels.nii.gz', 'now')",
+                (f"case-{index}", "T" * 100),
+            )
+    connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    connection.close()
+    data = bytearray(path.read_bytes())
+    page = len(data) // 4096 // 2
+    data[page * 4096 : (page + 1) * 4096] = b"\xff" * 4096
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("argv", [["list", "--no-samples"], ["history", "A. Resident"]])
+def test_a_damaged_page_ends_in_one_line_with_how_to_recover(tmp_path, capsys, argv):
+    path = tmp_path / "library.sqlite3"
+    _damaged_library(path)
+    assert main(["library", *argv, "--library", str(path)]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "damaged" in error and ".recover" in error
+
+
+def test_a_damaged_page_met_by_a_query_is_reported_as_damage(tmp_path):
+    path = tmp_path / "library.sqlite3"
+    connect(path).close()
+    with pytest.raises(LibraryCorruptError, match="damaged"), open_library(path):
+        raise sqlite3.DatabaseError("database disk image is malformed")
+    with pytest.raises(LibraryBusyError), open_library(path):
+        raise sqlite3.OperationalError("database is locked")
+
+
+def test_a_schema_version_that_is_no_number_is_reported_as_damage(tmp_path):
+    path = tmp_path / "library.sqlite3"
+    connect(path).close()
+    raw = sqlite3.connect(path)
+    raw.execute("UPDATE schema_version SET version = 'abc'")
+    raw.commit()
+    raw.close()
+    with pytest.raises(LibraryCorruptError, match="'abc'"):
+        connect(path)
+
+
+def test_an_upgrade_first_backs_the_library_up(tmp_path):
+    path = tmp_path / "old.sqlite3"
+    old = sqlite3.connect(path)
+    old.executescript(V1_SCHEMA)
+    old.commit()
+    old.close()
+    assert library_backups(path) == ()
+    connect(path).close()
+    (backup,) = library_backups(path)
+    assert backup.name.startswith("old.sqlite3.v1-")
+    copy = sqlite3.connect(backup)
+    assert copy.execute("SELECT version FROM schema_version").fetchone()[0] == 1
+    assert copy.execute("SELECT score FROM attempts").fetchone()[0] == 71.5
+    copy.close()
+    connect(path).close()  # a current library is not backed up again
+    assert len(library_backups(path)) == 1

@@ -7,14 +7,15 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from training_phantom import one_probe_plan, phantom_case
+from training_phantom import grid_lps, one_probe_plan, phantom_case
 
 from planning_core.imaging.dicom_write import DicomIdentity, write_ct_series
 from planning_core.imaging.volume_io import write_label_map, write_volume
 from planning_core.planning.case_reference import volume_content_sha256
 from planning_core.training.assessment import evaluate_reference
 from planning_core.training.database import LibraryError, connect, library_folder
-from planning_core.training.deidentify import date_shift_days
+from planning_core.training.deidentify import case_deidentifier, library_secret
+from planning_core.training.difficulty import difficulty_tags
 from planning_core.training.library import (
     export_cases,
     get_case,
@@ -68,10 +69,10 @@ def test_dicom_import_is_deidentified_and_keeps_the_voxels(study, library):
     originals = [pydicom.dcmread(p) for p in sorted((root / "dicom").iterdir())]
     copies = [pydicom.dcmread(p) for p in sorted(case.image_path.iterdir())]
     assert len(copies) == len(originals) == volume.shape[0]
-    shift = date_shift_days("phantom")
+    shift = case_deidentifier(library_secret(library), "phantom").date_shift_days
     for copy in copies:
         assert str(copy.PatientName) == copy.PatientID == "TRAINING-phantom"
-        assert copy.PatientBirthDate == "" and copy.InstitutionName == ""
+        assert copy.PatientBirthDate == "" and "InstitutionName" not in copy
         assert copy.AccessionNumber == "" and str(copy.ReferringPhysicianName) == ""
         assert copy.PatientIdentityRemoved == "YES"
         assert copy.file_meta.MediaStorageSOPInstanceUID == copy.SOPInstanceUID
@@ -146,3 +147,25 @@ def test_reference_plan_survives_export_and_reimport(study, library, tmp_path):
     assert copied.metrics == reference.metrics
     assert Path(copied.image_path).parent == library_folder(other) / "ref"
     other.close()
+
+
+def test_a_structure_to_avoid_beside_the_tumor_raises_the_difficulty():
+    _, labels = phantom_case()
+    labels = labels.without("bowel")  # no organ at risk near: only the sinus counts
+    lps = grid_lps(labels.geometry)
+    kidney = (np.linalg.norm(lps, axis=-1) <= 15.0) & ~labels.mask("tumor")
+    labels = labels.with_mask("kidney", kidney, role="anatomy")
+    # Renal sinus (role "avoid": may freeze, no probe through it) against the tumor's right.
+    sinus = np.linalg.norm(lps - (-10.0, 0.0, 0.0), axis=-1) <= 3.0
+    alone = difficulty_tags(labels)
+    assert alone.difficulty == "beginner" and alone.nearest_avoid is None
+    assert alone.organ == "kidney"
+    beside = difficulty_tags(labels.with_mask("renal_sinus", sinus, role="avoid"))
+    assert beside.nearest_avoid == "renal_sinus"
+    assert beside.nearest_avoid_mm == pytest.approx(1.0)
+    assert beside.difficulty == "intermediate"  # size class 0 + 2 points for abutting
+    # The host organ around the tumor is no hazard, even when it is to be avoided (lung).
+    lung = labels.mask("muscle") | labels.mask("kidney")
+    host = difficulty_tags(labels.with_mask("lung", lung, role="avoid"))
+    assert host.organ == "lung" and host.nearest_avoid is None
+    assert host.difficulty == "beginner"

@@ -98,9 +98,9 @@ def test_logbook_pdf_lists_period_attempts_best_feedback_and_plot(library, tmp_p
     assert "Attempts 3" in text and "Time spent planning 36 min" in text
     assert f"ph Phantom sphere 3 {scores[2]:.1f}" in text
     for attempt_id, (coverage, zone, margin) in {
-        1: ("72 %", "55 %", "-6.5 mm"),
-        2: ("96 %", "88 %", "+2.5 mm"),
-        4: ("91 %", "80 %", "-1.0 mm"),
+        1: ("72.0 %", "55.0 %", "-6.5 mm"),
+        2: ("96.0 %", "88.0 %", "2.5 mm"),
+        4: ("91.0 %", "80.0 %", "-1.0 mm"),
     }.items():
         assert f"{scores[attempt_id]:.1f} {coverage} {zone} {margin} 12 min" in text
     for sentence in feedback:

@@ -49,6 +49,29 @@ def test_margin_points_fall_to_zero_ten_mm_below_the_goal():
     assert margin_points(None) == 0.0
 
 
+def test_the_margin_goal_stays_the_cases_when_the_reference_falls_short():
+    # Case goal 5 mm (the settings'); the reference plan reached only 4 mm.
+    reference = synthetic_metrics(margin_mm=4.0)
+    score = score_attempt(synthetic_metrics(margin_mm=2.0), reference)
+    detail = next(i.detail for i in score.components if i.name == "minimal ablative margin")
+    assert "goal 5.0 mm" in detail and "reference reaches 4.0 mm" in detail
+    (sentence,) = [s for s in score.feedback if "ablative margin" in s]
+    assert "goal 5.0 mm" in sentence and "4.0 mm" in sentence
+    # Matching what the case allows still earns full points.
+    assert points(score_attempt(reference, reference), "minimal ablative margin") == 15.0
+    assert points(score, "minimal ablative margin") == pytest.approx(15.0 * 0.8)
+
+
+def test_coverage_reads_the_same_in_the_breakdown_and_the_feedback():
+    reference = synthetic_metrics(tumor=100.0, zone=99.96)
+    score = score_attempt(synthetic_metrics(tumor=99.84, zone=60.0), reference)
+    details = " ".join(item.detail for item in score.components)
+    assert "99.8 % of the tumor" in details and "reference 99.9 %" in details
+    (sentence,) = [s for s in score.feedback if "isotherm covers" in s]
+    assert "99.8 % of the tumor" in sentence and "99.9 %)" in sentence
+    assert "100 %" not in details + sentence
+
+
 def test_frozen_organ_penalty_counts_only_freezing_beyond_the_reference():
     reference = synthetic_metrics(oars=(OarMetrics("renal_sinus", -3.0, 5.0, 2.0, 1.0),))
     # Within 10 % of the reference's 2 mL (0.2 mL) counts as the same exposure.
@@ -60,7 +83,7 @@ def test_frozen_organ_penalty_counts_only_freezing_beyond_the_reference():
     worse = synthetic_metrics(oars=(OarMetrics("renal_sinus", -5.0, 5.0, 3.5, 1.0),))
     score = score_attempt(worse, reference)
     assert points(score, "renal_sinus frozen") == pytest.approx(-(20.0 + 10.0 * 1.5))
-    assert score.feedback[0] == "1 organ at risk frozen: renal sinus 3.5 mL below 0 °C."
+    assert score.feedback[0] == "1 organ at risk frozen: renal sinus 3.50 mL below 0 °C."
     huge = synthetic_metrics(oars=(OarMetrics("renal_sinus", -9.0, 5.0, 12.0, 1.0),))
     assert points(score_attempt(huge, reference), "renal_sinus frozen") == pytest.approx(-40.0)
 

@@ -120,6 +120,43 @@ class ImageCase:
             return f"{self.source.title} · {description}"
         return self.source.title
 
+    @property
+    def patient(self) -> tuple[tuple[str, str], ...]:
+        """(caption, text) of the patient's name, ID and the study date the image carries.
+
+        Absent or empty attributes (de-identified data, volume files) are left out.
+        """
+        metadata = self.volume.metadata
+        fields = (
+            ("Patient", _person_name(_text(metadata.get("patient_name")))),
+            ("ID", _text(metadata.get("patient_id"))),
+            ("Study", _date(_text(metadata.get("study_date")))),
+        )
+        return tuple((caption, text) for caption, text in fields if text)
+
+    @property
+    def patient_line(self) -> str:
+        """The patient fields in one line: ``Patient DOE, JANE · ID 123 · Study 2024-01-15``."""
+        return " · ".join(f"{caption} {text}" for caption, text in self.patient)
+
+
+def _text(value: object) -> str:
+    return "" if value is None else " ".join(str(value).split())
+
+
+def _person_name(name: str) -> str:
+    """A DICOM person name ``Family^Given^Middle^Prefix^Suffix`` as ``Family, Given Middle``."""
+    family, *rest = name.split("^")
+    given = " ".join(part for part in rest[:2] if part.strip())
+    return f"{family}, {given}" if family and given else family or given
+
+
+def _date(value: str) -> str:
+    """A DICOM date ``YYYYMMDD`` as ``YYYY-MM-DD``; anything else as it is."""
+    if len(value) == 8 and value.isdigit():
+        return f"{value[:4]}-{value[4:6]}-{value[6:]}"
+    return value
+
 
 def sample_case_names() -> tuple[str, ...]:
     """Names of the generated sample cases; empty when the generator is not installed."""

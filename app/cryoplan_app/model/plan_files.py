@@ -1,11 +1,11 @@
 """Saving and opening plans with their companion files, as the core lays them out.
 
-A plan ``liver.json`` is saved with its label map ``liver.labels.nii.gz`` and,
-when its metrics are fresh, the simulation fields ``liver.fields.npz`` beside
-it (:mod:`planning_core.planning.case_files`), so that opening it again shows
-the same labels and iceball without simulating. Opening reads the image the
-plan names; a plan that names none is opened onto the image already open,
-after checking that it is the one the plan was made on.
+A plan ``liver.json`` is saved with its label map ``liver.<tag>.labels.nii.gz``
+and, when its metrics are fresh, the simulation fields ``liver.<tag>.fields.npz``
+beside it, replaced as a set (:mod:`planning_core.planning.companions`), so
+that opening it again shows the same labels and iceball without simulating.
+Opening reads the image the plan names; a plan that names none is opened onto
+the image already open, after checking that it is the one the plan was made on.
 """
 
 from __future__ import annotations

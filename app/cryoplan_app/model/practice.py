@@ -29,6 +29,12 @@ from numpy.typing import NDArray
 from cryoplan_app.model.plan_state import TemperatureField
 from cryoplan_app.model.signals import Signal
 from planning_core.errors import InvalidParameterError, PlanningError
+from planning_core.figures import (
+    format_coverage_percent,
+    format_margin_mm,
+    format_score,
+    format_volume_ml,
+)
 from planning_core.imaging.labels import LabelMap
 from planning_core.imaging.volume import Volume
 from planning_core.planning.evaluate import simulate_plan
@@ -38,7 +44,7 @@ from planning_core.progress import CancelToken, ProgressCallback, sub_progress
 from planning_core.thermal.probes import ProbeLibrary
 from planning_core.training.assessment import DEFAULT_GRID_MM, Assessment, assess_plan
 from planning_core.training.attempts import AttemptFile, duration_s, record_attempt
-from planning_core.training.database import connect
+from planning_core.training.database import open_library
 from planning_core.training.library import LibraryCase, utc_now
 from planning_core.training.undertreatment import undertreated_tumor_mask
 from planning_core.training.users import clean_name
@@ -311,14 +317,11 @@ def assessment_work(
             target_label=reference.target_label,
         )  # fmt: skip
         cancel.raise_if_cancelled()
-        connection = connect(library_path)
-        try:
+        with open_library(library_path) as connection:
             record = record_attempt(
                 connection, attempt, assessment.evaluation.plan, assessment.score
             )
-        finally:
-            connection.close()
-        progress(1.0, f"Score {assessment.score.total:.0f} / 100")
+        progress(1.0, f"Score {format_score(assessment.score.total)} / 100")
         return PracticeResult(
             assessment=assessment,
             attempt_id=record.id,
@@ -347,15 +350,15 @@ def comparison_rows(
         except KeyError:
             return "—"
         value = entry.tumor_and_margin_percent if margin else entry.tumor_percent
-        return f"{value:.1f} %"
+        return format_coverage_percent(value)
 
     def minimal_margin(metrics: PlanMetrics) -> str:
         value = metrics.margin.minimum_mm
-        return "no lethal zone" if value is None else f"{value:+.1f} mm"
+        return "no lethal zone" if value is None else format_margin_mm(value)
 
     def frozen(metrics: PlanMetrics) -> str:
         names = [
-            f"{oar.name.replace('_', ' ')} {oar.frozen_volume_ml:.1f} mL"
+            f"{oar.name.replace('_', ' ')} {format_volume_ml(oar.frozen_volume_ml)}"
             for oar in metrics.oars
             if not oar.monitored and oar.frozen_volume_ml > 0.0
         ]
@@ -382,7 +385,11 @@ def comparison_rows(
             coverage(attempt, margin=True),
             coverage(reference, margin=True),
         ),
-        ("Minimal ablative margin", minimal_margin(attempt), minimal_margin(reference)),
+        (
+            f"Minimal ablative margin (goal {format_margin_mm(attempt.margin_mm)})",
+            minimal_margin(attempt),
+            minimal_margin(reference),
+        ),
         ("Organs at risk frozen (0 °C)", frozen(attempt), frozen(reference)),
         ("Closer than their clearance", short_of_clearance(attempt), short_of_clearance(reference)),
     )

@@ -49,7 +49,7 @@ from cryoplan_app.model.window_level import (
 )
 from planning_core.errors import InvalidParameterError, PlanningError
 from planning_core.imaging.labels import LabelMap
-from planning_core.planning.plan import Plan, PlannedProbe
+from planning_core.planning.plan import Plan, PlannedProbe, PlanWarning
 from planning_core.planning.settings import TABLE_DIRECTION_LPS, PlanSettings
 from planning_core.thermal.probes import ProbeLibrary, ProbeModel, load_probe_library
 
@@ -103,7 +103,7 @@ class Session:
     * ``window_level_changed`` (WindowLevel)
     * ``layout_changed`` (layout name)
     * ``camera_changed`` (view name)
-    * ``label_display_changed`` (): opacity or visibility changed
+    * ``label_display_changed`` (): opacity, visibility or fill changed
     * ``selected_label_changed`` (name or None)
     * ``hover_changed`` (PointInfo or None): the point under the mouse
     * ``planes_3d_changed`` (bool): slice planes shown in the 3-D view or not
@@ -142,6 +142,8 @@ class Session:
         self._cameras = {view: ViewCamera() for view in SLICE_VIEWS}
         self._label_opacity = DEFAULT_LABEL_OPACITY
         self._hidden_labels: frozenset[str] = frozenset()
+        # Labels the 2-D views fill; the others are outlined, so the image shows through.
+        self._filled_labels: frozenset[str] = frozenset()
         self._selected_label: str | None = None
         self._hover: PointInfo | None = None
         self._planes_3d = True
@@ -171,11 +173,17 @@ class Session:
         return self._labels
 
     def open_case(self, case: ImageCase) -> None:
-        """Show ``case``: crosshair at the centre, default window, fitted views."""
+        """Show ``case``: crosshair on the target's centre (else the volume's centre),
+        default window, fitted views."""
         self._case = case
         geometry = case.volume.geometry
         self._frames = slice_frames(geometry)
-        self._crosshair = geometry.index_to_lps(np.floor(np.asarray(geometry.size_ijk) / 2.0))
+        target = target_centre_lps(case.labels)
+        self._crosshair = (
+            geometry.index_to_lps(np.floor(np.asarray(geometry.size_ijk) / 2.0))
+            if target is None
+            else clamp_to_volume(geometry, target)
+        )
         self._window_level = default_window_level(
             case.volume.modality, value_range=case.value_range
         )
@@ -206,15 +214,21 @@ class Session:
         if labels is not None:
             case.volume.geometry.require_match(labels.geometry, what="label map vs image")
         planes_3d = self._planes_3d
+        had_target = target_centre_lps(self._labels) is not None
         self._set_labels_quietly(labels)
         self.labels_changed.emit(labels)
         if self._planes_3d != planes_3d:
             self.planes_3d_changed.emit(self._planes_3d)
+        # The first target a case gets is what the reader came to see.
+        target = None if had_target else target_centre_lps(labels)
+        if target is not None:
+            self.set_crosshair(target)
 
     def _set_labels_quietly(self, labels: LabelMap | None) -> None:
         self._labels = labels
         names = labels.names if labels is not None else ()
         self._hidden_labels = frozenset(n for n in names if n in BULK_TISSUE_LABELS)
+        self._filled_labels = frozenset()
         targets = labels.names_with_role("target") if labels is not None else ()
         self._selected_label = targets[0] if targets else None
         # Opaque planes would hide the structures; without any, they are all there is to see.
@@ -363,6 +377,29 @@ class Session:
         if hidden != self._hidden_labels:
             self._hidden_labels = hidden
             self.label_display_changed.emit()
+
+    def label_filled(self, name: str) -> bool:
+        """True when the 2-D views fill label ``name``; outlined otherwise (the default)."""
+        return name in self._filled_labels
+
+    def set_label_filled(self, name: str, filled: bool) -> None:
+        """Fill label ``name`` in the 2-D views, or outline it (``filled=False``)."""
+        if self._labels is None or not self._labels.has(name):
+            raise InvalidParameterError(f"no label {name!r} in the open label map.")
+        changed = self._filled_labels | {name} if filled else self._filled_labels - {name}
+        if changed != self._filled_labels:
+            self._filled_labels = changed
+            self.label_display_changed.emit()
+
+    @property
+    def filled_labels(self) -> tuple[str, ...]:
+        """Names of the visible labels the 2-D views fill, in table order."""
+        return tuple(n for n in self.visible_labels if n in self._filled_labels)
+
+    @property
+    def outlined_labels(self) -> tuple[str, ...]:
+        """Names of the visible labels the 2-D views outline, in table order."""
+        return tuple(n for n in self.visible_labels if n not in self._filled_labels)
 
     @property
     def selected_label(self) -> str | None:
@@ -695,11 +732,20 @@ class Session:
 
     def _swap_labels(self, labels: LabelMap | None) -> None:
         names = set(labels.names) if labels is not None else set()
+        before = set(self._labels.names) if self._labels is not None else set()
         self._labels = labels
-        self._hidden_labels = frozenset(n for n in self._hidden_labels if n in names)
+        # Labels kept keep their visibility; new bulk tissues start hidden, as on opening.
+        self._hidden_labels = frozenset(
+            n
+            for n in names
+            if n in self._hidden_labels or (n not in before and n in BULK_TISSUE_LABELS)
+        )
+        self._filled_labels = frozenset(n for n in self._filled_labels if n in names)
         if self._selected_label not in names:
             self._selected_label = None
         self.labels_changed.emit(labels)
+        if names and not before:  # as on opening: the structures, not opaque planes
+            self.set_planes_3d(False)
 
     # -- results -------------------------------------------------------------------------
     @property
@@ -714,6 +760,20 @@ class Session:
     def current_inputs(self):
         """The :class:`~cryoplan_app.model.plan_state.InputsKey` of the present plan and labels."""
         return inputs_key(self.plan, self._labels)
+
+    def plan_warnings(self) -> tuple[PlanWarning, ...]:
+        """The plan's warnings as they stand: its own, the open image's and the fresh simulation's.
+
+        Those of an older simulation are dropped: they belong to other probes.
+        """
+        plan = self.plan
+        if self._case is not None:
+            plan = plan.with_step_warnings("image", self._case.volume.warnings)
+        results = self.results if self.results_fresh else None
+        simulation = None if results is None else results.simulation
+        return plan.with_step_warnings(
+            "simulation", () if simulation is None else simulation.warnings
+        ).warnings
 
     def set_results(self, results: PlanResults | None) -> None:
         """Store an evaluation; a fresh one replaces the drag preview."""
@@ -768,6 +828,7 @@ class Session:
         results = self.results if self.results_fresh else None
         if results is not None and results.metrics is not None:
             plan = plan.with_metrics(results.metrics)
+        plan = replace(plan, warnings=self.plan_warnings())
         write_plan_files(
             plan,
             path,
@@ -870,6 +931,17 @@ class Session:
         while f"P{number}" in used:
             number += 1
         return f"P{number}"
+
+
+def target_centre_lps(labels: LabelMap | None) -> NDArray[np.float64] | None:
+    """Centroid (LPS mm) of the first ``target`` label with voxels; ``None`` without one."""
+    if labels is None:
+        return None
+    for name in labels.names_with_role("target"):
+        indices = np.argwhere(labels.mask(name))  # rows of (k, j, i)
+        if len(indices):
+            return labels.geometry.index_to_lps(indices.mean(axis=0)[::-1])
+    return None
 
 
 def new_plan_for(case: ImageCase) -> Plan:

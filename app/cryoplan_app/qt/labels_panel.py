@@ -1,7 +1,8 @@
-"""The labels panel: each structure with its colour, role and volume; visibility and opacity.
+"""The labels panel: each structure with its colour, role and volume; visibility, fill, opacity.
 
-Ticking a label shows it in every view; double-clicking one centres the
-crosshair on it; the slider sets the overlay opacity in the 2-D views.
+Ticking a label shows it in every view; the 2-D views outline it, or fill it
+when its "Fill" box is ticked; double-clicking one centres the crosshair on
+it; the slider sets the overlay opacity in the 2-D views.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from PyQt6.QtWidgets import (
 from cryoplan_app.model.session import Session
 
 _NAME_ROLE = Qt.ItemDataRole.UserRole
+#: Column of the "Fill" check box.
+FILL_COLUMN = 3
 
 
 class QtLabelsPanel(QWidget):
@@ -32,7 +35,10 @@ class QtLabelsPanel(QWidget):
         super().__init__(parent)
         self.session = session
         self.tree = QTreeWidget()
-        self.tree.setHeaderLabels(("Label", "Role", "Volume (mL)"))
+        self.tree.setHeaderLabels(("Label", "Role", "Volume (mL)", "Fill"))
+        self.tree.headerItem().setToolTip(
+            FILL_COLUMN, "Fill the label in the 2-D views instead of outlining it"
+        )
         self.tree.setRootIsDecorated(False)
         self.tree.header().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.tree.itemChanged.connect(self._on_item_changed)
@@ -86,16 +92,24 @@ class QtLabelsPanel(QWidget):
             name = item.data(0, _NAME_ROLE)
             visible = self.session.label_visible(name)
             item.setCheckState(0, Qt.CheckState.Checked if visible else Qt.CheckState.Unchecked)
+            filled = self.session.label_filled(name)
+            item.setCheckState(
+                FILL_COLUMN, Qt.CheckState.Checked if filled else Qt.CheckState.Unchecked
+            )
             if name == selected:
                 self.tree.setCurrentItem(item)
         self.opacity.setValue(round(100 * self.session.label_opacity))
         self._updating = False
 
     def _on_item_changed(self, item: QTreeWidgetItem, column: int) -> None:
-        if self._updating or column != 0:
+        if self._updating or column not in (0, FILL_COLUMN):
             return
         name = item.data(0, _NAME_ROLE)
-        self.session.set_label_visible(name, item.checkState(0) == Qt.CheckState.Checked)
+        checked = item.checkState(column) == Qt.CheckState.Checked
+        if column == 0:
+            self.session.set_label_visible(name, checked)
+        else:
+            self.session.set_label_filled(name, checked)
 
     def _on_current_changed(self, current: QTreeWidgetItem | None, _previous: object) -> None:
         if self._updating or current is None:

@@ -49,7 +49,7 @@ from cryoplan_app.qt.errors import ErrorPresenter
 from cryoplan_app.qt.labels_panel import QtLabelsPanel
 from cryoplan_app.qt.plan_runner import PlanRunner
 from cryoplan_app.qt.practice import install_training
-from cryoplan_app.qt.report_action import choose_report_file
+from cryoplan_app.qt.report_action import choose_dicom_folder, choose_report_file
 from cryoplan_app.qt.slice_view import CONTROLS_HELP
 from cryoplan_app.qt.study_browser import QtStudyBrowser
 from cryoplan_app.qt.tasks import Task, TaskRunner
@@ -172,12 +172,24 @@ class MainWindow(QMainWindow):
         self.report_action = self._action(
             "Export report (PDF)…", partial(choose_report_file, self), "Ctrl+E"
         )
+        # Sharing outside the hospital needs the patient's identifiers removed (PS3.15).
+        self.export_actions = [
+            self._action(
+                "Export de-identified report (PDF)…",
+                partial(choose_report_file, self, deidentify=True),
+            ),
+            self._action("Export DICOM for PACS…", partial(choose_dicom_folder, self)),
+            self._action(
+                "Export de-identified DICOM…", partial(choose_dicom_folder, self, deidentify=True)
+            ),
+        ]
         file_menu.addActions(
             [
                 self.open_plan_action,
                 self.save_plan_action,
                 self.save_plan_as_action,
                 self.report_action,
+                *self.export_actions,
             ]
         )
         file_menu.addSeparator()
@@ -278,6 +290,7 @@ class MainWindow(QMainWindow):
             self.save_plan_action,
             self.save_plan_as_action,
             self.report_action,
+            *self.export_actions,
             self.probe_tool_action,
             self.add_probe_action,
             self.remove_probe_action,
@@ -635,7 +648,8 @@ class MainWindow(QMainWindow):
         plan_path = self.session.plan_path
         plan = f" · {plan_path.name}" if plan_path is not None else ""
         mark = " *" if self.session.dirty else ""
-        self.setWindowTitle(f"{case.title}{plan}{mark} — {APP_TITLE}")
+        patient = f"{case.patient_line} · " if case.patient_line else ""
+        self.setWindowTitle(f"{patient}{case.title}{plan}{mark} — {APP_TITLE}")
 
     # -- autosave and recovery ---------------------------------------------------------
     def autosave_now(self) -> None:

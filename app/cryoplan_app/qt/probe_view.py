@@ -12,6 +12,11 @@ from PyQt6.QtWidgets import QWidget
 from vtkmodules.vtkInteractionStyle import vtkInteractorStyleUser
 
 from cryoplan_app.model.isotherms import plane_contours
+from cryoplan_app.model.label_outlines import (
+    label_box_corners_lps,
+    outline_opacity,
+    outline_order,
+)
 from cryoplan_app.model.probe_geometry import ProbeParts
 from cryoplan_app.model.session import Session
 from cryoplan_app.qt.vtk_widget import RenderWidget
@@ -97,8 +102,16 @@ class QtProbeView(RenderWidget):
             placement,
             None
             if labels is None
-            else label_lookup_table(labels.table, visible=self.session.visible_labels),
+            else label_lookup_table(labels.table, visible=self.session.filled_labels),
             opacity=self.session.label_opacity,
+        )
+        outlined = () if labels is None else outline_order(labels, self.session.outlined_labels)
+        self.scene.set_label_outlines(
+            None if labels is None else labels.voxels,
+            None if labels is None else labels.geometry,
+            () if labels is None else tuple(labels.info(name).value for name in outlined),
+            None if labels is None else label_lookup_table(labels.table, visible=outlined),
+            opacity=outline_opacity(self.session.label_opacity),
         )
         self.request_render()
 
@@ -118,6 +131,9 @@ class QtProbeView(RenderWidget):
             self.scene.overlay.clear()
             return
         direction = plane.view_direction
+        self.scene.overlay.set_target_box(
+            label_box_corners_lps(self.session.labels, self.session.plan.target_label)
+        )
         self.scene.overlay.show_probes(
             self.session.probe_parts(),
             selected=shown[0],

@@ -17,6 +17,11 @@ from vtkmodules.vtkInteractionStyle import vtkInteractorStyleUser
 
 from cryoplan_app.model.case import ImageCase
 from cryoplan_app.model.isotherms import plane_contours
+from cryoplan_app.model.label_outlines import (
+    label_box_corners_lps,
+    outline_opacity,
+    outline_order,
+)
 from cryoplan_app.model.planes import SLICE_VIEWS, SliceFrame
 from cryoplan_app.model.probe_geometry import project_onto_plane
 from cryoplan_app.model.session import Session
@@ -114,11 +119,20 @@ class QtSliceView(RenderWidget):
         self._on_label_display()
 
     def _on_label_display(self) -> None:
-        labels = self.session.labels
-        if labels is not None:
+        session, labels = self.session, self.session.labels
+        if labels is None:
+            self.scene.set_label_outlines(None, ())
+        else:
             self.scene.set_label_colors(
-                label_lookup_table(labels.table, visible=self.session.visible_labels),
-                opacity=self.session.label_opacity,
+                label_lookup_table(labels.table, visible=session.filled_labels),
+                opacity=session.label_opacity,
+            )
+            outlined = outline_order(labels, session.outlined_labels)
+            self.scene.set_label_outlines(
+                labels.voxels,
+                tuple(labels.info(name).value for name in outlined),
+                label_lookup_table(labels.table, visible=outlined),
+                opacity=outline_opacity(session.label_opacity),
             )
         self.request_render()
 
@@ -178,6 +192,9 @@ class QtSliceView(RenderWidget):
             parts = self.session.probe_parts()
         except PlanningError:  # no probe library: nothing to draw the probes with
             parts = ()
+        self.overlay.set_target_box(
+            label_box_corners_lps(self.session.labels, self.session.plan.target_label)
+        )
         self.overlay.show_probes(
             parts,
             selected=self.session.selected_probe,
@@ -213,7 +230,13 @@ class QtSliceView(RenderWidget):
     def _on_camera(self, view: str) -> None:
         if view == self.view:
             self._fit()
+            self._redraw_probes()
             self.request_render()
+
+    def _redraw_probes(self) -> None:
+        """Draw the probes again after a zoom: their outlines keep their width in pixels."""
+        if self.session.case is not None and not self._plan_stale and not self.isHidden():
+            self._show_probes()
 
     def _fit(self) -> None:
         if self.session.case is not None:
@@ -222,6 +245,7 @@ class QtSliceView(RenderWidget):
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt override)
         super().resizeEvent(event)
         self._fit()
+        self._redraw_probes()
 
     # -- user input -> model ------------------------------------------------------------
     def lps_at(self, position: QPointF) -> object:

@@ -1,13 +1,17 @@
 """The view area: the views in a 4-up grid, one of them alone, or the probe-guidance layout.
 
 The probe layout shows the views resliced along the selected probe (in-plane
-and across its tip) above the axial and 3-D views.
+and across its tip) above the axial and 3-D views. A header line above the
+views names the patient and the study date of the open image, as far as its
+header tells them.
 """
 
 from __future__ import annotations
 
-from PyQt6.QtWidgets import QGridLayout, QWidget
+from PyQt6.QtCore import Qt
+from PyQt6.QtWidgets import QGridLayout, QLabel, QVBoxLayout, QWidget
 
+from cryoplan_app.model.case import ImageCase
 from cryoplan_app.model.planes import SLICE_VIEWS
 from cryoplan_app.model.session import Session
 from cryoplan_app.qt.probe_view import QtProbeView
@@ -36,11 +40,26 @@ class QtViewArea(QWidget):
         self.views["3d"] = QtVolumeView(session, runner, self)
         self.views["probe_inplane"] = QtProbeView(session, "inplane", self)
         self.views["probe_across"] = QtProbeView(session, "across", self)
-        self._grid = QGridLayout(self)
+        self.header = QLabel()
+        self.header.setStyleSheet("color: #f0f0f0; padding: 2px 6px; font-weight: bold;")
+        self.header.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self._grid = QGridLayout()
         self._grid.setContentsMargins(0, 0, 0, 0)
         self._grid.setSpacing(2)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.setSpacing(0)
+        outer.addWidget(self.header)
+        outer.addLayout(self._grid, 1)
         session.layout_changed.connect(self._on_layout)
+        session.case_changed.connect(self._show_patient)
         self._on_layout(session.layout)
+        self._show_patient(session.case)
+
+    def _show_patient(self, case: ImageCase | None) -> None:
+        if case is not None:
+            self.header.setText(case.patient_line or "No patient name, ID or date in the image")
+        self.header.setVisible(case is not None)
 
     def _on_layout(self, layout: str) -> None:
         cells = _CELLS.get(layout, {layout: (0, 0)})

@@ -1,7 +1,9 @@
 """The plan in the 3-D view: probe tubes, isotherm surfaces and the margin map (VTK, no Qt).
 
-Probes are tubes from entry to tip (yellow when selected), their freezing
-segment a thicker ice-blue tube, the tip a small sphere. Isotherm surfaces
+Probes are thin tubes from the entry to their freezing segment (yellow when
+selected); the freezing segment is a translucent ice-blue sleeve around a hair
+of a core, the tip a small sphere, so that the tumor and the isotherms inside
+a ring of probes stay visible. Isotherm surfaces
 are translucent, in the colours of the 2-D contours. The margin map paints the
 tumor surface with the signed distance to the lethal isotherm on a diverging
 scale (red: tumor outside the lethal zone, white: on its edge, blue: covered
@@ -39,8 +41,16 @@ from cryoplan_app.render.plan_overlays import (
 #: Margins beyond this many mm take the end colours of the margin map.
 MARGIN_RANGE_MM = 10.0
 # Thin probes would vanish in a whole-body view: tubes are at least this thick.
-_MIN_TUBE_RADIUS_MM = 1.0
-_ACTIVE_RADIUS_FACTOR = 1.6
+_MIN_TUBE_RADIUS_MM = 0.6
+# Shafts are drawn at this share of the probe's diameter (a radius of 0.5 would be true
+# size): thin lines that hide little of what lies behind them.
+_SHAFT_RADIUS_PER_DIAMETER = 0.35
+# The freezing segment's sleeve: this many times the probe's true radius.
+_ACTIVE_RADIUS_FACTOR = 1.4
+# The shaft inside the sleeve is drawn this much thinner than outside.
+_CORE_RADIUS_FACTOR = 0.4
+#: Opacity of the freezing segments' sleeves.
+ACTIVE_OPACITY = 0.35
 # Warm isotherms enclose the colder ones: the outer shells are the most transparent.
 _SURFACE_OPACITY = {0.0: 0.18, -20.0: 0.3}
 _LETHAL_OPACITY = 0.45
@@ -128,17 +138,22 @@ class PlanScene3D:
             self.renderer.RemoveActor(actor)
         self._probe_actors = []
         for index, parts in enumerate(probes):
-            radius = max(0.5 * parts.diameter_mm, _MIN_TUBE_RADIUS_MM)
+            radius = max(_SHAFT_RADIUS_PER_DIAMETER * parts.diameter_mm, _MIN_TUBE_RADIUS_MM)
+            sleeve_mm = _ACTIVE_RADIUS_FACTOR * max(0.5 * parts.diameter_mm, radius)
             color = SELECTED_COLOR if index == selected else SHAFT_COLOR
-            pieces = [
-                (_tube(parts.tip, parts.entry, radius), color),
-                (_sphere(parts.tip, radius * _ACTIVE_RADIUS_FACTOR), color),
-            ]
+            pieces = [(_sphere(parts.tip, radius), color, 1.0)]
             if np.linalg.norm(parts.active_end - parts.active_start) > 0:
-                active = _tube(parts.active_start, parts.active_end, radius * _ACTIVE_RADIUS_FACTOR)
-                pieces.append((active, ACTIVE_COLOR))
-            for data, piece_color in pieces:
+                active = _tube(parts.active_start, parts.active_end, sleeve_mm)
+                pieces += [
+                    (_tube(parts.active_end, parts.entry, radius), color, 1.0),
+                    (_tube(parts.tip, parts.active_end, radius * _CORE_RADIUS_FACTOR), color, 1.0),
+                    (active, ACTIVE_COLOR, ACTIVE_OPACITY),
+                ]
+            else:  # a model the library lacks: no freezing segment known
+                pieces.append((_tube(parts.tip, parts.entry, radius), color, 1.0))
+            for data, piece_color, opacity in pieces:
                 actor = _surface_actor(data, piece_color)
+                actor.GetProperty().SetOpacity(opacity)
                 self.renderer.AddActor(actor)
                 self._probe_actors.append(actor)
 

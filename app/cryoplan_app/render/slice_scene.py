@@ -16,10 +16,12 @@ from vtkmodules.vtkRenderingCore import (
     vtkTextActor,
 )
 
+from cryoplan_app.model.label_outlines import outline_segments
 from cryoplan_app.model.planes import SliceFrame, in_plane_bounds_mm
 from cryoplan_app.model.session import ViewCamera
 from cryoplan_app.model.window_level import WindowLevel
 from cryoplan_app.render.image_data import slice_extent
+from cryoplan_app.render.labels import outline_actor, outline_polydata
 from planning_core.imaging.geometry import Geometry
 
 #: Colour of each view's title and of the crosshair line its plane draws in the others.
@@ -43,6 +45,7 @@ _CAMERA_DISTANCE_MM = 2000.0
 # Labels and lines float this many slice spacings in front of the image plane (towards
 # the viewer), so that depth testing always draws them over it.
 _LABEL_LIFT = 0.02
+_OUTLINE_LIFT = 0.03
 _LINE_LIFT = 0.05
 
 
@@ -66,8 +69,10 @@ class SliceScene:
         label_property = self._label_actor.GetProperty()
         label_property.SetInterpolationTypeToNearest()
         label_property.UseLookupTableScalarRangeOn()
+        self._outline_actor = outline_actor()
         self.renderer.AddViewProp(self._image_actor)
         self.renderer.AddViewProp(self._label_actor)
+        self.renderer.AddActor(self._outline_actor)
         self._crosshair_lines = {
             "horizontal": _line_actor(),
             "vertical": _line_actor(),
@@ -96,6 +101,8 @@ class SliceScene:
         self._parallel_scale = 1.0
         self._viewport_px = (1, 1)
         self._has_labels = False
+        self._outline_voxels: NDArray[np.integer] | None = None
+        self._outline_values: tuple[int, ...] = ()
         self._normal_spacing = 1.0
         self.set_visible(False)
 
@@ -129,12 +136,14 @@ class SliceScene:
 
     def clear(self) -> None:
         self.set_labels(None)
+        self.set_label_outlines(None, ())
         self._geometry = self._frame = None
         self.set_visible(False)
 
     def set_visible(self, visible: bool) -> None:
         self._image_actor.SetVisibility(visible)
         self._label_actor.SetVisibility(visible and self._has_labels)
+        self._outline_actor.SetVisibility(visible and bool(self._outline_values))
         for actor in (*self._crosshair_lines.values(), *self._letters.values()):
             actor.SetVisibility(visible)
         self._title.SetVisibility(visible)
@@ -149,8 +158,47 @@ class SliceScene:
             self._show_extent()
 
     def set_label_colors(self, lookup: vtkLookupTable, *, opacity: float) -> None:
+        """Colours of the filled labels (``lookup`` clear for the others) and their opacity."""
         self._label_actor.GetProperty().SetLookupTable(lookup)
         self._label_actor.GetProperty().SetOpacity(opacity)
+
+    def set_label_outlines(
+        self,
+        voxels: NDArray[np.integer] | None,
+        values: tuple[int, ...],
+        lookup: vtkLookupTable | None = None,
+        *,
+        opacity: float = 1.0,
+    ) -> None:
+        """Outline the labels ``values`` of ``voxels`` (``[k, j, i]``) on the shown plane.
+
+        ``values`` are in drawing order (the last on top), coloured by ``lookup``.
+        """
+        self._outline_voxels = voxels
+        self._outline_values = values if voxels is not None else ()
+        if lookup is not None:
+            self._outline_actor.GetMapper().SetLookupTable(lookup)
+        self._outline_actor.GetProperty().SetOpacity(opacity)
+        self._update_outlines()
+
+    def _update_outlines(self) -> None:
+        shown = self._frame is not None and self._index >= 0 and bool(self._outline_values)
+        self._outline_actor.SetVisibility(shown)
+        if not shown or self._outline_voxels is None or self._geometry is None:
+            return
+        axis = self._frame.normal_axis
+        # numpy holds [k, j, i]: volume axis n is numpy axis 2 - n.
+        plane = np.take(self._outline_voxels, self._index, axis=2 - axis)
+        ends_ab, values = outline_segments(plane, self._outline_values)
+        in_plane = [a for a in (2, 1, 0) if a != axis]  # volume axes of plane rows, columns
+        ijk = np.empty((*ends_ab.shape[:2], 3))
+        ijk[..., axis] = self._index
+        ijk[..., in_plane[0]] = ends_ab[..., 0]
+        ijk[..., in_plane[1]] = ends_ab[..., 1]
+        lift = -_OUTLINE_LIFT * self._normal_spacing * self._frame.view_direction_lps
+        self._outline_actor.GetMapper().SetInputData(
+            outline_polydata(self._geometry.index_to_lps(ijk) + lift, values)
+        )
 
     def set_window_level(self, window_level: WindowLevel) -> None:
         image_property = self._image_actor.GetProperty()
@@ -181,6 +229,7 @@ class SliceScene:
         self._image_actor.SetDisplayExtent(*extent)
         if self._has_labels:
             self._label_actor.SetDisplayExtent(*extent)
+        self._update_outlines()
 
     def set_camera(self, camera: ViewCamera, *, viewport_px: tuple[int, int]) -> None:
         """Fit the volume to a viewport of ``viewport_px`` (width, height), then zoom and pan."""

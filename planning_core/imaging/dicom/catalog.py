@@ -10,7 +10,7 @@ series will load onto is computed, with its warnings, from the headers alone.
 from __future__ import annotations
 
 import os
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 import pydicom
 
-from planning_core.errors import DicomLoadError
+from planning_core.errors import DicomLoadError, PlanningError
 from planning_core.imaging.dicom.headers import InstanceHeader, SkippedFile, read_header
+from planning_core.imaging.dicom.library_warnings import collected_as_notes
 from planning_core.imaging.dicom.stack import (
     DUPLICATE_POSITION_MM,
     ORIENTATION_TOLERANCE,
@@ -41,6 +42,9 @@ class SeriesInfo:
     ``key`` selects it for loading: the SeriesInstanceUID, with ``#n`` appended
     when one UID was split into several sub-series. ``layout`` is the grid it
     loads onto (None when ``error`` says why it cannot be loaded).
+    ``assumptions`` are the warnings about values that were assumed or files
+    left out as damaged (besides the layout's own); strict loading refuses
+    when any exist.
     """
 
     key: str
@@ -55,6 +59,7 @@ class SeriesInfo:
     layout: StackLayout | None
     warnings: tuple[str, ...]
     error: str | None
+    assumptions: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
@@ -130,8 +135,9 @@ class DicomCatalog:
             if len(matching) == 1:
                 return matching[0]
             if not matching:
+                skips = f" {self._skip_summary()}" if self.skipped else ""
                 raise DicomLoadError(
-                    f"{self.root}: no image series {series_uid!r}. {self._listing()}"
+                    f"{self.root}: no image series {series_uid!r}. {self._listing()}{skips}"
                 )
             raise DicomLoadError(
                 f"{self.root}: series {series_uid} was split into sub-series; choose one of "
@@ -192,7 +198,21 @@ def scan_dicom(
     root = Path(path)
     if not root.exists():
         raise DicomLoadError(f"{root}: no such file or folder. Check the path.")
-    files, skipped, notes = _list_files(root)
+    notes: list[str] = []
+    with collected_as_notes(notes, where=str(root)):
+        studies, skipped = _scan(root, notes, progress=progress, cancel=cancel)
+    return DicomCatalog(root, studies, tuple(skipped), tuple(notes))
+
+
+def _scan(
+    root: Path,
+    notes: list[str],
+    *,
+    progress: ProgressCallback | None,
+    cancel: CancelToken | None,
+) -> tuple[tuple[StudyInfo, ...], list[SkippedFile]]:
+    files, skipped, listing_notes = _list_files(root)
+    notes.extend(listing_notes)
     headers: list[InstanceHeader] = []
     step = max(len(files) // 100, 1)
     for index, file_path in enumerate(files):
@@ -208,7 +228,7 @@ def scan_dicom(
     studies = _group(headers, skipped)
     if progress is not None:
         progress(1.0, f"Found {sum(len(s.series) for s in studies)} image series")
-    return DicomCatalog(root, studies, tuple(skipped), tuple(notes))
+    return studies, skipped
 
 
 def _list_files(root: Path) -> tuple[list[Path], list[SkippedFile], list[str]]:
@@ -228,6 +248,8 @@ def _walk(folder: Path) -> list[Path]:
 
 
 def _is_dicomdir(path: Path) -> bool:
+    if not path.is_file():
+        return False  # a pipe would block the open below
     try:
         with open(path, "rb") as stream:
             stream.seek(128)
@@ -249,17 +271,34 @@ def _dicomdir_files(path: Path) -> tuple[list[Path], list[SkippedFile], list[str
         return _walk(path.parent), [], [note]
     files: list[Path] = []
     skipped: list[SkippedFile] = []
+    folder = path.parent.resolve()
     for record in records:
         reference = record.get("ReferencedFileID")
         if not reference:
             continue
         parts = [reference] if isinstance(reference, str) else list(reference)
         file_path = path.parent.joinpath(*(str(p) for p in parts))
-        if file_path.is_file():
+        if not _inside(file_path, folder):
+            skipped.append(
+                SkippedFile(
+                    file_path,
+                    f"listed in {path.name} but outside its folder {path.parent}; not read "
+                    "(a DICOMDIR only indexes files beneath it)",
+                )
+            )
+        elif file_path.is_file():
             files.append(file_path)
         else:
             skipped.append(SkippedFile(file_path, f"listed in {path.name} but missing"))
     return list(dict.fromkeys(files)), skipped, []
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """True when ``path``, symbolic links resolved, lies within ``folder`` (already resolved)."""
+    try:
+        return path.resolve().is_relative_to(folder)
+    except (OSError, RuntimeError, ValueError):  # link loops, NUL bytes: not a usable path
+        return False
 
 
 # -- grouping
@@ -329,9 +368,16 @@ def _series_from_members(
             )
         else:
             kept.append(header)
-    groups = _split(kept, skipped_here, series_uid)
+    kept, rescale_notes = _check_rescale(kept, skipped_here, series_uid)
+    groups = _split(kept, skipped_here, series_uid) if kept else []
+    layout_notes: list[str] = []
+    for index, group in enumerate(groups):
+        groups[index] = _check_pixel_layout(group, skipped_here, layout_notes, series_uid)
     skipped.extend(s for s in skipped_here if s not in skipped)
     notes = _skip_notes(skipped_here)
+    assumptions = list(notes) if any(s.damaged for s in skipped_here) else []
+    notes.extend(layout_notes + rescale_notes)
+    assumptions.extend(layout_notes + rescale_notes)
     if len(groups) > 1:
         notes.append(
             f"series {series_uid} holds {len(groups)} sub-series that differ in orientation, "
@@ -341,19 +387,154 @@ def _series_from_members(
     result = []
     for number, frames in enumerate(groups, start=1):
         key = series_uid if len(groups) == 1 else f"{series_uid}#{number}"
-        result.append(_make_series(key, series_uid, frames, notes))
+        result.append(_make_series(key, series_uid, frames, notes, assumptions))
     return result
 
 
-def _make_series(key: str, series_uid: str, frames: list[FrameRef], notes: list[str]) -> SeriesInfo:
+#: Header values every slice of one image size in a series shares: the stored bit layout.
+_PIXEL_LAYOUT = (
+    ("BitsAllocated", "bits_allocated"),
+    ("BitsStored", "bits_stored"),
+    ("PixelRepresentation", "pixel_representation"),
+)
+
+
+def _check_pixel_layout(
+    frames: list[FrameRef], skipped_here: list[SkippedFile], notes: list[str], series_uid: str
+) -> list[FrameRef]:
+    """The frames of one (sub-)series, less files whose stored bit layout differs from the rest.
+
+    Files that differ from a clear majority are left out as damaged (a flipped
+    PixelRepresentation reads a slice's values wrongly); without a majority
+    ``notes`` gets a note saying which values differ.
+    """
+    headers = list(dict.fromkeys(f.instance for f in frames))
+    variants = Counter(_layout(h) for h in headers)
+    common, count = variants.most_common(1)[0]
+    if len(variants) == 1:
+        return frames
+    if count * 2 <= len(headers):
+        listed = "; ".join(
+            f"{_describe_layout(v)} in {n} file(s)" for v, n in variants.most_common()
+        )
+        notes.append(
+            f"series {series_uid}: its files disagree on the stored bit layout ({listed}); "
+            "each file was read with its own values. Check the images; load in strict mode "
+            "to refuse instead."
+        )
+        return frames
+    for header in headers:
+        if _layout(header) != common:
+            differences = ", ".join(
+                f"{name} {value} (the other {count} files: {usual})"
+                for (name, _), value, usual in zip(
+                    _PIXEL_LAYOUT, _layout(header), common, strict=True
+                )
+                if value != usual
+            )
+            skipped_here.append(
+                SkippedFile(
+                    header.path,
+                    f"{differences}: the slice disagrees with its series, so its values "
+                    "cannot be trusted",
+                    series_uid,
+                    damaged=True,
+                )
+            )
+    return [f for f in frames if _layout(f.instance) == common]
+
+
+def _layout(header: InstanceHeader) -> tuple[int, ...]:
+    return tuple(getattr(header, attribute) for _, attribute in _PIXEL_LAYOUT)
+
+
+def _describe_layout(values: tuple[int, ...]) -> str:
+    return ", ".join(f"{name} {v}" for (name, _), v in zip(_PIXEL_LAYOUT, values, strict=True))
+
+
+def _check_rescale(
+    headers: list[InstanceHeader], skipped_here: list[SkippedFile], series_uid: str
+) -> tuple[list[InstanceHeader], list[str]]:
+    """CT files whose rescale to HU is not stated: left out, or assumed with a note.
+
+    A CT file lacking RescaleSlope/RescaleIntercept beside files that state
+    them would be shifted against its neighbours, so it is left out as
+    damaged. When no file of the series states them, the stored values are
+    taken as HU (slope 1, intercept 0) and the note says so.
+    """
+    if not headers or headers[0].modality != "CT":
+        return headers, []
+    missing = [h for h in headers if any(p.rescale_missing for p in h.frames)]
+    if not missing:
+        return headers, []
+    stated = [h for h in headers if h not in missing]
+    names = sorted({n for h in missing for p in h.frames for n in p.rescale_missing})
+    attributes = "/".join(names)
+    if stated:
+        for header in missing:
+            skipped_here.append(
+                SkippedFile(
+                    header.path,
+                    f"{attributes} missing or empty while {len(stated)} other file(s) of the "
+                    "series state it; this slice's HU cannot be established",
+                    series_uid,
+                    damaged=True,
+                )
+            )
+        return stated, []
+    note = (
+        f"series {series_uid}: {attributes} missing or empty in all {len(missing)} CT file(s) "
+        f"(first {missing[0].path.name}); the stored values were taken as HU with "
+        f"{' and '.join(_DEFAULT_RESCALE[n] for n in names)}. Check that air reads about "
+        "-1000 HU; load in strict mode to refuse instead."
+    )
+    return headers, [note]
+
+
+_DEFAULT_RESCALE = {"RescaleSlope": "slope 1", "RescaleIntercept": "intercept 0"}
+
+
+def _rescale_note(label: str, frames: Sequence[FrameRef]) -> str | None:
+    """A note when a CT's frames are rescaled differently (legal, but worth knowing)."""
+    counts: dict[tuple[float, float], list[FrameRef]] = defaultdict(list)
+    for frame in frames:
+        counts[(frame.plane.rescale_slope, frame.plane.rescale_intercept)].append(frame)
+    if len(counts) < 2:
+        return None
+    ordered = sorted(counts.items(), key=lambda item: -len(item[1]))
+    listed = "; ".join(
+        f"slope {slope:g}, intercept {intercept:g} in {len(group)} frame(s) "
+        f"(first {group[0].label})"
+        for (slope, intercept), group in ordered[:_MAX_NAMED_SKIPS]
+    )
+    return (
+        f"{label}: RescaleSlope/RescaleIntercept differ between slices ({listed}); each slice "
+        "was converted with its own values."
+    )
+
+
+def _make_series(
+    key: str,
+    series_uid: str,
+    frames: list[FrameRef],
+    notes: list[str],
+    assumptions: list[str],
+) -> SeriesInfo:
     instances = tuple(dict.fromkeys(f.instance for f in frames))
     first = instances[0]
     identity = first.identity
     description = identity.get("series_description", "")
     label = f"series {key} ({first.modality}{f', {description!r}' if description else ''})"
     warnings = list(notes)
+    assumed = list(assumptions)
     for instance in instances:
         warnings.extend(instance.notes)
+        warnings.extend(instance.assumptions)
+        assumed.extend(instance.assumptions)
+    if first.modality == "CT":
+        rescale_note = _rescale_note(label, frames)
+        if rescale_note is not None:
+            warnings.append(rescale_note)
     lossy = next((i for i in instances if i.lossy_compressed), None)
     if lossy is not None:
         syntax = pydicom.uid.UID(lossy.transfer_syntax_uid)
@@ -365,7 +546,7 @@ def _make_series(key: str, series_uid: str, frames: list[FrameRef], notes: list[
     try:
         layout = plan_stack(frames, name=label)
         warnings.extend(layout.warnings)
-    except DicomLoadError as problem:
+    except PlanningError as problem:  # e.g. a grid the Geometry refuses: name the series
         error = str(problem)
     return SeriesInfo(
         key=key,
@@ -380,6 +561,7 @@ def _make_series(key: str, series_uid: str, frames: list[FrameRef], notes: list[
         layout=layout,
         warnings=tuple(warnings),
         error=error,
+        assumptions=tuple(assumed),
     )
 
 

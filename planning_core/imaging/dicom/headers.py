@@ -29,6 +29,32 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 
+from planning_core.imaging.dicom.bounds import MAX_SPACING_MM, MIN_SPACING_MM
+from planning_core.imaging.dicom.codestream import (
+    END_MARKED_SYNTAXES,
+    NO_END_MARKER,
+    ends_with_end_marker,
+)
+from planning_core.imaging.dicom.deflated import (
+    DeflateBombError,
+    check_inflated_size,
+    header_copy,
+    is_deflated,
+)
+from planning_core.imaging.dicom.header_values import (
+    DamagedHeaderError,
+    check_modality_lut,
+    checked_numbers,
+    describe_pixels,
+    is_present,
+    optional,
+    orientation,
+    position,
+    rescale,
+    shown,
+    spacing_pair,
+)
+
 MEDIA_STORAGE_DIRECTORY_STORAGE = "1.2.840.10008.1.3.10"
 ENHANCED_US_VOLUME_STORAGE = "1.2.840.10008.5.1.4.1.1.6.2"
 
@@ -95,6 +121,7 @@ class FramePlane:
     rescale_intercept: float = 0.0
     stack_id: str | None = None
     temporal_index: int | None = None
+    rescale_missing: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -156,6 +183,7 @@ class InstanceHeader:
     gantry_tilt_deg: float | None
     identity: dict[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    assumptions: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
@@ -171,14 +199,24 @@ class InstanceHeader:
 
 @dataclass(frozen=True)
 class SkippedFile:
-    """A file that is not part of any loadable series, and why."""
+    """A file that is not part of any loadable series, and why.
+
+    ``damaged`` is True when the file was meant as a slice but its header or
+    pixel data are unusable (as opposed to a localizer, a copy or a non-image).
+    """
 
     path: Path
     reason: str
     series_uid: str | None = None
+    damaged: bool = False
 
     def to_dict(self) -> dict[str, object]:
-        return {"path": str(self.path), "reason": self.reason, "series_uid": self.series_uid}
+        return {
+            "path": str(self.path),
+            "reason": self.reason,
+            "series_uid": self.series_uid,
+            "damaged": self.damaged,
+        }
 
 
 def read_header(path: Path) -> InstanceHeader | SkippedFile:
@@ -194,6 +232,9 @@ def read_header(path: Path) -> InstanceHeader | SkippedFile:
     InstanceHeader or SkippedFile
         The header of an image instance, or the reason the file cannot be one.
     """
+    if not path.is_file():
+        # Opening a named pipe would block the scan forever; devices never hold DICOM.
+        return SkippedFile(path, "not a regular file (a pipe, socket or device)")
     try:
         with open(path, "rb") as stream, warnings.catch_warnings():
             # pydicom warns about every slightly malformed value; problems that
@@ -208,8 +249,18 @@ def _read_open_file(path: Path, stream: Any) -> InstanceHeader | SkippedFile:
     notes: list[str] = []
     base = 0
     source = stream
+    deflated = is_deflated(stream)
     try:
-        dataset = pydicom.dcmread(stream, stop_before_pixels=True)
+        # A deflated data set is read from a bounded inflated copy of its start.
+        readable = header_copy(stream) if deflated else stream
+        dataset = pydicom.dcmread(_ZeroFillGuard(readable), stop_before_pixels=True)
+        if deflated:
+            dataset.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+            check_inflated_size(stream, dataset)
+    except DeflateBombError as error:
+        return SkippedFile(path, str(error), damaged=True)
+    except ZeroFilledError:
+        return SkippedFile(path, "zero-filled where DICOM elements should be (a damaged file)")
     except InvalidDicomError:
         found = _read_without_preamble(stream)
         if found is None:
@@ -226,6 +277,12 @@ def _read_open_file(path: Path, stream: Any) -> InstanceHeader | SkippedFile:
         pixel_tag, pixel_offset, pixel_length = _pixel_element(source, dataset)
     except (struct.error, ValueError):
         pixel_tag, pixel_offset, pixel_length = None, None, None
+    if pixel_offset is not None and pixel_length is None:
+        problem = _encapsulation_problem(source, _transfer_syntax(dataset))
+        if problem is not None:
+            return SkippedFile(
+                path, problem, str(dataset.get("SeriesInstanceUID", "")) or None, damaged=True
+            )
     if pixel_offset is not None:
         pixel_offset += base
     try:
@@ -234,8 +291,44 @@ def _read_open_file(path: Path, stream: Any) -> InstanceHeader | SkippedFile:
         return SkippedFile(path, f"damaged DICOM header ({_first_line(error)})")
 
 
+class ZeroFilledError(Exception):
+    """The header parser met a run of zero bytes where elements should be."""
+
+
+class _ZeroFillGuard:
+    """A read-only stream proxy that stops pydicom parsing a run of zeros as elements.
+
+    Zeros read as endless empty (0000,0000) elements at about 1 µs per byte, so
+    a zero-filled or sparse file of gigabytes would hold the scan for minutes.
+    pydicom reads each element header as one 8-byte read; real files never
+    hold two such headers of zeros in a row (tag (0000,0000) is not a dataset
+    element), so a short run of them ends the read.
+    """
+
+    _MAX_ZERO_HEADERS = 16
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self._zero_reads = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stream.read(size)
+        if len(data) == 8 and not any(data):
+            self._zero_reads += 1
+            if self._zero_reads > self._MAX_ZERO_HEADERS:
+                raise ZeroFilledError
+        elif data:
+            self._zero_reads = 0
+        return data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 #: How far into a file without preamble the lenient reader looks for the first element.
 _LENIENT_SEARCH_BYTES = 1024
+#: Largest file without preamble the lenient reader loads into memory.
+_LENIENT_MAX_BYTES = 1024**3
 
 
 def _read_without_preamble(stream: Any) -> tuple[Dataset, int, Any] | None:
@@ -251,12 +344,15 @@ def _read_without_preamble(stream: Any) -> tuple[Dataset, int, Any] | None:
     starts = [i for i in range(len(head) - 8) if _plausible_first_element(head[i : i + 8])]
     if not starts:
         return None  # text, images and archives stop here without being read whole
+    stream.seek(0, io.SEEK_END)
+    if stream.tell() > _LENIENT_MAX_BYTES:
+        return None  # read whole below; no image file without a preamble is this large
     stream.seek(0)
     content = stream.read()
     for start in starts[:16]:
         source = io.BytesIO(content[start:])
         try:
-            dataset = pydicom.dcmread(source, force=True, stop_before_pixels=True)
+            dataset = pydicom.dcmread(_ZeroFillGuard(source), force=True, stop_before_pixels=True)
             sop_class = str(dataset.get("SOPClassUID", ""))
             looks_dicom = _is_uid(sop_class) or ("Modality" in dataset and "Rows" in dataset)
         except Exception:  # garbage parsed as elements fails in arbitrary ways
@@ -329,6 +425,46 @@ def _pixel_element(
     return (group, element), offset, (None if length == 0xFFFFFFFF else length)
 
 
+def _encapsulation_problem(stream: Any, transfer_syntax: str) -> str | None:
+    """Why encapsulated pixel data, read from the stream's position, are truncated; None if whole.
+
+    Walks the items (one 8-byte header, a seek and a 3-byte read each), so a
+    truncated compressed file is found at scan time instead of being handed to
+    a decoder: the items must end in a sequence delimiter and, for JPEG-family
+    syntaxes, the last fragment (the end of the last frame) in its end-of-image
+    marker, since decoders fill a frame cut short with constant or garbage
+    values in silence. :func:`pixels.decode_frames` checks every frame.
+    """
+    last_tail = b""
+    fragments = 0
+    while True:
+        head = stream.read(8)
+        if len(head) < 8:
+            return _TRUNCATED_ITEMS
+        group, element, length = struct.unpack("<HHL", head)
+        if (group, element) == (0xFFFE, 0xE0DD):
+            break
+        if (group, element) != (0xFFFE, 0xE000) or length == 0xFFFFFFFF:
+            return _TRUNCATED_ITEMS
+        start = stream.tell()
+        stream.seek(max(start, start + length - 3))
+        tail = stream.read(min(length, 3))
+        if len(tail) < min(length, 3):
+            return _TRUNCATED_ITEMS  # the item claims bytes beyond the end of the file
+        fragments += 1
+        if fragments > 1:  # the first item is the Basic Offset Table
+            last_tail = tail
+        stream.seek(start + length)
+    marked = fragments > 1 and transfer_syntax in END_MARKED_SYNTAXES
+    return NO_END_MARKER if marked and not ends_with_end_marker(last_tail) else None
+
+
+_TRUNCATED_ITEMS = (
+    "truncated: the compressed pixel data end before their closing delimiter; "
+    "copy or export the file again"
+)
+
+
 def _deflated_has_pixels(dataset: Dataset) -> bool:
     # A deflated stream cannot be probed cheaply; image headers always precede pixels.
     return "Rows" in dataset and "Columns" in dataset
@@ -372,34 +508,40 @@ def _classify(
         return SkippedFile(
             path, f"{class_name} holds floating-point pixel data, not an image", series_uid
         )
-    rows, columns = _int(dataset, "Rows"), _int(dataset, "Columns")
-    if not rows or not columns:
+    try:
+        pixels = describe_pixels(dataset)
+        check_modality_lut(dataset)
+        if pixels is not None:
+            frames, in_volume_frame = _frame_planes(dataset, pixels.frames, modality or "OT")
+    except DamagedHeaderError as damage:
+        return SkippedFile(path, f"damaged header: {damage}", series_uid, damaged=True)
+    if pixels is None:
         return SkippedFile(
             path,
             f"{class_name} has pixel data but no Rows/Columns; the file is damaged",
             series_uid,
+            damaged=True,
         )
-    frames_count = _int(dataset, "NumberOfFrames") or 1
-    samples = _int(dataset, "SamplesPerPixel") or 1
-    bits_allocated = _int(dataset, "BitsAllocated") or 16
+    rows, columns, frames_count = pixels.rows, pixels.columns, pixels.frames
     transfer_syntax = _transfer_syntax(dataset)
-    photometric = str(dataset.get("PhotometricInterpretation", "MONOCHROME2")).strip().upper()
     if pixel_length is not None and pixel_offset is not None:
         # Native YBR_FULL_422 stores two samples per pixel (chroma shared by pixel pairs).
-        stored_samples = 2 if photometric == "YBR_FULL_422" else samples
+        stored_samples = 2 if pixels.photometric == "YBR_FULL_422" else pixels.samples
         problem = _pixel_length_problem(
             path,
             rows,
             columns,
             frames_count,
             stored_samples,
-            bits_allocated,
+            pixels.bits_allocated,
             pixel_offset,
             pixel_length,
         )
         if problem:
-            return SkippedFile(path, problem, series_uid)
-    frames, in_volume_frame = _frame_planes(dataset, frames_count)
+            return SkippedFile(path, problem, series_uid, damaged=True)
+    slice_thickness_mm, thickness_note = _slice_extent(dataset, "SliceThickness")
+    spacing_between_mm, spacing_note = _slice_extent(dataset, "SpacingBetweenSlices")
+    notes.extend(f"{path.name}: {n}" for n in (thickness_note, spacing_note) if n)
     return InstanceHeader(
         path=path,
         sop_class_uid=sop_class,
@@ -411,11 +553,11 @@ def _classify(
         image_type=tuple(str(v).upper() for v in _values(dataset, "ImageType")),
         rows=rows,
         columns=columns,
-        samples_per_pixel=samples,
-        photometric=photometric,
-        bits_allocated=bits_allocated,
-        bits_stored=_int(dataset, "BitsStored") or bits_allocated,
-        pixel_representation=_int(dataset, "PixelRepresentation") or 0,
+        samples_per_pixel=pixels.samples,
+        photometric=pixels.photometric,
+        bits_allocated=pixels.bits_allocated,
+        bits_stored=pixels.bits_stored,
+        pixel_representation=pixels.pixel_representation,
         number_of_frames=frames_count,
         is_multiframe="NumberOfFrames" in dataset or "PerFrameFunctionalGroupsSequence" in dataset,
         transfer_syntax_uid=transfer_syntax,
@@ -423,9 +565,9 @@ def _classify(
         pixel_length=pixel_length,
         header_offset=header_offset,
         frames=frames,
-        slice_thickness_mm=_float(dataset, "SliceThickness"),
-        spacing_between_slices_mm=_float(dataset, "SpacingBetweenSlices"),
-        imager_pixel_spacing_mm=_pair(dataset, "ImagerPixelSpacing"),
+        slice_thickness_mm=slice_thickness_mm,
+        spacing_between_slices_mm=spacing_between_mm,
+        imager_pixel_spacing_mm=optional(spacing_pair, dataset, "ImagerPixelSpacing"),
         ultrasound_regions=_ultrasound_regions(dataset),
         acquisition_number=_int(dataset, "AcquisitionNumber"),
         echo_number=_int(dataset, "EchoNumbers"),
@@ -436,9 +578,10 @@ def _classify(
             or str(dataset.get("LossyImageCompression", "")).strip() == "01"
         ),
         positions_in_volume_frame=in_volume_frame,
-        gantry_tilt_deg=_float(dataset, "GantryDetectorTilt"),
+        gantry_tilt_deg=_tilt(dataset),
         identity=_identity(dataset),
         notes=tuple(notes),
+        assumptions=tuple(f"{path.name}: {a}" for a in pixels.assumptions),
     )
 
 
@@ -453,11 +596,13 @@ def _pixel_length_problem(
     length: int,
 ) -> str | None:
     needed = math.ceil(rows * columns * frames * samples * bits_allocated / 8)
-    if length < needed:
+    # Values are padded to an even length; anything beyond means another shape.
+    if length < needed or length > needed + needed % 2:
         return (
             f"pixel data hold {length} bytes but Rows×Columns×frames×samples = "
             f"{rows}×{columns}×{frames}×{samples} at {bits_allocated} bits need {needed}; "
-            "the header and pixel data disagree, re-export the file"
+            "the header and pixel data disagree (Rows, Columns, NumberOfFrames or "
+            "BitsAllocated is wrong), re-export the file"
         )
     size = os.path.getsize(path)
     if offset + length > size:
@@ -468,59 +613,100 @@ def _pixel_length_problem(
     return None
 
 
-def _frame_planes(dataset: Dataset, frames_count: int) -> tuple[tuple[FramePlane, ...], bool]:
-    """Plane geometry and rescale of every frame, from functional groups or top-level elements."""
+def _frame_planes(
+    dataset: Dataset, frames_count: int, modality: str
+) -> tuple[tuple[FramePlane, ...], bool]:
+    """Plane geometry and rescale of every frame, from functional groups or top-level elements.
+
+    Raises
+    ------
+    DamagedHeaderError
+        When a position, orientation, spacing or rescale value is malformed or
+        implausible, or the per-frame groups do not match NumberOfFrames.
+    """
+    top_rescale = rescale(dataset, modality=modality)
     top = FramePlane(
-        position_lps_mm=_triple(dataset, "ImagePositionPatient"),
-        orientation=_sextuple(dataset, "ImageOrientationPatient"),
-        pixel_spacing_mm=_pair(dataset, "PixelSpacing"),
-        rescale_slope=_float(dataset, "RescaleSlope") or 1.0,
-        rescale_intercept=_float(dataset, "RescaleIntercept") or 0.0,
+        position_lps_mm=position(dataset, "ImagePositionPatient"),
+        orientation=orientation(dataset, "ImageOrientationPatient"),
+        pixel_spacing_mm=spacing_pair(dataset, "PixelSpacing"),
+        rescale_slope=1.0 if top_rescale.slope is None else top_rescale.slope,
+        rescale_intercept=0.0 if top_rescale.intercept is None else top_rescale.intercept,
+        rescale_missing=() if "ModalityLUTSequence" in dataset else top_rescale.missing,
     )
     per_frame = dataset.get("PerFrameFunctionalGroupsSequence")
     shared_items = dataset.get("SharedFunctionalGroupsSequence")
     if per_frame is None and shared_items is None:
         return (top,) * frames_count, False
+    if per_frame is not None and len(per_frame) not in (0, frames_count):
+        raise DamagedHeaderError(
+            f"PerFrameFunctionalGroupsSequence holds {len(per_frame)} items but NumberOfFrames "
+            f"is {frames_count}"
+        )
     shared = shared_items[0] if shared_items else None
     in_volume_frame = False
     planes = []
     for index in range(frames_count):
-        item = per_frame[index] if per_frame is not None and index < len(per_frame) else None
-        position = _macro_value(
-            item, shared, "PlanePositionSequence", "ImagePositionPatient", _triple
-        )
-        orientation = _macro_value(
-            item, shared, "PlaneOrientationSequence", "ImageOrientationPatient", _sextuple
-        )
-        if position is None and orientation is None:
-            position = _macro_value(
-                item, shared, "PlanePositionVolumeSequence", "ImagePositionVolume", _triple
-            )
-            orientation = _macro_value(
-                item, shared, "PlaneOrientationVolumeSequence", "ImageOrientationVolume", _sextuple
-            )
-            in_volume_frame = in_volume_frame or position is not None
-        spacing = _macro_value(item, shared, "PixelMeasuresSequence", "PixelSpacing", _pair)
-        slope = _macro_value(
-            item, shared, "PixelValueTransformationSequence", "RescaleSlope", _float
-        )
-        intercept = _macro_value(
-            item, shared, "PixelValueTransformationSequence", "RescaleIntercept", _float
-        )
-        stack = _macro_value(item, shared, "FrameContentSequence", "StackID", _text)
-        temporal = _macro_value(item, shared, "FrameContentSequence", "TemporalPositionIndex", _int)
-        planes.append(
-            FramePlane(
-                position_lps_mm=position or top.position_lps_mm,
-                orientation=orientation or top.orientation,
-                pixel_spacing_mm=spacing or top.pixel_spacing_mm,
-                rescale_slope=top.rescale_slope if slope is None else slope,
-                rescale_intercept=top.rescale_intercept if intercept is None else intercept,
-                stack_id=stack,
-                temporal_index=temporal,
-            )
-        )
+        item = per_frame[index] if per_frame else None
+        try:
+            plane, in_volume = _functional_plane(item, shared, top, modality)
+        except DamagedHeaderError as damage:
+            raise DamagedHeaderError(f"frame {index + 1}: {damage}") from None
+        in_volume_frame = in_volume_frame or in_volume
+        planes.append(plane)
     return tuple(planes), in_volume_frame
+
+
+def _functional_plane(
+    item: Dataset | None, shared: Dataset | None, top: FramePlane, modality: str
+) -> tuple[FramePlane, bool]:
+    """One frame's plane from its functional groups, falling back to the top-level plane."""
+    position_mm = _macro_value(
+        item, shared, "PlanePositionSequence", "ImagePositionPatient", position
+    )
+    cosines = _macro_value(
+        item, shared, "PlaneOrientationSequence", "ImageOrientationPatient", orientation
+    )
+    in_volume = False
+    if position_mm is None and cosines is None:
+        position_mm = _macro_value(
+            item, shared, "PlanePositionVolumeSequence", "ImagePositionVolume", position
+        )
+        cosines = _macro_value(
+            item, shared, "PlaneOrientationVolumeSequence", "ImageOrientationVolume", orientation
+        )
+        in_volume = position_mm is not None
+    spacing = _macro_value(item, shared, "PixelMeasuresSequence", "PixelSpacing", spacing_pair)
+    transform = _macro_item(item, shared, "PixelValueTransformationSequence")
+    if transform is None:
+        slope = top.rescale_slope
+        intercept = top.rescale_intercept
+        missing = top.rescale_missing
+    else:
+        found = rescale(transform, modality=modality)
+        slope = top.rescale_slope if found.slope is None else found.slope
+        intercept = top.rescale_intercept if found.intercept is None else found.intercept
+        missing = found.missing
+    plane = FramePlane(
+        position_lps_mm=position_mm or top.position_lps_mm,
+        orientation=cosines or top.orientation,
+        pixel_spacing_mm=spacing or top.pixel_spacing_mm,
+        rescale_slope=slope,
+        rescale_intercept=intercept,
+        stack_id=_macro_value(item, shared, "FrameContentSequence", "StackID", _text),
+        temporal_index=_macro_value(
+            item, shared, "FrameContentSequence", "TemporalPositionIndex", _int
+        ),
+        rescale_missing=missing,
+    )
+    return plane, in_volume
+
+
+def _macro_item(item: Dataset | None, shared: Dataset | None, sequence: str) -> Dataset | None:
+    """The first item of ``sequence`` in the frame's groups, else in the shared groups."""
+    for source in (item, shared):
+        if source is not None and sequence in source and source[sequence].value:
+            return source[sequence].value[0]
+    return None
 
 
 def _macro_value(
@@ -535,6 +721,36 @@ def _macro_value(
             if value is not None:
                 return value
     return None
+
+
+def _slice_extent(dataset: Dataset, keyword: str) -> tuple[float | None, str | None]:
+    """SliceThickness or SpacingBetweenSlices in mm, with a note when present but unusable.
+
+    These only stand in for the slice spacing of single images and unplaced
+    frames, so an implausible value is dropped with a note rather than
+    refusing the file. Zero and negative values (common, meaningless here) are
+    dropped silently.
+    """
+    value = optional(lambda source, name: checked_numbers(source, name, 1), dataset, keyword)
+    if value is None:
+        if is_present(dataset, keyword):
+            return None, f"{keyword} {shown(dataset, keyword)} is not a number and was ignored"
+        return None, None
+    number = value[0]
+    if number <= 0:
+        return None, None
+    if not MIN_SPACING_MM <= number <= MAX_SPACING_MM:
+        return None, (
+            f"{keyword} {number:g} mm is outside the plausible {MIN_SPACING_MM:g} to "
+            f"{MAX_SPACING_MM:g} mm and was ignored"
+        )
+    return number, None
+
+
+def _tilt(dataset: Dataset) -> float | None:
+    """GantryDetectorTilt in degrees; only quoted in messages, so absurd values read as absent."""
+    value = _float(dataset, "GantryDetectorTilt")
+    return value if value is not None and abs(value) <= 90 else None
 
 
 def _ultrasound_regions(dataset: Dataset) -> tuple[UltrasoundRegion, ...]:
@@ -618,20 +834,6 @@ def _float(dataset: Dataset, keyword: str) -> float | None:
 def _int(dataset: Dataset, keyword: str) -> int | None:
     value = _float(dataset, keyword)
     return int(value) if value is not None and value == int(value) else None
-
-
-def _pair(dataset: Dataset, keyword: str) -> tuple[float, float] | None:
-    return _numbers(dataset, keyword, 2)  # type: ignore[return-value]
-
-
-def _triple(dataset: Dataset, keyword: str) -> tuple[float, float, float] | None:
-    return _numbers(dataset, keyword, 3)  # type: ignore[return-value]
-
-
-def _sextuple(
-    dataset: Dataset, keyword: str
-) -> tuple[float, float, float, float, float, float] | None:
-    return _numbers(dataset, keyword, 6)  # type: ignore[return-value]
 
 
 def _text(dataset: Dataset, keyword: str) -> str | None:

@@ -14,10 +14,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from planning_core.errors import DicomLoadError
+from planning_core.imaging.dicom.bounds import require_memory
 from planning_core.imaging.dicom.catalog import SeriesInfo
+from planning_core.imaging.dicom.library_warnings import collected_as_notes
 from planning_core.imaging.dicom.pixels import decode_frames, modality_values
+from planning_core.imaging.dicom.plausibility import ct_range_note
 from planning_core.imaging.dicom.resample import resample_stack
-from planning_core.imaging.dicom.stack import StackLayout
+from planning_core.imaging.dicom.stack import StackLayout, planned_bytes
 from planning_core.imaging.volume import Volume
 from planning_core.progress import CancelToken, ProgressCallback
 
@@ -60,9 +63,10 @@ def load_series(
     series : SeriesInfo
         From :func:`planning_core.imaging.dicom.scan_dicom`.
     strict : bool
-        Refuse, instead of warn, whenever geometry had to be assumed or the
-        slices resampled (gantry tilt, irregular spacing, missing spacing or
-        positions).
+        Refuse, instead of warn, whenever geometry or values had to be
+        assumed, the slices resampled (gantry tilt, irregular spacing, missing
+        spacing or positions, missing rescale or BitsStored) or damaged files
+        of the series left out.
     progress, cancel
         Progress callback ``(fraction, message)`` and cancel token.
 
@@ -77,13 +81,43 @@ def load_series(
     DicomLoadError
         When the series cannot be loaded, or ``strict`` refuses it.
     """
-    if series.error is not None or series.layout is None:
-        raise DicomLoadError(series.error or f"{series.label}: cannot be loaded.")
     layout = series.layout
-    if strict and layout.assumptions:
+    if series.error is not None or layout is None:
+        raise DicomLoadError(series.error or f"{series.label}: cannot be loaded.")
+    assumptions = series.assumptions + layout.assumptions
+    if strict and assumptions:
+        raise DicomLoadError(f"{series.label}: refused in strict mode: " + " ".join(assumptions))
+    notes: list[str] = []
+    try:
+        with collected_as_notes(notes, where=series.label):
+            voxels = _read_voxels(series, layout, notes, progress=progress, cancel=cancel)
+    except MemoryError:
+        # Sizes were checked against the memory budget; other programs may hold the rest.
         raise DicomLoadError(
-            f"{series.label}: refused in strict mode: " + " ".join(layout.assumptions)
-        )
+            f"{series.label}: the machine ran out of memory while loading "
+            f"{len(layout.frames)} frame(s) of {series.columns}×{series.rows} pixels. Close "
+            "other programs or load a smaller series."
+        ) from None
+    if progress is not None:
+        progress(1.0, f"Loaded {series.label}")
+    return Volume(
+        voxels,
+        layout.geometry,
+        series.modality,
+        _metadata(series, layout),
+        tuple(series.warnings) + tuple(notes),
+    )
+
+
+def _read_voxels(
+    series: SeriesInfo,
+    layout: StackLayout,
+    notes: list[str],
+    *,
+    progress: ProgressCallback | None,
+    cancel: CancelToken | None,
+) -> NDArray[np.generic]:
+    """Decode, rescale and (where planned) resample the frames of ``series`` onto ``layout``."""
     slots: dict[int, list[tuple[int, int]]] = {}
     instances = {}
     for slot, frame in enumerate(layout.frames):
@@ -91,8 +125,10 @@ def load_series(
         instances[id(frame.instance)] = frame.instance
     count = len(layout.frames)
     rows, columns = layout.frames[0].instance.rows, layout.frames[0].instance.columns
+    # The scan checked this on the machine it ran on; a catalog may be loaded elsewhere.
+    needed, cause = planned_bytes(layout)
+    require_memory(needed, what="loading this series", name=series.label, cause=cause)
     sink = _VoxelSink((count, rows, columns), as_float=layout.resampled)
-    notes: list[str] = []
     for done, (key, instance) in enumerate(instances.items()):
         if cancel is not None:
             cancel.raise_if_cancelled()
@@ -113,21 +149,17 @@ def load_series(
                     stored, slope=plane.rescale_slope, intercept=plane.rescale_intercept
                 )
             )
+            if series.modality == "CT":
+                note = ct_range_note(values, file_name=instance.path.name)
+                if note is not None and note not in notes:
+                    notes.append(note)
             sink.put(slot, values)
     voxels = sink.array
     if layout.resampled:
         if progress is not None:
             progress(0.9, "Resampling slices onto a regular grid")
         voxels = resample_stack(voxels.astype(np.float32, copy=False), layout, cancel=cancel)
-    if progress is not None:
-        progress(1.0, f"Loaded {series.label}")
-    return Volume(
-        voxels,
-        layout.geometry,
-        series.modality,
-        _metadata(series, layout),
-        tuple(series.warnings) + tuple(notes),
-    )
+    return voxels
 
 
 def _metadata(series: SeriesInfo, layout: StackLayout) -> dict[str, object]:

@@ -32,6 +32,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from planning_core.errors import DicomLoadError
+from planning_core.imaging.dicom.bounds import (
+    MAX_GRID_AXIS,
+    MAX_SPACING_MM,
+    MIN_SPACING_MM,
+    plausible_spacing,
+    require_memory,
+)
 from planning_core.imaging.dicom.headers import FramePlane, InstanceHeader
 from planning_core.imaging.dicom.ultrasound import ultrasound_pixel_spacing
 from planning_core.imaging.geometry import Geometry
@@ -46,6 +53,7 @@ DUPLICATE_POSITION_MM = 1e-3
 MAX_BRIDGED_GAP_FACTOR = 4.0
 #: Most increment runs listed in a spacing warning.
 _MAX_LISTED_RUNS = 6
+_FLOAT_BYTES = 4
 
 
 @dataclass(frozen=True)
@@ -130,7 +138,7 @@ def plan_stack(frames: Sequence[FrameRef], *, name: str) -> StackLayout:
         f.plane.position_lps_mm is not None and f.plane.orientation is not None for f in frames
     ]
     if all(placed):
-        return _plan_placed(frames, name=name)
+        return _checked_size(_plan_placed(frames, name=name), name=name)
     if any(placed):
         missing = [f.label for f, ok in zip(frames, placed, strict=True) if not ok]
         raise DicomLoadError(
@@ -138,7 +146,41 @@ def plan_stack(frames: Sequence[FrameRef], *, name: str) -> StackLayout:
             f"ImageOrientationPatient (first: {missing[0]}); the slices cannot be placed. "
             "Re-export the series or remove those files."
         )
-    return _plan_unplaced(frames, name=name)
+    return _checked_size(_plan_unplaced(frames, name=name), name=name)
+
+
+def _checked_size(layout: StackLayout, *, name: str) -> StackLayout:
+    """``layout``, once its grid is known to be plausible and to fit in memory.
+
+    Checked here, from the headers alone, so that the listing already says why
+    a series cannot be loaded and no load ever attempts the allocation.
+    """
+    nk, nj, ni = layout.geometry.shape
+    if max(nk, nj, ni) > MAX_GRID_AXIS:
+        raise DicomLoadError(
+            f"{name}: the volume would be {ni}×{nj}×{nk} voxels (i×j×k), more than "
+            f"{MAX_GRID_AXIS} along an axis; the slice positions (ImagePositionPatient) or "
+            "PixelSpacing in the headers are implausible."
+        )
+    needed, cause = planned_bytes(layout)
+    require_memory(needed, what="loading this series", name=name, cause=cause)
+    return layout
+
+
+def planned_bytes(layout: StackLayout) -> tuple[int, str]:
+    """Bytes a load of ``layout`` allocates at most, and the sizes that ask for them.
+
+    Frames are collected as float32 at worst; resampling adds the float32 output grid.
+    """
+    nk, nj, ni = layout.geometry.shape
+    rows, columns = layout.frames[0].instance.rows, layout.frames[0].instance.columns
+    count = len(layout.frames)
+    needed = count * rows * columns * _FLOAT_BYTES
+    cause = f"{count} frame(s) of {columns}×{rows} pixels"
+    if layout.resampled:
+        needed += nk * nj * ni * _FLOAT_BYTES
+        cause += f", resampled onto {ni}×{nj}×{nk} voxels"
+    return needed, cause
 
 
 # -- frames with patient positions
@@ -189,6 +231,13 @@ def _plan_placed(frames: Sequence[FrameRef], *, name: str) -> StackLayout:
     lateral_mm = float(np.max(np.linalg.norm(lateral, axis=1)))
     tilted = lateral_mm > SLICE_POSITION_TOLERANCE_MM
     planes, spacing_k, irregular = _planes_along_normal(distances, frames, name=name)
+    if not plausible_spacing(spacing_k):
+        raise DicomLoadError(
+            f"{name}: its {count} slices lie {spacing_k:.4g} mm apart along the slice normal "
+            f"({frames[0].label} to {frames[-1].label}), outside the plausible "
+            f"{MIN_SPACING_MM:g} to {MAX_SPACING_MM:g} mm; ImagePositionPatient is damaged in "
+            "some files. Remove them or export the series again."
+        )
     if tilted:
         shift_ij = np.column_stack([lateral @ row_dir / spacing_i, lateral @ col_dir / spacing_j])
     else:

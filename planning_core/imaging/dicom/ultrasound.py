@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from planning_core.imaging.dicom.bounds import MAX_SPACING_MM, MIN_SPACING_MM, plausible_spacing
 from planning_core.imaging.dicom.headers import UltrasoundRegion
 
 #: RegionSpatialFormat of a 2-D (B-mode) tissue region.
@@ -37,19 +38,28 @@ def ultrasound_pixel_spacing(
     notes : list of str
         Warnings, e.g. when regions disagree on the pixel size.
     """
-    spatial = [
+    calibrated = [
         r
         for r in regions
-        if r.spatial_format == _SPATIAL_2D
-        and r.units_x == _UNITS_CM
-        and r.units_y == _UNITS_CM
-        and r.delta_x > 0
-        and r.delta_y > 0
+        if r.spatial_format == _SPATIAL_2D and r.units_x == _UNITS_CM and r.units_y == _UNITS_CM
     ]
-    if not spatial:
-        return None, []
-    chosen = max(spatial, key=lambda r: r.area_px)
+    spatial = [
+        r
+        for r in calibrated
+        if plausible_spacing(r.delta_x * _MM_PER_CM) and plausible_spacing(r.delta_y * _MM_PER_CM)
+    ]
     notes = []
+    if len(spatial) < len(calibrated):
+        odd = next(r for r in calibrated if r not in spatial)
+        notes.append(
+            f"{name}: {len(calibrated) - len(spatial)} ultrasound region(s) state an implausible "
+            f"pixel size (PhysicalDeltaX {odd.delta_x:g} cm, PhysicalDeltaY {odd.delta_y:g} cm; "
+            f"plausible: {MIN_SPACING_MM / _MM_PER_CM:g} to {MAX_SPACING_MM / _MM_PER_CM:g} cm) "
+            "and were ignored."
+        )
+    if not spatial:
+        return None, notes
+    chosen = max(spatial, key=lambda r: r.area_px)
     sizes = {(round(r.delta_x, 9), round(r.delta_y, 9)) for r in spatial}
     if len(sizes) > 1:
         notes.append(

@@ -34,7 +34,12 @@ from planning_core.errors import InfeasiblePlanError, InvalidParameterError
 from planning_core.imaging.labels import LabelMap
 from planning_core.imaging.volume import Volume
 from planning_core.planning.case_reference import CaseReference
-from planning_core.planning.evaluate import PlanEvaluation, case_body_mask, evaluate_plan
+from planning_core.planning.evaluate import (
+    SIMULATION_MARGIN_MM,
+    PlanEvaluation,
+    case_body_mask,
+    evaluate_plan,
+)
 from planning_core.planning.optimizer.candidates import (
     CandidateDirection,
     ShaftIce,
@@ -187,7 +192,8 @@ class _Optimizer:
             settings=self.problem.settings,
             case=self.case,
             target_label=self.problem.target_label,
-            notes="\n".join(g.advice() for g in self.problem.guards if g.needs_protection),
+        ).with_step_warnings(
+            "optimizer", (g.advice() for g in self.problem.guards if g.needs_protection)
         )
 
     def remember(self, coverage_percent: float, plan: Plan, *, evidence: int) -> None:
@@ -305,6 +311,7 @@ def optimize_plan(
     robustness_tip_error_mm: float = 3.0,
     robustness_seed: int = 0,
     verify_spacing_mm: float = 1.0,
+    verify_box_margin_mm: float = SIMULATION_MARGIN_MM,
     direction_count: int = 3,
     coverage_goal_percent: float = COVERAGE_GOAL_PERCENT,
     case: CaseReference | None = None,
@@ -338,6 +345,8 @@ def optimize_plan(
     robustness_seed : int
     verify_spacing_mm : float
         Grid of the full verification simulation.
+    verify_box_margin_mm : float
+        Simulation box margin around the probes in that simulation.
     direction_count : int
         Candidate insertion directions searched.
     coverage_goal_percent : float
@@ -437,7 +446,7 @@ def optimize_plan(
     run.search.min_path_mm = min_path_mm
     run.search.allow_leaving_image = allow_leaving_image
     evaluation = _search_and_verify(
-        run, settings, verify_spacing_mm, sub_progress(progress, 0.15, 0.8)
+        run, settings, verify_spacing_mm, verify_box_margin_mm, sub_progress(progress, 0.15, 0.8)
     )
     plan = evaluation.plan
     robustness = None
@@ -523,6 +532,7 @@ def _search_and_verify(
     run: _Optimizer,
     settings: PlanSettings,
     verify_spacing_mm: float,
+    verify_box_margin_mm: float,
     progress: ProgressCallback,
 ) -> PlanEvaluation:
     """Surrogate search, solver checks and full verification, recalibrating after misses.
@@ -562,6 +572,7 @@ def _search_and_verify(
             progress((attempt + 0.5) / MAX_SOLVER_ROUNDS, "Verifying with the full simulation")
             evaluation = evaluate_plan(
                 plan, run.volume, run.label_map, spacing_mm=verify_spacing_mm,
+                box_margin_mm=verify_box_margin_mm,
                 probe_library={run.model.id: run.model}, context=run.context, cancel=run.cancel,
             )  # fmt: skip
             verifications += 1

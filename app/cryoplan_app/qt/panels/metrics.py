@@ -2,7 +2,9 @@
 
 Shows the metrics of the session's last evaluation (``session.results``), and
 says plainly when they are out of date because the plan or the labels changed
-since (they stay visible, greyed, until the new evaluation arrives).
+since (they stay visible, greyed, until the new evaluation arrives). The plan's
+warnings (image, segmentation, optimizer, simulation) stand on top, as in the
+report's summary.
 """
 
 from __future__ import annotations
@@ -23,12 +25,22 @@ from PyQt6.QtWidgets import (
 
 from cryoplan_app.qt.panels.summary import margin_passes
 from cryoplan_app.qt.panels.widgets import after_drag, group, note
+from planning_core.figures import (
+    format_coverage_percent,
+    format_length_mm,
+    format_margin_mm,
+    format_volume_ml,
+)
+from planning_core.imaging.labels import LabelMap
 from planning_core.planning.metrics import MARGIN_SHELL
 from planning_core.planning.results import PlanMetrics
+from planning_core.segmentation.metrics import mask_volume_ml, max_diameter_mm
 
 _OK = QColor("#2e7d32")
 _BAD = QColor("#c62828")
+_UNKNOWN = QColor("#b7791f")  # amber: no verdict could be made
 _STALE_STYLE = "background: #fff3cd; color: #5c4400; padding: 4px;"
+_WARNING_STYLE = "background: #fefcbf; color: #5c4400; border: 1px solid #b7791f; padding: 4px;"
 COVERAGE_COLUMNS = ("Isotherm", "Tumor", "Tumor + margin")
 OAR_COLUMNS = ("Organ", "Ice edge", "Needs", "Frozen", "Lethal", "")
 PATH_COLUMNS = ("Probe", "In body", "CC / in-plane", "Closest", "")
@@ -71,23 +83,30 @@ def coverage_rows(metrics: PlanMetrics) -> list[tuple[list[str], QColor | None]]
             name += " (lethal)"
         elif entry.isotherm_c == 0.0:
             name += " (ice edge)"
-        texts = [name, f"{entry.tumor_percent:.1f} %", f"{entry.tumor_and_margin_percent:.1f} %"]
+        texts = [
+            name,
+            format_coverage_percent(entry.tumor_percent),
+            format_coverage_percent(entry.tumor_and_margin_percent),
+        ]
         rows.append((texts, None))
     return rows
 
 
 def oar_rows(metrics: PlanMetrics) -> list[tuple[list[str], QColor | None]]:
+    if not metrics.oars:
+        # No organ labelled: "all clear" would be a verdict nothing supports.
+        return [(["no organ at risk labelled", "", "", "", "", "not assessed"], _UNKNOWN)]
     rows = []
     for oar in metrics.oars:
         distance = (
-            "no ice" if oar.distance_to_ice_mm is None else f"{oar.distance_to_ice_mm:+.1f} mm"
+            "no ice" if oar.distance_to_ice_mm is None else format_length_mm(oar.distance_to_ice_mm)
         )
         texts = [
             oar.name,
             distance,
             "—" if oar.monitored else f"{oar.clearance_mm:g} mm",
-            f"{oar.frozen_volume_ml:.2f} mL",
-            f"{oar.lethal_volume_ml:.2f} mL",
+            format_volume_ml(oar.frozen_volume_ml),
+            format_volume_ml(oar.lethal_volume_ml),
             "monitored" if oar.monitored else "clear" if oar.clear else "TOO CLOSE",
         ]
         # Monitored structures (heat-sink vessels, renal sinus, ...) may freeze: no verdict.
@@ -98,15 +117,21 @@ def oar_rows(metrics: PlanMetrics) -> list[tuple[list[str], QColor | None]]:
 def path_rows(metrics: PlanMetrics, labels: list[str]) -> list[tuple[list[str], QColor | None]]:
     rows = []
     for label, path in zip(labels, metrics.paths, strict=False):
-        closest = min(path.closest_mm.items(), key=lambda item: item[1], default=None)
+        closest = min(path.critical_closest_mm.items(), key=lambda item: item[1], default=None)
+        if not path.acceptable:
+            verdict, color = "; ".join(path.problems), _BAD
+        elif path.assessed:
+            verdict, color = "safe", _OK
+        else:
+            verdict, color = "not assessed: no structure labelled", _UNKNOWN
         texts = [
             label,
-            f"{path.length_in_body_mm:.0f} mm",
+            format_length_mm(path.length_in_body_mm),
             f"{path.craniocaudal_angle_deg:+.0f}° / {path.in_plane_angle_deg:+.0f}°",
-            "—" if closest is None else f"{closest[0]} {closest[1]:.1f} mm",
-            "safe" if path.acceptable else "; ".join(path.problems),
+            "none labelled" if closest is None else f"{closest[0]} {format_length_mm(closest[1])}",
+            verdict,
         ]
-        rows.append((texts, _OK if path.acceptable else _BAD))
+        rows.append((texts, color))
     return rows
 
 
@@ -174,6 +199,8 @@ class MetricsPanel(QWidget):
         self.session = window.session
         self.stale_note = note(selectable=False)
         self.stale_note.setStyleSheet(_STALE_STYLE)
+        self.warnings_note = note()
+        self.warnings_note.setStyleSheet(_WARNING_STYLE)
         self.summary_note = note()
         self.margin_note = note()
         self.coverage_table = _table(COVERAGE_COLUMNS)
@@ -181,10 +208,12 @@ class MetricsPanel(QWidget):
         self.oar_table = _table(OAR_COLUMNS)
         self.path_table = _table(PATH_COLUMNS)
         self.tvh = TvhCanvas()
+        self._tumor_size: tuple[LabelMap | None, str, tuple[float, float] | None] | None = None
         self.unfrozen_note = note()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.stale_note)
+        layout.addWidget(self.warnings_note)
         layout.addWidget(self.summary_note)
         layout.addWidget(group("Coverage (share of volume at or below)", self.coverage_table))
         layout.addWidget(group("Minimal ablative margin", self.margin_note))
@@ -235,6 +264,7 @@ class MetricsPanel(QWidget):
         """Show the session's metrics (or their absence)."""
         metrics, stale = self.metrics, self.stale
         self._show_state()
+        self._show_warnings()
         for widget in (self.coverage_table, self.oar_table, self.path_table, self.margin_note):
             widget.setEnabled(not stale)
         self.tvh.show_metrics(metrics, stale=stale)
@@ -248,13 +278,13 @@ class MetricsPanel(QWidget):
             return
         spacing = (
             "" if metrics.min_tip_spacing_mm is None
-            else f", tips ≥ {metrics.min_tip_spacing_mm:.1f} mm apart"
+            else f", tips ≥ {format_length_mm(metrics.min_tip_spacing_mm)} apart"
         )  # fmt: skip
         self.summary_note.setText(
             f"{metrics.probe_count} probe(s){spacing}; "
-            f"freezing {metrics.total_freeze_s / 60:g} min. "
-            f"Tumor {metrics.tumor_volume_ml:.1f} mL; ice (0 °C) {metrics.ice_volume_ml:.1f} mL, "
-            f"lethal ({metrics.lethal_isotherm_c:g} °C) {metrics.lethal_volume_ml:.1f} mL."
+            f"freezing {metrics.total_freeze_s / 60:g} min. {self.tumor_text(metrics)}; "
+            f"ice (0 °C) {format_volume_ml(metrics.ice_volume_ml)}, lethal "
+            f"({metrics.lethal_isotherm_c:g} °C) {format_volume_ml(metrics.lethal_volume_ml)}."
         )
         _fill(self.coverage_table, coverage_rows(metrics))
         _fill(self.oar_table, oar_rows(metrics))
@@ -263,6 +293,34 @@ class MetricsPanel(QWidget):
         _fill(self.path_table, path_rows(metrics, labels))
         self.margin_note.setText(_margin_text(metrics))
 
+    def tumor_text(self, metrics: PlanMetrics) -> str:
+        """Tumor volume and largest diameter on the label's own grid, as the report gives them.
+
+        Only without a tumor label (a plan opened without its labels) does the
+        volume come from the simulation grid, which says so.
+        """
+        labels, name = self.session.labels, self.session.plan.target_label
+        cached = self._tumor_size
+        if cached is None or cached[0] is not labels or cached[1] != name:
+            # Kept per label map: the diameter's hull is not worth redoing on every refresh.
+            mask = labels.mask(name) if labels is not None and labels.has(name) else None
+            sizes = (
+                None
+                if mask is None or not mask.any()
+                else (mask_volume_ml(mask, labels.geometry), max_diameter_mm(mask, labels.geometry))
+            )
+            cached = self._tumor_size = (labels, name, sizes)
+        sizes = cached[2]
+        if sizes is None:
+            return f"Tumor {format_volume_ml(metrics.tumor_volume_ml)} (on the simulation grid)"
+        return f"Tumor {format_volume_ml(sizes[0])}, {format_length_mm(sizes[1])} across"
+
+    def _show_warnings(self) -> None:
+        warnings = self.session.plan_warnings()
+        lines = [f"⚠ {warning}" for warning in warnings]
+        self.warnings_note.setText("\n".join([f"{len(warnings)} warning(s):", *lines]))
+        self.warnings_note.setVisible(bool(warnings))
+
 
 def _margin_text(metrics: PlanMetrics) -> str:
     margin = metrics.margin
@@ -270,8 +328,8 @@ def _margin_text(metrics: PlanMetrics) -> str:
         return f"No voxel reached {metrics.lethal_isotherm_c:g} °C: no lethal zone."
     verdict = "MET" if margin_passes(metrics) else "NOT MET"
     text = (
-        f"{margin.minimum_mm:+.1f} mm (5th percentile {margin.percentile5_mm:+.1f} mm); "
-        f"required {metrics.margin_mm:g} mm: {verdict}."
+        f"{format_margin_mm(margin.minimum_mm)} (5th percentile "
+        f"{format_margin_mm(margin.percentile5_mm)}); required {metrics.margin_mm:g} mm: {verdict}."
     )
     if margin.minimum_mm < 0:
         text += " Negative: part of the tumor surface lies outside the lethal zone."

@@ -26,6 +26,7 @@ from PyQt6.QtWidgets import (
 from cryoplan_app.qt.panels.view_tool import ViewTool
 from cryoplan_app.qt.panels.widgets import format_lps, group, note, number_box
 from planning_core.errors import PlanningError
+from planning_core.figures import format_length_mm, format_volume_ml
 from planning_core.imaging.labels import LabelMap
 from planning_core.segmentation import editing
 from planning_core.segmentation.anatomy import segment_anatomy
@@ -245,8 +246,8 @@ class SegmentationPanel(QWidget):
         merged = result.label_map if labels is None else labels.with_mask(TUMOR_LABEL, result.mask)
         self.session.replace_labels(merged, "Segment tumor")
         lines = [
-            f"Tumor: {result.volume_ml:.1f} mL, largest diameter {result.max_diameter_mm:.1f} mm, "
-            f"confidence {result.confidence:.0%}."
+            f"Tumor: {format_volume_ml(result.volume_ml)}, largest diameter "
+            f"{format_length_mm(result.max_diameter_mm)}, confidence {result.confidence:.0%}."
         ]
         lines += [f"⚠ {warning}" for warning in result.warnings]
         self.result_note.setText("\n".join(lines))
@@ -346,7 +347,9 @@ class SegmentationPanel(QWidget):
 
     def _anatomy_done(self, result) -> None:
         self.session.replace_labels(result.label_map, "Automatic anatomy")
-        volumes = ", ".join(f"{n} {v:.0f} mL" for n, v in result.volumes_ml().items() if v > 0)
+        volumes = ", ".join(
+            f"{n} {format_volume_ml(v)}" for n, v in result.volumes_ml().items() if v > 0
+        )
         lines = [f"Anatomy: {volumes}."] + [f"⚠ {w}" for w in result.warnings]
         self.anatomy_note.setText("\n".join(lines))
 
@@ -380,6 +383,6 @@ class SegmentationPanel(QWidget):
 
     def _organ_done(self, result: OrganSegmentation) -> None:
         self.session.replace_labels(result.label_map, f"Segment {result.name}")
-        lines = [f"{result.name}: {result.volume_ml:.1f} mL."]
+        lines = [f"{result.name}: {format_volume_ml(result.volume_ml)}."]
         lines += [f"⚠ {warning}" for warning in result.warnings]
         self.anatomy_note.setText("\n".join(lines))

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 from collections import Counter
 
+from planning_core.figures import (
+    format_coverage_percent,
+    format_length_mm,
+    format_margin_mm,
+    format_volume_ml,
+)
 from planning_core.planning.plan import Plan
 from planning_core.planning.results import PlanMetrics
 from planning_core.thermal.protocol import PROTOCOL_PRESETS
 
 NOT_EVALUATED = "not evaluated"
-
-
-def _percent(value: float) -> str:
-    return f"{value:.1f} %"
 
 
 def probes_text(plan: Plan) -> str:
@@ -57,7 +59,7 @@ def closest_oar_text(metrics: PlanMetrics) -> str:
     oar = min(iced, key=lambda o: o.distance_to_ice_mm - o.clearance_mm)
     verdict = "clear" if oar.clear else "TOO CLOSE"
     return (
-        f"{oar.name} {oar.distance_to_ice_mm:+.1f} mm from the ice "
+        f"{oar.name} {format_length_mm(oar.distance_to_ice_mm)} from the ice "
         f"(needs {oar.clearance_mm:g} mm): {verdict}"
     )
 
@@ -86,13 +88,18 @@ def summary_rows(plan: Plan, metrics: PlanMetrics | None) -> list[tuple[str, str
         )
         return rows + [(key, NOT_EVALUATED) for key in keys]
     coverage = lethal_coverage(metrics)
-    tumor, zone = ("—", "—") if coverage is None else (_percent(coverage[0]), _percent(coverage[1]))
+    tumor, zone = (
+        ("—", "—")
+        if coverage is None
+        else (format_coverage_percent(coverage[0]), format_coverage_percent(coverage[1]))
+    )
     minimum = metrics.margin.minimum_mm
     passes = margin_passes(metrics)
     margin = (
         "no lethal zone"
         if minimum is None
-        else f"{minimum:+.1f} mm (needs {metrics.margin_mm:g} mm): {'met' if passes else 'NOT MET'}"
+        else f"{format_margin_mm(minimum)} (needs {metrics.margin_mm:g} mm): "
+        f"{'met' if passes else 'NOT MET'}"
     )
     rows += [
         (f"Tumor killed (≤ {metrics.lethal_isotherm_c:g} °C)", tumor),
@@ -102,7 +109,8 @@ def summary_rows(plan: Plan, metrics: PlanMetrics | None) -> list[tuple[str, str
         ("Probe paths", paths_text(metrics)),
         (
             "Ice (0 °C) / lethal volume",
-            f"{metrics.ice_volume_ml:.1f} / {metrics.lethal_volume_ml:.1f} mL",
+            f"{format_volume_ml(metrics.ice_volume_ml)} / "
+            f"{format_volume_ml(metrics.lethal_volume_ml)}",
         ),
     ]
     robustness = metrics.robustness

@@ -19,7 +19,7 @@ from cryoplan_app.qt.practice.dialogs import HistoryDialog, StartPracticeDialog
 from cryoplan_app.qt.practice.panel import PracticePanel
 from cryoplan_app.qt.tasks import Task
 from planning_core.training.assessment import optimize_reference
-from planning_core.training.database import connect
+from planning_core.training.database import open_library
 from planning_core.training.history import best_per_case, history_plot_png, trainee_history
 from planning_core.training.library import LibraryCase, ensure_sample_cases, list_cases
 from planning_core.training.logbook import write_logbook
@@ -87,13 +87,10 @@ class TrainingActions:
         path = self.controller.library_path
 
         def work(progress, cancel):
-            connection = connect(path)
-            try:
+            with open_library(path) as connection:
                 if not list_cases(connection):
                     ensure_sample_cases(connection, progress=progress, cancel=cancel)
                 return list_cases(connection), [t.name for t in list_trainees(connection)]
-            finally:
-                connection.close()
 
         return self.window.runner.submit(
             "Reading the case library", work, on_done=lambda r: self._ask(*r), key="library"
@@ -124,11 +121,8 @@ class TrainingActions:
         path = self.controller.library_path
 
         def work(progress, cancel):
-            connection = connect(path)
-            try:
+            with open_library(path) as connection:
                 return optimize_reference(connection, case.id, progress=progress, cancel=cancel)
-            finally:
-                connection.close()
 
         self.window.runner.submit(
             f"Making the reference plan of {case.id}",
@@ -142,11 +136,8 @@ class TrainingActions:
         """The practising trainee, else one chosen from the library's trainees."""
         if self.controller.practice.trainee is not None:
             return self.controller.practice.trainee
-        connection = connect(self.controller.library_path)
-        try:
+        with open_library(self.controller.library_path) as connection:
             names = [t.name for t in list_trainees(connection)]
-        finally:
-            connection.close()
         if not names:
             QMessageBox.information(
                 self.window, "Training", "No trainee yet: start a practice first."
@@ -161,11 +152,8 @@ class TrainingActions:
 
     def history_dialog(self, trainee: str) -> HistoryDialog:
         """Show ``trainee``'s history (plot, best per case, attempts); returns the dialog."""
-        connection = connect(self.controller.library_path)
-        try:
+        with open_library(self.controller.library_path) as connection:
             attempts = trainee_history(connection, trainee)
-        finally:
-            connection.close()
         dialog = HistoryDialog(
             trainee,
             attempts,
@@ -196,11 +184,8 @@ class TrainingActions:
 
         def work(progress, cancel):
             progress(0.0, f"Writing the logbook of {trainee}")
-            connection = connect(library_path)
-            try:
+            with open_library(library_path) as connection:
                 return write_logbook(connection, trainee, path)
-            finally:
-                connection.close()
 
         return self.window.runner.submit(
             "Writing the practice logbook",

@@ -30,7 +30,7 @@ from planning_core.errors import PlanningError
 from planning_core.imaging.volume_io import is_volume_file
 from planning_core.planning.plan import Plan
 from planning_core.progress import CancelToken, ProgressCallback
-from planning_core.training.database import connect
+from planning_core.training.database import open_library
 from planning_core.training.library import LibraryCase, get_case, load_reference_plan, utc_now
 from planning_core.training.users import ensure_trainee
 
@@ -88,12 +88,9 @@ class PracticeController(QObject):
         library_path = self.library_path
 
         def work(progress: ProgressCallback, cancel: CancelToken):
-            connection = connect(library_path)
-            try:
+            with open_library(library_path) as connection:
                 case = get_case(connection, case_id)
                 ensure_trainee(connection, trainee, created_at=utc_now())  # new on first use
-            finally:
-                connection.close()
             reference = load_reference_plan(case)
             kind = "volume" if is_volume_file(case.image_path) else "dicom"
             source = CaseSource(kind, str(case.image_path), labels_path=str(case.labels_path))

@@ -24,12 +24,14 @@ from PyQt6.QtWidgets import (
 
 from cryoplan_app.qt.practice.panel import minutes_seconds
 from planning_core.errors import PlanningError
+from planning_core.figures import format_score
 from planning_core.training.attempts import AttemptRecord, parse_time
+from planning_core.training.difficulty import proximity_text, size_text
 from planning_core.training.history import CaseBest
 from planning_core.training.library import LibraryCase
 from planning_core.training.users import clean_name
 
-CASE_COLUMNS = ("Case", "Organ", "Tumor", "Difficulty", "Nearest organ at risk", "Reference")
+CASE_COLUMNS = ("Case", "Organ", "Tumor", "Difficulty", "Nearest structures", "Reference")
 BEST_COLUMNS = ("Case", "Best score", "Attempts", "Last attempt")
 ATTEMPT_COLUMNS = ("#", "Submitted (UTC)", "Case", "Score", "Time spent")
 
@@ -59,11 +61,6 @@ def _table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> QTableWidge
 def case_row(case: LibraryCase) -> tuple[str, ...]:
     """What the case list shows of a case (no hint of the reference plan's content)."""
     tags = case.tags
-    nearest = (
-        "none within 40 mm"
-        if tags.nearest_oar is None
-        else f"{tags.nearest_oar.replace('_', ' ')} {tags.nearest_oar_mm:.0f} mm"
-    )
     reference = (
         "none yet (made on start)"
         if case.reference_author is None
@@ -72,9 +69,9 @@ def case_row(case: LibraryCase) -> tuple[str, ...]:
     return (
         f"{case.id}: {case.title}",
         case.organ,
-        f"{tags.tumor_diameter_mm:.1f} mm ({tags.size_class})",
+        size_text(tags),
         tags.difficulty,
-        nearest,
+        proximity_text(tags),
         reference,
     )
 
@@ -162,7 +159,7 @@ class HistoryDialog(QDialog):
         self.best_table = _table(
             BEST_COLUMNS,
             [
-                (b.case_id, f"{b.best_score:.1f}", str(b.attempts), _when(b.last_submitted_at))
+                (b.case_id, format_score(b.best_score), str(b.attempts), _when(b.last_submitted_at))
                 for b in bests
             ],
         )
@@ -173,7 +170,7 @@ class HistoryDialog(QDialog):
                     str(a.id),
                     _when(a.submitted_at),
                     a.case_id,
-                    f"{a.score:.1f}",
+                    format_score(a.score),
                     "—" if a.duration_s is None else minutes_seconds(a.duration_s),
                 )
                 for a in reversed(attempts)

@@ -25,7 +25,9 @@ from PyQt6.QtWidgets import (
 from cryoplan_app.model.practice import PracticeResult
 from cryoplan_app.qt.panels.widgets import group, note
 from cryoplan_app.qt.tasks import Task
+from planning_core.figures import format_score, format_volume_ml
 from planning_core.training.attempts import parse_time
+from planning_core.training.difficulty import proximity_text, size_text
 
 if TYPE_CHECKING:
     from cryoplan_app.qt.practice.controller import PracticeController
@@ -121,14 +123,10 @@ class PracticePanel(QWidget):
             self.case_label.setText("")
         else:
             tags = case.tags
-            nearest = (
-                ""
-                if tags.nearest_oar is None
-                else f", {tags.nearest_oar.replace('_', ' ')} {tags.nearest_oar_mm:.0f} mm away"
-            )
             self.case_label.setText(
-                f"<b>{case.title}</b><br>Trainee: {practice.trainee} · {case.organ}, "
-                f"tumor {tags.tumor_diameter_mm:.0f} mm ({tags.difficulty}{nearest})"
+                f"<b>{_escape(case.title)}</b><br>Trainee: {_escape(practice.trainee or '')} · "
+                f"{case.organ}, tumor {size_text(tags)}, {tags.difficulty}; nearest: "
+                f"{proximity_text(tags)}"
             )
         self.state_label.setText(_STATE_TEXT[state])
         self.submit_button.setEnabled(practice.can_submit)
@@ -168,7 +166,7 @@ class PracticePanel(QWidget):
         if result is None:
             return
         score = result.assessment.score
-        self.score_label.setText(f"{score.total:.0f} / 100")
+        self.score_label.setText(f"{format_score(score.total)} / 100")
         items = [(item, False) for item in score.components]
         items += [(item, True) for item in score.penalties]
         self.breakdown.setRowCount(len(items))
@@ -194,7 +192,7 @@ class PracticePanel(QWidget):
         lethal = result.assessment.reference.settings.lethal_isotherm_c
         self.legend_label.setText(
             f"<span style='color:#e00000'>■</span> Red in the views: tumor surface left above "
-            f"{lethal:g} °C ({sum(r.volume_ml for r in under):.1f} mL under-treated)."
+            f"{lethal:g} °C ({format_volume_ml(sum(r.volume_ml for r in under))} under-treated)."
             if under
             else f"The whole tumor reaches {lethal:g} °C: nothing is painted red."
         )

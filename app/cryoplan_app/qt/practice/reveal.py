@@ -38,6 +38,7 @@ from cryoplan_app.qt.slice_view import QtSliceView
 from cryoplan_app.qt.tasks import TaskRunner
 from cryoplan_app.qt.volume_view import QtVolumeView
 from cryoplan_app.render.undertreated import UndertreatedSliceLayer, UndertreatedSurface
+from planning_core.figures import format_score
 from planning_core.planning.plan import Plan
 from planning_core.planning.results import PlanMetrics
 
@@ -109,7 +110,7 @@ class RevealWindow(QWidget):
         score = assessment.score.total
         titles = (
             f"Your attempt · {len(attempt_plan.probes)} probe(s), {attempt_plan.protocol} · "
-            f"score {score:.0f}",
+            f"score {format_score(score)}",
             f"Reference ({author}) · {len(reference.probes)} probe(s), {reference.protocol}",
         )
         grid = QGridLayout()

@@ -1,0 +1,61 @@
+"""The metrics panel gives no safety verdict that nothing supports.
+
+A real CT opened with a tumor label alone has no organ at risk and no structure
+along the probe paths: the panel must say "not assessed", never "clear" or "safe".
+"""
+
+from __future__ import annotations
+
+from cryoplan_app.qt.panels.metrics import oar_rows, path_rows
+
+from planning_core.planning.results import (
+    AblativeMargin,
+    IsothermCoverage,
+    OarMetrics,
+    PathReport,
+    PlanMetrics,
+)
+
+
+def _path(closest_mm: dict[str, float]) -> PathReport:
+    return PathReport((0.0, 90.0, 0.0), 90.0, 0.0, 0.0, 90.0, 170.0, closest_mm=closest_mm)
+
+
+def _metrics(*, oars: tuple[OarMetrics, ...], paths: tuple[PathReport, ...]) -> PlanMetrics:
+    return PlanMetrics(
+        computed_with="test",
+        inputs_sha256="0" * 64,
+        lethal_isotherm_c=-40.0,
+        margin_mm=5.0,
+        tumor_volume_ml=1.0,
+        ice_volume_ml=10.0,
+        lethal_volume_ml=5.0,
+        coverage=(IsothermCoverage(-40.0, 100.0, 100.0),),
+        margin=AblativeMargin(5.0, 5.0, (0.0, 0.0, 0.0)),
+        oars=oars,
+        probe_count=1,
+        total_freeze_s=1200.0,
+        min_tip_spacing_mm=None,
+        paths=paths,
+    )
+
+
+def test_nothing_labelled_reads_not_assessed():
+    metrics = _metrics(oars=(), paths=(_path({"skin": 0.0, "body": 0.0}),))
+    (oar_texts, _), = oar_rows(metrics)
+    (path_texts, _), = path_rows(metrics, ["P1"])
+    assert oar_texts[-1] == "not assessed"
+    assert path_texts[-1].startswith("not assessed")
+    assert path_texts[3] == "none labelled"
+
+
+def test_labelled_structures_keep_their_verdicts():
+    metrics = _metrics(
+        oars=(OarMetrics("bowel", 12.0, 10.0, 0.0, 0.0),),
+        paths=(_path({"skin": 0.0, "bowel": 14.0}),),
+    )
+    (oar_texts, _), = oar_rows(metrics)
+    (path_texts, _), = path_rows(metrics, ["P1"])
+    assert oar_texts[-1] == "clear"
+    assert path_texts[-1] == "safe"
+    assert path_texts[3].startswith("bowel")
