@@ -62,10 +62,13 @@ def ct_range_note(values_hu: NDArray[np.generic], *, file_name: str) -> str | No
     padding throughout.
     """
     low, high = CT_PLAUSIBLE_HU
-    fraction = implausible_ct_fraction(values_hu)
+    # Every second row and column: a 5 % share is estimated from 65 000 values of a
+    # 512×512 slice to well under 1 %, at a quarter of the cost of reading them all
+    # (the check ran on every slice and was the largest single cost of a load).
+    fraction = implausible_ct_fraction(values_hu[..., ::2, ::2])
     if fraction > MAX_IMPLAUSIBLE_FRACTION:
         what = f"{fraction:.0%} of the slice's values lie outside the possible CT range"
-    elif (rows := padding_row_fraction(values_hu)) > MAX_PADDING_ROW_FRACTION:
+    elif (rows := padding_row_fraction(values_hu[..., ::4])) > MAX_PADDING_ROW_FRACTION:
         what = f"{rows:.0%} of the slice's rows hold one constant value below the CT range"
     else:
         return None
