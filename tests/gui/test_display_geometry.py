@@ -15,7 +15,7 @@ def test_outline_traces_the_voxel_edges_of_each_region() -> None:
     ends, values = outline_segments(plane, [2, 7])
     assert sorted(np.unique(values)) == [2, 7]
     square = ends[values == 2]
-    assert len(square) == 8  # 2 edges on each of 4 sides
+    assert len(square) == 4  # one run of 2 voxel edges on each of 4 sides
     assert square[..., 0].min() == 0.5 and square[..., 0].max() == 2.5
     assert square[..., 1].min() == 0.5 and square[..., 1].max() == 2.5
     corner = ends[values == 7]
@@ -47,3 +47,40 @@ def test_a_name_without_room_is_left_out() -> None:
     # A viewport just big enough for one label beside the anchor.
     places = place_labels([(2.0, 2.0), (2.0, 2.0)], [(18.0, 14.0)] * 2, (26.0, 22.0))
     assert places[0] is not None and places[1] is None
+
+
+def test_outline_runs_cover_exactly_the_unit_edges() -> None:
+    # Merged runs must trace the same border as one segment per voxel edge: every
+    # unit edge between a wanted region and anything else, once per value.
+    rng = np.random.default_rng(7)
+    plane = rng.integers(0, 4, size=(23, 31)).astype(np.uint8)
+    plane[5:15, 8:20] = 2
+    ends, values = outline_segments(plane, [1, 2])
+    covered = set()
+    for (start, stop), value in zip(ends, values, strict=True):
+        steps = int(np.rint(np.abs(stop - start).max()))
+        assert steps >= 1 and (start == stop).sum() == 1  # axis-parallel, at least one edge
+        direction = (stop - start) / steps
+        for step in range(steps):
+            low = start + direction * step
+            key = (*np.round(low * 2).astype(int), *np.round(direction).astype(int), int(value))
+            assert key not in covered
+            covered.add(key)
+    expected = set()
+    padded = np.pad(plane, 1)
+    for a in range(padded.shape[0]):
+        for b in range(padded.shape[1]):
+            for da, db in ((1, 0), (0, 1)):
+                if a + da >= padded.shape[0] or b + db >= padded.shape[1]:
+                    continue
+                here, there = int(padded[a, b]), int(padded[a + da, b + db])
+                if here == there:
+                    continue
+                # The edge between voxels (a-1, b-1) and (a-1+da, b-1+db), unpadded.
+                if da:  # a horizontal edge (along b) at a - 0.5 + 0.5
+                    low, direction = np.array([a - 0.5, b - 1.5]), (0, 1)
+                else:
+                    low, direction = np.array([a - 1.5, b - 0.5]), (1, 0)
+                for value in {here, there} & {1, 2}:
+                    expected.add((*np.round(low * 2).astype(int), *direction, value))
+    assert covered == expected
