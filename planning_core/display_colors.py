@@ -10,6 +10,10 @@ import numpy as np
 
 RGB = tuple[float, float, float]
 
+#: Amber of warnings and of checks that could not be made ("not assessed"): neither
+#: the green of a pass nor the red of a failure, in the app and the report alike.
+WARNING_AMBER_HEX = "#b7791f"
+
 #: Known isotherms, warm to cold, as RGB in 0..1: 0 °C (ice edge) cyan, -20 °C green,
 #: -40 °C (the usual lethal isotherm) magenta, -60 °C violet. Others are interpolated.
 ISOTHERM_COLORS_RGB: tuple[tuple[float, RGB], ...] = (

@@ -37,6 +37,7 @@ from reportlab.platypus import (
 )
 
 from planning_core.atomic import atomic_path
+from planning_core.display_colors import WARNING_AMBER_HEX
 from planning_core.errors import ReportError
 from planning_core.figures import (
     format_coverage_percent,
@@ -58,7 +59,7 @@ FAIL_COLOUR = colors.HexColor("#c53030")
 GRID_COLOUR = colors.HexColor("#a0aec0")
 HEAD_FILL = colors.HexColor("#edf2f7")
 WARNING_FILL = colors.HexColor("#fefcbf")
-WARNING_EDGE = colors.HexColor("#b7791f")
+WARNING_EDGE = colors.HexColor(WARNING_AMBER_HEX)
 
 #: Section titles, in the order the report prints them.
 SECTIONS = (
@@ -251,7 +252,7 @@ def _draw_furniture(page: canvas.Canvas, header: HeaderInfo, total: int) -> None
     page.saveState()
     if header.deidentified:
         page.setFillColor(colors.HexColor("#fefcbf"))
-        page.setStrokeColor(colors.HexColor("#b7791f"))
+        page.setStrokeColor(WARNING_EDGE)
         page.rect(left, top - 9 * mm, right - left, 9 * mm, fill=1, stroke=1)
         page.setFillColor(colors.black)
         page.setFont(FONT_BOLD, 10)

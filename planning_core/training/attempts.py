@@ -26,7 +26,11 @@ from planning_core.errors import PlanFileError
 from planning_core.input_files import parse_json_text, read_json_file
 from planning_core.planning.plan import Plan
 from planning_core.planning.plan_json import plan_from_dict, plan_to_dict
-from planning_core.training.database import LibraryCorruptError, write_transaction
+from planning_core.training.database import (
+    LibraryCorruptError,
+    database_file,
+    write_transaction,
+)
 from planning_core.training.library import get_case, utc_now
 from planning_core.training.scoring import Score
 from planning_core.training.users import clean_name, ensure_trainee, get_trainee
@@ -246,7 +250,7 @@ def _record(connection: sqlite3.Connection, row: sqlite3.Row) -> AttemptRecord:
         if not isinstance(breakdown, dict) or not isinstance(feedback, list):
             raise ValueError("breakdown or feedback of the wrong kind")
     except (TypeError, ValueError, RecursionError, PlanFileError) as error:
-        where = connection.execute("PRAGMA database_list").fetchone()["file"]
+        where = database_file(connection)
         raise LibraryCorruptError(
             f"{where}: attempt {row['id']} holds values cryoplan does not write ({error}); the "
             "library was altered or damaged. Restore a backup of the file, or remove that "

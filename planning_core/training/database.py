@@ -224,7 +224,7 @@ def backup_library(connection: sqlite3.Connection, version: int) -> Path | None:
     Made before a schema upgrade, so the library as the older release wrote it
     can be restored. Returns the copy (``None`` for an in-memory database).
     """
-    source = _database_file(connection)
+    source = database_file(connection)
     if source is None:
         return None
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -245,7 +245,8 @@ def backup_library(connection: sqlite3.Connection, version: int) -> Path | None:
     return destination
 
 
-def _database_file(connection: sqlite3.Connection) -> Path | None:
+def database_file(connection: sqlite3.Connection) -> Path | None:
+    """The library database file of ``connection``; ``None`` for an in-memory database."""
     row = connection.execute("PRAGMA database_list").fetchone()
     return Path(row[2]) if row is not None and row[2] else None
 
@@ -311,7 +312,7 @@ def write_transaction(
     try:
         connection.execute("BEGIN IMMEDIATE")
     except sqlite3.OperationalError as error:
-        raise library_error(error, where or str(_database_file(connection))) from error
+        raise library_error(error, where or str(database_file(connection))) from error
     try:
         yield
     except BaseException:
@@ -402,5 +403,4 @@ def open_library(path: str | os.PathLike[str] | None = None) -> Iterator[sqlite3
 
 def library_folder(connection: sqlite3.Connection) -> Path:
     """The folder beside the database file where case files are stored."""
-    row = connection.execute("PRAGMA database_list").fetchone()
-    return Path(row["file"]).parent / "cases"
+    return Path(database_file(connection) or ".").parent / "cases"

@@ -48,7 +48,12 @@ from planning_core.paths import check_links_inside, resolve_inside
 from planning_core.planning.plan import Plan
 from planning_core.planning.plan_json import load_plan, save_plan
 from planning_core.progress import CancelToken, ProgressCallback, sub_progress
-from planning_core.training.database import LibraryError, library_folder, write_transaction
+from planning_core.training.database import (
+    LibraryError,
+    database_file,
+    library_folder,
+    write_transaction,
+)
 from planning_core.training.deidentify import (
     case_deidentifier,
     deidentify_dicom_folder,
@@ -178,12 +183,8 @@ def check_case_id(case_id: object, *, where: str = "") -> str:
 def case_folder(connection: sqlite3.Connection, case_id: str) -> Path:
     """The folder of case ``case_id`` in the library (the id checked first)."""
     folder = library_folder(connection)
-    resolve_inside(folder, check_case_id(case_id, where=_database_name(connection)))
+    resolve_inside(folder, check_case_id(case_id, where=str(database_file(connection))))
     return folder / case_id
-
-
-def _database_name(connection: sqlite3.Connection) -> str:
-    return str(connection.execute("PRAGMA database_list").fetchone()["file"])
 
 
 def _inside(folder: Path, name: str) -> Path:
@@ -688,7 +689,7 @@ def import_exported_case(
             )
         author = manifest.get("reference_author") or OPTIMIZER_AUTHOR
         reference = _StagedReference(
-            plan, str(author).strip() or OPTIMIZER_AUTHOR, float(manifest["reference_grid_mm"])
+            plan, str(author).strip() or OPTIMIZER_AUTHOR, grid_mm
         )
     return _import(
         connection, image, labels,

@@ -214,7 +214,9 @@ class Session:
         if labels is not None:
             case.volume.geometry.require_match(labels.geometry, what="label map vs image")
         planes_3d = self._planes_3d
-        had_target = target_centre_lps(self._labels) is not None
+        had_target = self._labels is not None and any(
+            self._labels.mask(name).any() for name in self._labels.names_with_role("target")
+        )
         self._set_labels_quietly(labels)
         self.labels_changed.emit(labels)
         if self._planes_3d != planes_3d:

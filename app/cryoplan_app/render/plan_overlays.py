@@ -230,6 +230,7 @@ class SlicePlanOverlay:
         self._order: list[int] = []  # which probe's name is placed first
         self._isotherms: dict[float, vtkActor] = {}
         self._legend: list[vtkTextActor] = []
+        self._legend_key: tuple[tuple[float, ...], float] | None = None
         self._leaders = _leader_actor()
         self._target_corners: NDArray[np.float64] | None = None
         renderer.AddViewProp(self._leaders)
@@ -380,6 +381,11 @@ class SlicePlanOverlay:
         self._show_legend(sorted(contours, reverse=True), lethal_c)
 
     def _show_legend(self, levels: list[float], lethal_c: float) -> None:
+        # Called on every slice change; the legend only changes with its levels.
+        key = (tuple(levels), lethal_c)
+        if key == self._legend_key:
+            return
+        self._legend_key = key
         for actor in self._legend:
             self.renderer.RemoveViewProp(actor)
         self._legend = []

@@ -17,8 +17,13 @@ _FOR_DEVELOPERS = (DeprecationWarning, PendingDeprecationWarning, FutureWarning,
 
 
 @contextlib.contextmanager
-def collected_as_notes(notes: list[str], *, where: str) -> Iterator[None]:
+def collected_as_notes(
+    notes: list[str], *, where: str
+) -> Iterator[list[warnings.WarningMessage]]:
     """Record warnings raised inside the block and append each, once, to ``notes``.
+
+    The block receives the list of recorded warnings, complete once it exits,
+    for callers that also judge them (an RLE segment longer than its image).
 
     Parameters
     ----------
@@ -29,7 +34,7 @@ def collected_as_notes(notes: list[str], *, where: str) -> Iterator[None]:
     """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        yield
+        yield caught
     for warning in caught:
         if issubclass(warning.category, _FOR_DEVELOPERS):
             # Not about the data: back to Python's filters (silent by default for users).

@@ -43,6 +43,7 @@ from planning_core.imaging.dicom.codestream import (
 )
 from planning_core.imaging.dicom.deflated import DeflateBombError, inflated_copy
 from planning_core.imaging.dicom.headers import InstanceHeader
+from planning_core.imaging.dicom.library_warnings import collected_as_notes
 
 _INT32 = np.iinfo(np.int32)
 #: JPEG lossy processes (baseline to 12-bit extended and the retired 6/8, 10/12)
@@ -89,11 +90,12 @@ def decode_frames(instance: InstanceHeader, *, name: str) -> DecodedFrames:
     if _is_plain_native(instance):
         values, masked = _read_native(instance)
         return DecodedFrames(values, False, _masked_notes(instance, masked))
-    caught: list[warnings.WarningMessage] = []
+    library_notes: list[str] = []
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            # Library warnings become notes naming the file, never printed text.
-            warnings.simplefilter("always")
+        # Library warnings become notes naming the file, never printed text.
+        with collected_as_notes(
+            library_notes, where=f"{instance.path.name}: the decoder warned"
+        ) as caught:
             decoded = _decode_with_pydicom(instance, name=name)
     except DicomLoadError:
         raise
@@ -116,12 +118,7 @@ def decode_frames(instance: InstanceHeader, *, name: str) -> DecodedFrames:
             _undecodable(instance, f"the decoder failed: {_one_line(panic)}")
         ) from None
     _reject_oversized_rle(instance, caught)
-    library_notes = [
-        f"{instance.path.name}: the decoder warned: {_one_line(w.message)}" for w in caught
-    ]
-    return DecodedFrames(
-        decoded.values, decoded.rescaled, decoded.notes + tuple(dict.fromkeys(library_notes))
-    )
+    return DecodedFrames(decoded.values, decoded.rescaled, decoded.notes + tuple(library_notes))
 
 
 def modality_values(

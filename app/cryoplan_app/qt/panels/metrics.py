@@ -25,6 +25,7 @@ from PyQt6.QtWidgets import (
 
 from cryoplan_app.qt.panels.summary import margin_passes
 from cryoplan_app.qt.panels.widgets import after_drag, group, note
+from planning_core.display_colors import WARNING_AMBER_HEX
 from planning_core.figures import (
     format_coverage_percent,
     format_length_mm,
@@ -38,9 +39,11 @@ from planning_core.segmentation.metrics import mask_volume_ml, max_diameter_mm
 
 _OK = QColor("#2e7d32")
 _BAD = QColor("#c62828")
-_UNKNOWN = QColor("#b7791f")  # amber: no verdict could be made
+_UNKNOWN = QColor(WARNING_AMBER_HEX)  # no verdict could be made
 _STALE_STYLE = "background: #fff3cd; color: #5c4400; padding: 4px;"
-_WARNING_STYLE = "background: #fefcbf; color: #5c4400; border: 1px solid #b7791f; padding: 4px;"
+_WARNING_STYLE = (
+    f"background: #fefcbf; color: #5c4400; border: 1px solid {WARNING_AMBER_HEX}; padding: 4px;"
+)
 COVERAGE_COLUMNS = ("Isotherm", "Tumor", "Tumor + margin")
 OAR_COLUMNS = ("Organ", "Ice edge", "Needs", "Frozen", "Lethal", "")
 PATH_COLUMNS = ("Probe", "In body", "CC / in-plane", "Closest", "")
