@@ -98,7 +98,7 @@ def coverage_rows(metrics: PlanMetrics) -> list[tuple[list[str], QColor | None]]
 def oar_rows(metrics: PlanMetrics) -> list[tuple[list[str], QColor | None]]:
     if not metrics.oars:
         # No organ labelled: "all clear" would be a verdict nothing supports.
-        return [(["no organ at risk labelled", "", "", "", "", "not assessed"], _UNKNOWN)]
+        return [(["none labelled", "—", "—", "—", "—", "not assessed"], _UNKNOWN)]
     rows = []
     for oar in metrics.oars:
         distance = (
