@@ -32,6 +32,7 @@ from planning_core.planning.case_files import companion_path, write_plan_case_fi
 from planning_core.planning.case_reference import CaseReference
 from planning_core.planning.optimizer import optimize_plan
 from planning_core.planning.optimizer.duration import PROTOCOL_FAMILIES
+from planning_core.planning.organ_sites import ORGAN_SITES, metrics_site, organs_at_risk_check
 from planning_core.planning.plan import Plan, image_title
 from planning_core.planning.plan_json import save_plan
 from planning_core.planning.settings import PlanSettings
@@ -61,12 +62,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     source.add_argument(
         "--labels", type=Path, metavar="FILE", help="label map with a 'tumor' label and organs"
     )
+    parser.add_argument(
+        "--organs",
+        action="store_true",
+        help="with --labels: add the automatic CT anatomy (bone, lung, bowel, colon, liver, "
+        "spleen, kidney, vessels ...) where the label map has no label; the file's own labels "
+        "are kept (with --tumor-seed the anatomy is always added on a CT)",
+    )
     parser.add_argument("--out", required=True, type=Path, help="plan file to write (.json)")
     parser.add_argument("--margin-mm", type=float, default=5.0, help="safety margin (default 5)")
     parser.add_argument(
         "--isotherm", type=float, default=-40.0, help="lethal isotherm in °C (default -40)"
     )
     parser.add_argument("--max-probes", type=int, default=8, help="most probes (default 8)")
+    parser.add_argument(
+        "--site",
+        choices=list(ORGAN_SITES),
+        help="organ the tumor lies in; decides which organs at risk must be labelled "
+        "(default: inferred from the label around the tumor)",
+    )
     parser.add_argument(
         "--probe-model", metavar="ID", help="probe model id (`cryoplan probes`); default by organ"
     )
@@ -97,15 +111,26 @@ def case_label_map(
     tumor_seed: tuple[float, float, float] | None,
     labels_path: Path | None,
     progress: ProgressCallback,
+    add_anatomy: bool = False,
 ) -> tuple[LabelMap, list[str]]:
     """The label map to plan on, and warnings.
 
-    With ``labels_path`` the file is used as it is. With a seed the tumor is
-    segmented from it and joined to the organs: a sample case's ground-truth
+    With ``labels_path`` the file is used as it is, or with ``add_anatomy`` the
+    automatic CT anatomy fills what it leaves unlabelled. With a seed the tumor
+    is segmented from it and joined to the organs: a sample case's ground-truth
     organs (its own tumor removed), otherwise the automatic CT anatomy.
     """
     if labels_path is not None:
-        return read_label_map(labels_path, reference=volume.geometry), []
+        labels = read_label_map(labels_path, reference=volume.geometry)
+        if not add_anatomy:
+            return labels, []
+        if volume.modality != "CT":
+            raise InvalidParameterError(
+                f"--organs: automatic anatomy needs a CT in Hounsfield units; {case} is "
+                f"{volume.modality}. Leave out --organs and label the organs in --labels."
+            )
+        anatomy = segment_anatomy(volume, into=labels, progress=progress)
+        return anatomy.label_map, list(anatomy.warnings)
     assert tumor_seed is not None
     tumor = segment_tumor(volume, tumor_seed, progress=sub_progress(progress, 0.0, 0.6))
     warnings = list(tumor.warnings)
@@ -190,6 +215,10 @@ def plan_summary(plan: Plan, label_map: LabelMap | None = None) -> dict[str, Any
             }
             for o in metrics.oars
         ],
+        "organ_site": metrics.organ_site,
+        "organ_site_note": metrics_site(metrics).sentence(),
+        "not_assessed": list(metrics.not_assessed),
+        "organs_at_risk_check": organs_at_risk_check(metrics)[0],
         "robustness": None
         if metrics.robustness is None
         else dataclasses.asdict(metrics.robustness),
@@ -230,9 +259,12 @@ def print_plan_summary(summary: dict[str, Any]) -> None:
         f"minimal ablative margin: {'none' if margin is None else format_margin_mm(margin)} "
         f"(goal {summary['margin_mm']:g} mm at {summary['lethal_isotherm_c']:g} °C)"
     )
-    print("organs at risk (distance to the 0 °C edge / clearance):")
+    print(f"{summary['organ_site_note']}")
+    print(f"organs at risk: {summary['organs_at_risk_check']}")
     if not any(not oar["monitored"] for oar in summary["oars"]):
-        print("  not assessed: no organ at risk is labelled (give --labels with the organs)")
+        print("  (give --labels with the organs, or --tumor-seed to segment them on a CT)")
+    else:
+        print("  distance to the 0 °C edge / clearance:")
     for oar in summary["oars"]:
         if oar["monitored"]:
             continue
@@ -242,6 +274,8 @@ def print_plan_summary(summary: dict[str, Any]) -> None:
         if distance is not None and distance >= 0 and not oar["clear"]:
             flag = "  within clearance"
         print(f"  {oar['name']}: {shown} / {oar['clearance_mm']:g} mm{flag}")
+    for name in summary["not_assessed"]:
+        print(f"  {name}: not assessed (not labelled)")
     monitored = [oar for oar in summary["oars"] if oar["monitored"]]
     if monitored:
         print("monitored structures, may freeze (distance to the 0 °C edge, frozen volume):")
@@ -275,13 +309,14 @@ def run_plan(args: argparse.Namespace) -> int:
         lethal_isotherm_c=args.isotherm,
         max_probes=args.max_probes,
         max_total_freeze_s=args.max_freeze_min * 60.0,
+        organ_site=args.site,
     )
     image_path, volume = load_case_image(args.case, sub_progress(progress, 0.0, 0.05))
     # Titles name the image, never its path (a DICOM folder on a real CT).
     title = image_title(volume.metadata, fallback=args.case)
     label_map, warnings = case_label_map(
         args.case, volume, tumor_seed=args.tumor_seed, labels_path=args.labels,
-        progress=sub_progress(progress, 0.05, 0.15),
+        add_anatomy=args.organs, progress=sub_progress(progress, 0.05, 0.15),
     )  # fmt: skip
     try:
         result = optimize_plan(

@@ -83,6 +83,8 @@ def run_report(args: argparse.Namespace) -> int:
         "report": str(output.path),
         "passed": output.content.passed,
         "not_assessed": list(output.content.not_assessed),
+        "organ_site": output.content.metrics.organ_site,
+        "organs_not_assessed": list(output.content.metrics.not_assessed),
         "checks": [
             {
                 "name": c.name,

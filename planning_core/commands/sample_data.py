@@ -13,7 +13,8 @@ from planning_core.progress import sub_progress
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "sample-data",
-        help="generate the synthetic sample cases (kidney, liver, lung CT; breast ultrasound)",
+        help="generate the synthetic sample cases (kidney, liver, lung CT; breast ultrasound; "
+        "heterogeneous lesions liver-metastasis, kidney-cystic, lung-part-solid)",
         description="Generate the deterministic synthetic sample cases with their ground-truth "
         "label maps and manifests, or find them when already generated. Cases go to --out, "
         "else $CRYOPLAN_SAMPLE_DIR, else the user cache.",
@@ -26,7 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="append",
         dest="cases",
         metavar="NAME",
-        help="generate only this case (repeatable): kidney, liver, lung, breast",
+        help="generate only this case (repeatable): kidney, liver, lung, breast, "
+        "liver-metastasis, kidney-cystic, lung-part-solid",
     )
     parser.add_argument(
         "--force", action="store_true", help="regenerate even when an up-to-date case exists"

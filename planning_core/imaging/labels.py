@@ -69,8 +69,20 @@ STANDARD_LABELS: dict[str, LabelInfo] = {
         LabelInfo(23, "spleen", (150, 60, 140), "oar"),
         LabelInfo(24, "pleura", (140, 200, 255), "avoid"),
         LabelInfo(25, "gallbladder", (120, 200, 80), "oar"),
+        # Organs at risk the organ sites name (planning_core.planning.organ_sites);
+        # heart and stomach keep the values the sample cases have always used.
+        LabelInfo(26, "duodenum", (215, 170, 70), "oar"),
+        LabelInfo(27, "pancreas", (235, 190, 140), "oar"),
+        LabelInfo(28, "esophagus", (205, 125, 100), "oar"),
+        LabelInfo(29, "nerve", (250, 250, 0), "oar"),
+        LabelInfo(30, "bile_duct", (100, 180, 60), "oar"),
+        LabelInfo(40, "heart", (200, 40, 60), "oar"),
+        LabelInfo(41, "stomach", (210, 160, 90), "oar"),
     )
 }
+
+#: Custom (non-standard) labels are numbered above every standard value.
+_LAST_STANDARD_VALUE = max(info.value for info in STANDARD_LABELS.values())
 
 
 def standard_label(name: str) -> LabelInfo:
@@ -202,7 +214,7 @@ class LabelMap:
         if standard is not None and standard.value not in used:
             value = standard.value
         else:
-            value = max(used | {len(STANDARD_LABELS)}) + 1
+            value = max(used | {_LAST_STANDARD_VALUE}) + 1
         default_color = standard.color_rgb if standard else _color_for(value)
         default_role = standard.role if standard else "anatomy"
         return LabelInfo(value, name, color_rgb or default_color, role or default_role)

@@ -92,8 +92,9 @@ def feasible_entries(
 
     A direction is feasible when its skin entry is not on the table side, its
     craniocaudal angle is within the limit, it crosses no clearance zone of a
-    checked structure (structures the target lies in or near are exempt, see
-    :meth:`TrajectoryContext.exempt_bits`) and the skin lies within the usable
+    checked structure, labelled or found on the CT (structures the target lies
+    in or near are exempt, see :meth:`TrajectoryContext.exempt_bits` and
+    :meth:`TrajectoryContext.blocking_bits`) and the skin lies within the usable
     shaft length.
 
     Parameters
@@ -166,16 +167,15 @@ def feasible_entries(
     reasons[~found | (skin_found & (length > usable))] |= TOO_LONG
 
     exempt_mask, exempt = context.exempt_bits(target)
-    zone = context.zone_bits.ravel()[flat]
     within = np.arange(len(t))[None, :] < first_out[:, None]
-    blocked_samples = (zone & zone.dtype.type(~exempt_mask & _all_bits(zone.dtype))) != 0
-    blocked_samples &= within
+    blocking = context.blocking_bits(flat, within, exempt_mask)
+    blocked_samples = blocking != 0
     blocked = blocked_samples.any(axis=1)
     reasons[blocked] |= BLOCKED
     first_blocked = np.argmax(blocked_samples, axis=1)
-    blocking_bits = zone[rows, first_blocked]
+    blocking_bits = blocking[rows, first_blocked]
     names = tuple(
-        _lowest_structure(context, int(bits) & ~exempt_mask) if hit else ""
+        _lowest_structure(context, int(bits)) if hit else ""
         for bits, hit in zip(blocking_bits, blocked, strict=True)
     )
     entries = target + directions * length[:, None]
@@ -191,10 +191,6 @@ def feasible_entries(
         blocking_structure=names,
         exempt=exempt,
     )
-
-
-def _all_bits(dtype: np.dtype) -> int:
-    return (1 << np.iinfo(dtype).bits) - 1
 
 
 def _lowest_structure(context: TrajectoryContext, bits: int) -> str:

@@ -212,8 +212,9 @@ def evaluate_plan(
         if body_mask is None:
             body_mask = case_body_mask(volume, label_map)
         context = TrajectoryContext(
-            label_map, plan.settings, body_mask=body_mask, target_label=plan.target_label
-        )
+            label_map, plan.settings, body_mask=body_mask, target_label=plan.target_label,
+            volume=volume,
+        )  # fmt: skip
     metrics = compute_plan_metrics(
         plan,
         label_map,
@@ -226,7 +227,11 @@ def evaluate_plan(
     )
     evaluated = plan.with_metrics(metrics).with_step_warnings("simulation", simulation.warnings)
     if volume is not None:
-        evaluated = evaluated.with_step_warnings("image", volume.warnings)
+        # On an image without Hounsfield units, say that paths were not checked on it.
+        unchecked = () if context.hazards is None or context.hazards.assessed else (
+            context.hazards.note,
+        )  # fmt: skip
+        evaluated = evaluated.with_step_warnings("image", (*volume.warnings, *unchecked))
     return PlanEvaluation(
         plan=evaluated,
         metrics=metrics,

@@ -26,6 +26,13 @@ from planning_core.imaging.geometry import Geometry
 from planning_core.imaging.labels import LabelMap
 from planning_core.planning.field_resample import resample_field
 from planning_core.planning.masks import bounding_box
+from planning_core.planning.organ_sites import (
+    SiteResolution,
+    labelled,
+    not_assessed_organs,
+    resolve_organ_site,
+    site_organs_present,
+)
 from planning_core.planning.plan import Plan, PlannedProbe
 from planning_core.planning.results import (
     AblativeMargin,
@@ -36,6 +43,7 @@ from planning_core.planning.results import (
 )
 from planning_core.planning.trajectory import TrajectoryContext
 from planning_core.progress import CancelToken, ProgressCallback
+from planning_core.segmentation.metrics import recist_axes
 
 #: Body temperature; tissue outside the thermal grid never cooled below it.
 BODY_TEMPERATURE_C = 37.0
@@ -261,18 +269,41 @@ def min_tip_spacing_mm(probes: tuple[PlannedProbe, ...]) -> float | None:
     return min(math.dist(a.tip_lps_mm, b.tip_lps_mm) for a, b in itertools.combinations(probes, 2))
 
 
-def oar_names(plan: Plan, label_map: LabelMap) -> tuple[str, ...]:
-    """The organs at risk a plan is evaluated against (its ``oar_labels`` or every "oar" label)."""
+def plan_organ_site(plan: Plan, label_map: LabelMap) -> SiteResolution:
+    """The plan's organ site: its ``organ_site`` setting, else inferred from the labels."""
+    return resolve_organ_site(plan.settings.organ_site, label_map, plan.target_label)
+
+
+def oar_names(
+    plan: Plan, label_map: LabelMap, *, site: SiteResolution | None = None
+) -> tuple[str, ...]:
+    """The organs at risk a plan is evaluated against.
+
+    Its ``oar_labels`` (or every "oar" label), then the organs its organ site
+    lists that the map holds, whatever their role (the liver beside a kidney
+    tumor is "anatomy" in the label table, yet an organ at risk there);
+    monitored structures stay monitored (:func:`monitored_names`).
+    """
     if plan.oar_labels is None:
-        return tuple(n for n in label_map.names_with_role("oar") if n != plan.target_label)
-    for name in plan.oar_labels:
-        label_map.info(name)  # raises naming the missing label
-    return plan.oar_labels
+        chosen = tuple(n for n in label_map.names_with_role("oar") if n != plan.target_label)
+    else:
+        for name in plan.oar_labels:
+            label_map.info(name)  # raises naming the missing label
+        chosen = plan.oar_labels
+    site = plan_organ_site(plan, label_map) if site is None else site
+    extra = (
+        n
+        for n in site_organs_present(site, label_map, plan.target_label)
+        if n not in chosen and n not in MONITORED_LABELS
+    )
+    return (*chosen, *extra)
 
 
-def monitored_names(plan: Plan, label_map: LabelMap) -> tuple[str, ...]:
+def monitored_names(
+    plan: Plan, label_map: LabelMap, *, site: SiteResolution | None = None
+) -> tuple[str, ...]:
     """The :data:`MONITORED_LABELS` in the map that are neither target nor organ at risk."""
-    excluded = {plan.target_label, *oar_names(plan, label_map)}
+    excluded = {plan.target_label, *oar_names(plan, label_map, site=site)}
     return tuple(n for n in MONITORED_LABELS if label_map.has(n) and n not in excluded)
 
 
@@ -342,8 +373,14 @@ def compute_plan_metrics(
     step(0.2, "Ablative margin")
     margin = signed_ablative_margin(dose, tumor, geometry, lethal)
     step(0.4, "Organs at risk and monitored structures")
-    organs = oar_names(plan, label_map)
-    watched = monitored_names(plan, label_map)
+    site = plan_organ_site(plan, label_map)
+    chosen = oar_names(plan, label_map, site=site)
+    # An empty label measures nothing: it is listed as not assessed, never as clear.
+    not_assessed = not_assessed_organs(site, label_map, chosen)
+    organs = tuple(n for n in chosen if n not in not_assessed)
+    watched = tuple(
+        n for n in monitored_names(plan, label_map, site=site) if labelled(label_map, n)
+    )
     organ_masks = {name: label_map.mask(name) for name in (*organs, *watched)}
     oars = oar_ice_metrics(
         dose, organ_masks, geometry, lethal_isotherm_c=lethal, monitored=watched,
@@ -363,6 +400,7 @@ def compute_plan_metrics(
         )
     paths = tuple(context.analyze_probe(probe) for probe in plan.probes)
     voxel_ml = geometry.voxel_volume_mm3 / 1000.0
+    recist = recist_axes(tumor, geometry)  # tumor is not empty: never None here
     step(1.0, "Metrics ready")
     return PlanMetrics(
         computed_with=computed_with,
@@ -380,4 +418,9 @@ def compute_plan_metrics(
         min_tip_spacing_mm=min_tip_spacing_mm(plan.probes),
         paths=paths,
         histograms=histograms,
+        organ_site=site.site,
+        organ_site_inferred_from=site.inferred_from,
+        not_assessed=not_assessed,
+        tumor_long_axis_mm=None if recist is None else recist.long_mm,
+        tumor_short_axis_mm=None if recist is None else recist.short_mm,
     )

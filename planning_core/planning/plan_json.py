@@ -25,11 +25,13 @@ from planning_core.planning.limits import (
     coordinate_problem,
     probe_count_problem,
 )
+from planning_core.planning.organ_sites import ORGAN_SITES
 from planning_core.planning.plan import Plan, PlannedProbe, PlanWarning
 from planning_core.planning.results import (
     AblativeMargin,
     IsothermCoverage,
     OarMetrics,
+    PathHazard,
     PathReport,
     PlanMetrics,
     RobustnessSummary,
@@ -158,6 +160,8 @@ def _metrics_to_dict(metrics: PlanMetrics, stale: bool) -> dict[str, Any]:
         "lethal_isotherm_c": metrics.lethal_isotherm_c,
         "margin_mm": metrics.margin_mm,
         "tumor_volume_ml": metrics.tumor_volume_ml,
+        "tumor_long_axis_mm": metrics.tumor_long_axis_mm,
+        "tumor_short_axis_mm": metrics.tumor_short_axis_mm,
         "ice_volume_ml": metrics.ice_volume_ml,
         "lethal_volume_ml": metrics.lethal_volume_ml,
         "coverage": [
@@ -204,6 +208,9 @@ def _metrics_to_dict(metrics: PlanMetrics, stale: bool) -> dict[str, Any]:
         "robustness": (
             None if metrics.robustness is None else dataclasses.asdict(metrics.robustness)
         ),
+        "organ_site": metrics.organ_site,
+        "organ_site_inferred_from": metrics.organ_site_inferred_from or None,
+        "not_assessed": list(metrics.not_assessed),
     }
 
 
@@ -222,6 +229,8 @@ def _path_to_dict(report: PathReport) -> dict[str, Any]:
         "crossings": dict(report.crossings),
         "exempt": list(report.exempt),
         "problems": list(report.problems),
+        "hazards": [dataclasses.asdict(hazard) for hazard in report.hazards],
+        "hazards_assessed": report.hazards_assessed,
     }
 
 
@@ -502,6 +511,9 @@ def _settings(node: _Node) -> PlanSettings:
             values[key] = child.number_map()
         elif key == "reported_isotherms_c":
             values[key] = child.numbers()
+        elif key == "organ_site":
+            # null: inferred from the labels, as when the key is absent.
+            values[key] = None if child.value is None else child.text()
         elif key == "patient_position":
             values[key] = child.text()
         elif key == "max_probes":
@@ -569,6 +581,9 @@ def _metrics(node: _Node) -> PlanMetrics:
         lethal_isotherm_c=node.field("lethal_isotherm_c").number(),
         margin_mm=node.field("margin_mm").number(),
         tumor_volume_ml=node.field("tumor_volume_ml").number(),
+        # Absent from metrics written before the RECIST axes were recorded.
+        tumor_long_axis_mm=node.optional_number("tumor_long_axis_mm"),
+        tumor_short_axis_mm=node.optional_number("tumor_short_axis_mm"),
         ice_volume_ml=node.field("ice_volume_ml").number(),
         lethal_volume_ml=node.field("lethal_volume_ml").number(),
         coverage=tuple(
@@ -601,7 +616,23 @@ def _metrics(node: _Node) -> PlanMetrics:
         paths=tuple(_path(item) for item in node.field("paths").items()),
         histograms=tuple(_histogram(item) for item in node.field("histograms").items()),
         robustness=_robustness(node.optional("robustness")),
+        # Metrics written before organ sites existed lack these: site unknown.
+        organ_site=_organ_site(node),
+        organ_site_inferred_from=_optional_text(node, "organ_site_inferred_from"),
+        not_assessed=(
+            () if node.optional("not_assessed") is None else node.field("not_assessed").texts()
+        ),
     )
+
+
+def _organ_site(node: _Node) -> str | None:
+    child = node.optional("organ_site")
+    if child is None:
+        return None
+    text = child.text()
+    if text not in ORGAN_SITES:
+        raise child.error(f"unknown organ site {text!r}; known: {', '.join(ORGAN_SITES)}.")
+    return text
 
 
 def _robustness(node: _Node | None) -> RobustnessSummary | None:
@@ -638,6 +669,29 @@ def _path(node: _Node) -> PathReport:
         crossings=node.field("crossings").integer_map(),
         exempt=node.field("exempt").texts(),
         problems=node.field("problems").texts(),
+        # Plan files written before the CT hazard checks have neither field.
+        hazards=tuple(_hazard(item) for item in _optional_items(node, "hazards")),
+        hazards_assessed=_optional_boolean(node, "hazards_assessed"),
+    )
+
+
+def _optional_items(node: _Node, key: str) -> list[_Node]:
+    child = node.optional(key)
+    return [] if child is None else child.items()
+
+
+def _optional_boolean(node: _Node, key: str) -> bool:
+    child = node.optional(key)
+    return False if child is None else child.boolean()
+
+
+def _hazard(node: _Node) -> PathHazard:
+    return PathHazard(
+        name=node.field("name").text(),
+        depth_mm=node.field("depth_mm").number(),
+        length_mm=node.field("length_mm").number(),
+        closest_mm=node.field("closest_mm").number(),
+        forbidden=node.field("forbidden").boolean(),
     )
 
 

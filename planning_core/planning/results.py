@@ -29,6 +29,33 @@ def _read_only(values: Mapping[str, float] | Mapping[str, int]) -> Mapping:
 
 
 @dataclass(frozen=True)
+class PathHazard:
+    """A stretch of a probe path in or near a hazard found on the CT itself.
+
+    Attributes
+    ----------
+    name : str
+        The hazard, e.g. ``"bone on the CT"``
+        (:data:`planning_core.planning.ct_hazards.HAZARD_KINDS`).
+    depth_mm : float
+        Distance along the path from the skin entry to where the path enters the
+        hazard (or, when it only passes near, comes closest).
+    length_mm : float
+        Length of the path inside the hazard (0 when it only passes within the clearance).
+    closest_mm : float
+        Smallest distance from the path to the hazard in this stretch (0 when it crosses).
+    forbidden : bool
+        False for the stretch next to the tip that a path to the target cannot avoid.
+    """
+
+    name: str
+    depth_mm: float
+    length_mm: float
+    closest_mm: float
+    forbidden: bool = True
+
+
+@dataclass(frozen=True)
 class PathReport:
     """Checks of one straight probe path from the skin to the tip.
 
@@ -61,6 +88,11 @@ class PathReport:
         target cannot avoid them, so they are reported but not forbidden.
     problems : tuple of str
         One sentence per failed check; empty when the path is acceptable.
+    hazards : tuple of PathHazard
+        Stretches in or near hazards found on the CT itself, skin side first.
+    hazards_assessed : bool
+        Whether the path was sampled on the CT for hazards (False on ultrasound and
+        in plan files written before these checks: "not assessed").
     """
 
     skin_entry_lps_mm: tuple[float, float, float] | None
@@ -74,6 +106,8 @@ class PathReport:
     crossings: Mapping[str, int] = field(default_factory=dict)
     exempt: tuple[str, ...] = ()
     problems: tuple[str, ...] = ()
+    hazards: tuple[PathHazard, ...] = ()
+    hazards_assessed: bool = False
 
     def __post_init__(self) -> None:
         for name in ("closest_mm", "clearance_mm", "crossings"):
@@ -256,6 +290,21 @@ class PlanMetrics:
         Tumor, margin shell, each organ at risk and each monitored structure.
     robustness : RobustnessSummary, optional
         Monte-Carlo placement-error analysis, when one was run.
+    organ_site : str or None
+        The organ site whose organs at risk were checked
+        (:mod:`~planning_core.planning.organ_sites`); ``None`` when it was
+        unknown (and for metrics written before organ sites existed).
+    organ_site_inferred_from : str
+        The label around the tumor the site was inferred from; empty when the
+        plan's ``organ_site`` setting gave it or it is unknown.
+    not_assessed : tuple of str
+        Organs at risk the site lists (every site's when it is unknown) that the
+        label map lacks or holds empty: nothing was measured for them, so the
+        organs at risk are never called clear while any is listed.
+    tumor_long_axis_mm, tumor_short_axis_mm : float or None
+        The tumor's RECIST long and short axes on the label grid
+        (:func:`~planning_core.segmentation.metrics.recist_axes`); ``None`` in
+        metrics written before they were recorded.
     """
 
     computed_with: str
@@ -274,6 +323,11 @@ class PlanMetrics:
     paths: tuple[PathReport, ...] = ()
     histograms: tuple[TemperatureVolumeHistogram, ...] = ()
     robustness: RobustnessSummary | None = None
+    organ_site: str | None = None
+    organ_site_inferred_from: str = ""
+    not_assessed: tuple[str, ...] = ()
+    tumor_long_axis_mm: float | None = None
+    tumor_short_axis_mm: float | None = None
 
     def coverage_at(self, isotherm_c: float) -> IsothermCoverage:
         """The coverage entry of ``isotherm_c``; raises KeyError when not reported."""

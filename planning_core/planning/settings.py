@@ -10,6 +10,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from planning_core.errors import InvalidParameterError
+from planning_core.planning.organ_sites import ORGAN_SITES
 from planning_core.planning.parameters import ParameterRange
 
 #: Declared ranges of the scalar settings; user interfaces build their inputs from these.
@@ -172,6 +173,11 @@ class PlanSettings:
     patient_position : str
         DICOM Patient Position (``HFS``, ``HFP``, ``FFS``, ``FFP``, ``HFDL``, ...);
         it tells which side of the patient lies on the table.
+    organ_site : str or None
+        The organ the tumor lies in, a key of
+        :data:`~planning_core.planning.organ_sites.ORGAN_SITES` (kidney, liver,
+        lung, breast, bone): it decides which organs at risk must be labelled.
+        ``None`` infers it from the label around the tumor.
     """
 
     margin_mm: float = 5.0
@@ -194,6 +200,7 @@ class PlanSettings:
     min_shaft_elevation_deg: float = 0.0
     usable_length_mm: float = 175.0
     patient_position: str = "HFS"
+    organ_site: str | None = None
 
     def __post_init__(self) -> None:
         for item in fields(self):
@@ -226,12 +233,21 @@ class PlanSettings:
                 f"patient_position {self.patient_position!r} is not supported; use one of "
                 f"{', '.join(TABLE_DIRECTION_LPS)}."
             )
+        if self.organ_site is not None and self.organ_site not in ORGAN_SITES:
+            raise InvalidParameterError(
+                f"organ site {self.organ_site!r} is not known; use one of "
+                f"{', '.join(ORGAN_SITES)} (or leave it out to infer it from the labels)."
+            )
 
     def as_dict(self) -> dict[str, object]:
         """Plain JSON-ready values of every field (mappings as dicts, tuples as lists)."""
         values: dict[str, object] = {}
         for item in fields(self):
             value = getattr(self, item.name)
+            if item.name == "organ_site" and value is None:
+                # Left out when inferred, so plans saved before organ sites existed
+                # keep their inputs hash (and their metrics stay fresh).
+                continue
             if isinstance(value, Mapping):
                 value = dict(value)
             elif isinstance(value, tuple):

@@ -29,10 +29,12 @@ from scipy.spatial import cKDTree
 
 from planning_core.errors import InvalidParameterError
 from planning_core.imaging.labels import LabelMap
+from planning_core.imaging.volume import Volume
 from planning_core.planning.body import body_mask_from_labels
+from planning_core.planning.ct_hazards import CtHazards, ct_hazards_of
 from planning_core.planning.masks import bounding_box
 from planning_core.planning.plan import PlannedProbe
-from planning_core.planning.results import PathReport
+from planning_core.planning.results import PathHazard, PathReport
 from planning_core.planning.settings import PlanSettings
 from planning_core.progress import CancelToken, ProgressCallback
 
@@ -103,12 +105,16 @@ def directions_from_angles_deg(
 
 @dataclass(frozen=True)
 class CheckedStructure:
-    """A structure probe paths keep clear of, and its bit in the zone map."""
+    """A structure probe paths keep clear of, and its bit in the zone map.
+
+    ``value`` is its label value, or 0 for a hazard found on the CT (``hazard``).
+    """
 
     name: str
     value: int
     clearance_mm: float
     bit: int
+    hazard: bool = False
 
 
 def _bit_dtype(count: int) -> type[np.unsignedinteger]:
@@ -134,6 +140,11 @@ class TrajectoryContext:
         voxel when the map has a ``body`` label (:func:`body_mask_from_labels`).
     target_label : str
         The tumor label, never a path obstacle.
+    volume : Volume, optional
+        The planning image: on a CT, gas, bone, mottled bowel content and contrast
+        vessels found from its Hounsfield units (:mod:`.ct_hazards`) are checked
+        structures too, whether labelled or not; on other images they are "not
+        assessed" (:attr:`hazards`).
     progress, cancel
         Progress callback and cancel token for the one-time preparation.
 
@@ -149,7 +160,12 @@ class TrajectoryContext:
 
     Paths may cross structures they cannot avoid (:meth:`exempt_bits`): those
     hosting the target (see :data:`HOST_FRACTION`), those whose clearance zone
-    holds the tip, and the envelopes of these (:data:`ENVELOPES`).
+    holds the tip, and the envelopes of these (:data:`ENVELOPES`). A hazard found
+    on the CT is one mask of many pieces (every rib, every gas pocket), so the
+    same rules apply to its pieces: a piece hosting the target (the aerated lung
+    around a lung nodule) is left out, and a path may leave the tip through a
+    hazard's clearance zone but never through the hazard itself
+    (:meth:`blocking_bits`, the one rule the path analysis and the entry map share).
     """
 
     def __init__(
@@ -159,6 +175,7 @@ class TrajectoryContext:
         *,
         body_mask: NDArray[np.bool_] | None = None,
         target_label: str = "tumor",
+        volume: Volume | None = None,
         progress: ProgressCallback | None = None,
         cancel: CancelToken | None = None,
     ) -> None:
@@ -182,13 +199,54 @@ class TrajectoryContext:
         }
         names -= {target_label, *NEVER_PATH_CHECKED}
         infos = sorted((label_map.info(n) for n in names), key=lambda info: info.value)
-        self.structures: tuple[CheckedStructure, ...] = tuple(
+        structures = [
             CheckedStructure(info.name, info.value, settings.path_clearance_mm(info.name), bit)
             for bit, info in enumerate(infos)
-        )
+        ]
         self._lps_to_ijk = geometry.direction / geometry.spacing_mm[np.newaxis, :]
         self._ni_nj_nk = np.asarray(geometry.size_ijk, dtype=np.int64)
-        self.zone_bits = self._zone_bits(progress, cancel)
+        #: Hazards found on the CT; ``None`` without an image (not assessed).
+        self.hazards: CtHazards | None = None
+        self._hazard_masks: dict[str, NDArray[np.bool_]] = {}
+        #: Names of hazard pieces left out because they host the target.
+        self.hazard_hosts: tuple[str, ...] = ()
+        if volume is not None:
+            volume.geometry.require_match(geometry, what="image and label map")
+            target = label_map.mask(target_label) if label_map.has(target_label) else None
+            self.hazards = ct_hazards_of(
+                volume, body_mask,
+                progress=None if progress is None else _scaled(progress, 0.0, 0.5),
+                cancel=cancel,
+            )  # fmt: skip
+            hosts = []
+            for name, mask in self.hazards.masks.items():
+                clearance = max(
+                    settings.path_clearance_mm(n) for n in self.hazards.clearance_labels[name]
+                )
+                kept = mask
+                if target is not None:
+                    # The target is where the tip must go (a calcified or enhancing tumor).
+                    outside = mask & ~target
+                    kept = self._without_hosts(outside, target, clearance)
+                    if kept is not outside:
+                        hosts.append(f"{name} around the target")
+                self._hazard_masks[name] = kept
+                structures.append(
+                    CheckedStructure(name, 0, clearance, len(structures), hazard=True)
+                )
+            self.hazard_hosts = tuple(hosts)
+        self.structures: tuple[CheckedStructure, ...] = tuple(structures)
+        #: Bits of the hazards found on the CT.
+        self.hazard_bits = sum(1 << s.bit for s in self.structures if s.hazard)
+        zone_progress = None if progress is None or volume is None else _scaled(progress, 0.5, 1.0)
+        self.zone_bits = self._zone_bits(zone_progress or progress, cancel)
+        #: Bits of the hazards where their voxels themselves (no clearance) lie.
+        self.core_bits = np.zeros_like(self.zone_bits)
+        for structure in self.structures:
+            if structure.hazard:
+                self.core_bits[self._hazard_masks[structure.name]] |= self.core_bits.dtype.type(
+                    1 << structure.bit
+                )
         self.host_bits = self._host_bits()
         self._trees: dict[str, cKDTree | None] = {}
 
@@ -204,7 +262,7 @@ class TrajectoryContext:
                 cancel.raise_if_cancelled()
             if progress is not None:
                 progress(number / len(self.structures), f"Clearance zone of {structure.name}")
-            mask = self.label_map.voxels == structure.value
+            mask = self._mask(structure)
             if not mask.any():
                 continue
             flag = dtype(1 << structure.bit)
@@ -219,6 +277,40 @@ class TrajectoryContext:
             progress(1.0, "Clearance zones ready")
         return bits
 
+    def _mask(self, structure: CheckedStructure) -> NDArray[np.bool_]:
+        if structure.hazard:
+            return self._hazard_masks[structure.name]
+        return self.label_map.voxels == structure.value
+
+    def _without_hosts(
+        self, mask: NDArray[np.bool_], target: NDArray[np.bool_], clearance_mm: float
+    ) -> NDArray[np.bool_]:
+        """``mask`` without its pieces whose clearance zone holds most of the target's border.
+
+        Returns ``mask`` itself when no piece hosts the target.
+        """
+        spacing = np.asarray(self.geometry.spacing_kji_mm)
+        pad = np.ceil(clearance_mm / spacing).astype(int) + 2
+        box = bounding_box(target, pad)
+        if box is None or not mask[box].any():
+            return mask
+        crop = target[box]
+        border = ndimage.binary_dilation(crop) & ~crop
+        distance, nearest = ndimage.distance_transform_edt(
+            ~mask[box], sampling=spacing, return_indices=True
+        )
+        # As in the clearance zones: closer than the clearance, or inside when it is 0.
+        near = border & ((distance < clearance_mm) | (distance == 0.0))
+        if np.count_nonzero(near) < HOST_FRACTION * np.count_nonzero(border):
+            return mask
+        pieces, _ = ndimage.label(mask)
+        at = tuple(index[near] + s.start for index, s in zip(nearest, box, strict=True))
+        ids, counts = np.unique(pieces[at], return_counts=True)
+        hosts = ids[counts >= HOST_FRACTION * np.count_nonzero(border)]
+        if len(hosts) == 0:
+            return mask
+        return mask & ~np.isin(pieces, hosts)
+
     def _host_bits(self) -> int:
         if not self.label_map.has(self.target_label):
             return 0
@@ -231,6 +323,8 @@ class TrajectoryContext:
         zone = self.zone_bits[box][border]
         hosts = 0
         for structure in self.structures:
+            if structure.hazard:  # Hazard pieces hosting the target are left out instead.
+                continue
             inside = np.count_nonzero(zone & zone.dtype.type(1 << structure.bit))
             if inside >= HOST_FRACTION * zone.size:
                 hosts |= 1 << structure.bit
@@ -238,7 +332,7 @@ class TrajectoryContext:
 
     def _tree(self, structure: CheckedStructure) -> cKDTree | None:
         if structure.name not in self._trees:
-            mask = self.label_map.voxels == structure.value
+            mask = self._mask(structure)
             box = bounding_box(mask, 1)
             tree = None
             if box is not None:
@@ -273,7 +367,9 @@ class TrajectoryContext:
     def exempt_bits(self, target_lps_mm: ArrayLike) -> tuple[int, tuple[str, ...]]:
         """Zone bits of the structures a path to ``target_lps_mm`` cannot avoid, and their names."""
         flat, inside = self.flat_indices(np.asarray(target_lps_mm, dtype=np.float64))
-        bits = self.host_bits | (int(self.zone_bits.ravel()[flat]) if bool(inside) else 0)
+        at_tip = int(self.zone_bits.ravel()[flat]) if bool(inside) else 0
+        # Hazards are never exempt as a whole: see blocking_bits.
+        bits = self.host_bits | (at_tip & ~self.hazard_bits)
         names = {s.name for s in self.structures if bits >> s.bit & 1}
         for outer, enveloping in ENVELOPES.items():
             if outer in names:
@@ -290,8 +386,44 @@ class TrajectoryContext:
             return np.full(len(points_lps), np.inf)
         distance, _ = tree.query(points_lps)
         flat, inside = self.flat_indices(points_lps)
-        within = inside & (self.label_map.voxels.ravel()[flat] == structure.value)
+        within = inside & self._mask(structure).ravel()[flat]
         return np.where(within, 0.0, distance)
+
+    def blocking_bits(
+        self, flat: NDArray[np.int64], within: NDArray[np.bool_], exempt_mask: int
+    ) -> NDArray[np.unsignedinteger]:
+        """Per path sample, the bits of the structures whose presence there forbids the path.
+
+        Parameters
+        ----------
+        flat : ndarray of int, shape (..., n)
+            Flat voxel indices of samples walking out from the tip (last axis).
+        within : ndarray of bool, shape (..., n)
+            Which samples lie on the shaft (in the body, before the skin).
+        exempt_mask : int
+            Bits of the structures the path may cross (:meth:`exempt_bits`).
+
+        Notes
+        -----
+        A labelled structure blocks wherever the shaft is in its clearance zone
+        unless exempt. A hazard found on the CT blocks wherever the shaft is inside
+        it, and in its clearance zone except on the stretch from the tip up to the
+        first sample outside that zone (a tip beside a rib may leave along it,
+        never through it).
+        """
+        zone = self.zone_bits.ravel()[flat]
+        dtype = zone.dtype.type
+        bits = zone & dtype(~exempt_mask & ((1 << np.iinfo(zone.dtype).bits) - 1))
+        if self.hazard_bits:
+            core = self.core_bits.ravel()[flat]
+            for structure in self.structures:
+                if not structure.hazard:
+                    continue
+                flag = dtype(1 << structure.bit)
+                leaving = np.logical_and.accumulate((zone & flag) != 0, axis=-1)
+                bits[leaving & ((core & flag) == 0)] &= dtype(~flag)
+        bits[~within] = 0
+        return bits
 
     # -- analysis --------------------------------------------------------------------------
     def analyze_probe(
@@ -368,22 +500,32 @@ class TrajectoryContext:
         shaft_flat = flat[:exit_index]
         exempt_mask, exempt = self.exempt_bits(tip)
         zone = self.zone_bits.ravel()[shaft_flat]
-        labels = self.label_map.voxels.ravel()[shaft_flat]
+        blocking = self.blocking_bits(shaft_flat, np.ones(len(shaft_flat), dtype=bool), exempt_mask)
+        depth = length - t[:exit_index]
         closest: dict[str, float] = {}
         clearance: dict[str, float] = {}
         crossings: dict[str, int] = {}
+        hazards: list[PathHazard] = []
         for structure in self.structures:
-            distance = float(self.distance_mm(structure.name, shaft).min())
+            distances = self.distance_mm(structure.name, shaft)
+            distance = float(distances.min()) if len(distances) else np.inf
             if not np.isfinite(distance):
                 continue
             closest[structure.name] = distance
             clearance[structure.name] = structure.clearance_mm
-            entered = labels == structure.value
+            flag = zone.dtype.type(1 << structure.bit)
+            entered = self._mask(structure).ravel()[shaft_flat]
             runs = int(entered[0]) + int(np.count_nonzero(entered[1:] & ~entered[:-1]))
             if runs:
                 crossings[structure.name] = runs
-            violates = bool(np.any(zone & zone.dtype.type(1 << structure.bit)))
-            if violates and not exempt_mask >> structure.bit & 1:
+            if structure.hazard:
+                in_zone, forbidden = (zone & flag) != 0, (blocking & flag) != 0
+                found = _hazard_stretches(
+                    structure, in_zone, entered, forbidden, distances, depth, step_mm
+                )
+                hazards += found
+                problems += [_hazard_problem(h, structure) for h in found if h.forbidden]
+            elif np.any(blocking & flag):
                 problems.append(
                     f"passes {structure.name} at {distance:.1f} mm "
                     f"(clearance {structure.clearance_mm:g} mm)"
@@ -398,8 +540,10 @@ class TrajectoryContext:
             closest_mm=closest,
             clearance_mm=clearance,
             crossings=crossings,
-            exempt=exempt,
+            exempt=exempt + self.hazard_hosts,
             problems=tuple(problems),
+            hazards=tuple(sorted(hazards, key=lambda h: h.depth_mm)),
+            hazards_assessed=self.hazards is not None and self.hazards.assessed,
         )
 
     def _angle_problems(self, craniocaudal_deg: float, elevation_deg: float) -> list[str]:
@@ -416,3 +560,51 @@ class TrajectoryContext:
                 f"{settings.max_craniocaudal_angle_deg:g}° limit"
             )
         return problems
+
+
+def _scaled(progress: ProgressCallback, start: float, stop: float) -> ProgressCallback:
+    return lambda fraction, text: progress(start + (stop - start) * fraction, text)
+
+
+def _hazard_stretches(
+    structure: CheckedStructure,
+    in_zone: NDArray[np.bool_],
+    inside: NDArray[np.bool_],
+    blocked: NDArray[np.bool_],
+    distances_mm: NDArray[np.float64],
+    depth_mm: NDArray[np.float64],
+    step_mm: float,
+) -> list[PathHazard]:
+    """The stretches of a shaft (samples from the tip out) in a hazard's clearance zone."""
+    edges = np.diff(np.concatenate(([0], in_zone.astype(np.int8), [0])))
+    stretches = []
+    for first, stop in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True):
+        part = slice(first, stop)
+        crossed = np.flatnonzero(inside[part]) + first
+        if len(crossed):
+            # Where the shaft enters it coming from the skin: its sample nearest the skin.
+            at_depth = float(depth_mm[crossed[-1]])
+        else:
+            at_depth = float(depth_mm[first + int(np.argmin(distances_mm[part]))])
+        stretches.append(
+            PathHazard(
+                name=structure.name,
+                depth_mm=max(at_depth, 0.0),
+                length_mm=float(len(crossed) * step_mm),
+                closest_mm=float(distances_mm[part].min()),
+                forbidden=bool(blocked[part].any()),
+            )
+        )
+    return stretches
+
+
+def _hazard_problem(hazard: PathHazard, structure: CheckedStructure) -> str:
+    if hazard.length_mm > 0.0:
+        return (
+            f"crosses {hazard.name} {hazard.depth_mm:.0f} mm below the skin "
+            f"({hazard.length_mm:.1f} mm of the path)"
+        )
+    return (
+        f"passes {hazard.name} at {hazard.closest_mm:.1f} mm, {hazard.depth_mm:.0f} mm below "
+        f"the skin (clearance {structure.clearance_mm:g} mm)"
+    )

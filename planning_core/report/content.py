@@ -28,6 +28,7 @@ from planning_core.imaging.geometry import Geometry
 from planning_core.imaging.labels import LabelMap
 from planning_core.imaging.volume import Volume
 from planning_core.planning.masks import bounding_box
+from planning_core.planning.organ_sites import not_assessed_warning, organs_at_risk_check
 from planning_core.planning.plan import (
     Plan,
     PlannedProbe,
@@ -36,7 +37,7 @@ from planning_core.planning.plan import (
     looks_like_path,
 )
 from planning_core.planning.results import PathReport, PlanMetrics, RobustnessSummary
-from planning_core.segmentation.metrics import mask_volume_ml, max_diameter_mm
+from planning_core.segmentation.metrics import mask_volume_ml, max_diameter_mm, recist_axes
 from planning_core.thermal.probes import load_probe_library
 from planning_core.thermal.tissues import load_tissue_library
 
@@ -90,6 +91,8 @@ class TargetInfo:
     centre_slice: int
     slice_count: int
     surroundings: str
+    recist_long_mm: float | None = None  # RECIST long and short axes (one image slice)
+    recist_short_mm: float | None = None
 
 
 @dataclass(frozen=True)
@@ -320,18 +323,11 @@ def plan_checks(plan: Plan, metrics: PlanMetrics) -> tuple[Check, ...]:
     except KeyError:
         covered = math.nan
     margin = metrics.margin.minimum_mm
-    failing_oars = [o.name for o in metrics.oars if not o.clear]
     path_problems = sum(len(p.problems) for p in metrics.paths)
-    # With no organ at risk in the label map (a real CT opened with a tumor label
-    # only) "all clear" would be a verdict nothing supports.
-    oars_assessed = bool(metrics.oars)
     paths_assessed = any(p.assessed for p in metrics.paths)
-    if failing_oars:
-        oar_value, oar_passed = "too close: " + ", ".join(failing_oars), False
-    elif oars_assessed:
-        oar_value, oar_passed = "all clear", True
-    else:
-        oar_value, oar_passed = "not assessed: no organ at risk is labelled", None
+    # An organ site that is unknown, or an organ it lists that is not labelled (a real
+    # CT opened with a tumor label only), leaves "all clear" a verdict nothing supports.
+    oar_value, oar_passed = organs_at_risk_check(metrics)
     if path_problems:
         path_value, path_passed = f"{path_problems} problem(s)", False
     elif paths_assessed:
@@ -484,11 +480,14 @@ def _target(name: str, tumor: NDArray[np.bool_], label_map: LabelMap) -> TargetI
     points = geometry.index_to_lps(kji[:, ::-1].astype(np.float64))
     voxel_extent = np.abs(geometry.direction @ geometry.spacing_mm)
     extent = points.max(axis=0) - points.min(axis=0) + voxel_extent
+    recist = recist_axes(tumor, geometry)
     return TargetInfo(
         label=name,
         # The definitions every screen uses, so that the report reads as the app.
         volume_ml=mask_volume_ml(tumor, geometry),
         max_diameter_mm=max_diameter_mm(tumor, geometry),
+        recist_long_mm=None if recist is None else recist.long_mm,
+        recist_short_mm=None if recist is None else recist.short_mm,
         extent_lr_ap_si_mm=(float(extent[0]), float(extent[1]), float(extent[2])),
         centre_lps_mm=(float(centre[0]), float(centre[1]), float(centre[2])),
         centre_slice=slice_number(geometry, centre),
@@ -583,6 +582,9 @@ def _warnings(
             warnings.append(f"{row.label}: probe model {row.model_id!r} is not in the library.")
     metrics = plan.metrics
     if metrics is not None:
+        missing = not_assessed_warning(metrics)
+        if missing is not None:
+            warnings.append(missing)
         for oar in metrics.oars:
             if not oar.clear and oar.distance_to_ice_mm is not None:
                 warnings.append(

@@ -45,7 +45,14 @@ from planning_core.figures import (
     format_margin_mm,
     format_volume_ml,
 )
-from planning_core.report.content import DISCLAIMER, Check, HeaderInfo, ReportContent
+from planning_core.planning.organ_sites import metrics_site
+from planning_core.report.content import (
+    DISCLAIMER,
+    Check,
+    HeaderInfo,
+    ReportContent,
+    TargetInfo,
+)
 
 FONT = "DejaVuSans"
 FONT_BOLD = "DejaVuSans-Bold"
@@ -559,6 +566,13 @@ def _check_row(check: Check, styles: dict) -> list:
     return [check.name, check.value, check.requirement, _status(check.passed, styles)]
 
 
+def _recist_text(target: TargetInfo) -> str:
+    """``31.2 × 24.0 mm`` (long and short axis on one image slice); ``—`` when not measured."""
+    if target.recist_long_mm is None or target.recist_short_mm is None:
+        return "—"
+    return f"{target.recist_long_mm:.1f} × {format_length_mm(target.recist_short_mm)}"
+
+
 def _target(content: ReportContent, styles: dict) -> list:
     target = content.target
     lr, ap, si = target.extent_lr_ap_si_mm
@@ -566,6 +580,7 @@ def _target(content: ReportContent, styles: dict) -> list:
         [_bold("Tumor label", styles), target.label],
         [_bold("Volume", styles), format_volume_ml(target.volume_ml)],
         [_bold("Largest diameter", styles), format_length_mm(target.max_diameter_mm)],
+        [_bold("RECIST long × short axis", styles), _recist_text(target)],
         [_bold("Extent R-L × A-P × S-I", styles), f"{lr:.1f} × {ap:.1f} × {si:.1f} mm"],
         [_bold("Centre (LPS)", styles), f"{_lps(target.centre_lps_mm)} mm"],
         [
@@ -735,16 +750,21 @@ def _metrics(content: ReportContent, styles: dict) -> list:
                 "monitored" if oar.monitored else _status(oar.clear, styles),
             ]
         )
+    # Organs the site lists that the label map lacks: nothing was measured for them.
+    site = metrics_site(metrics).sentence()
+    for name in metrics.not_assessed:
+        oar_rows.append([name, "not labelled", "—", "—", "—", _status(None, styles)])
     story = [
         _heading("Metrics", styles),
         styled_table(coverage_rows, [50 * mm, 45 * mm, 50 * mm], styles),
         Spacer(1, 2 * mm),
         styled_table(margin_rows, [70 * mm, 75 * mm], styles, header_rows=0),
         Spacer(1, 2 * mm),
+        Paragraph(escape_markup(f"{site.capitalize()}."), styles["body"]),
     ]
-    if metrics.oars:
+    if len(oar_rows) > 1:
         story.append(
-            styled_table(oar_rows, [40 * mm, 40 * mm, 25 * mm, 25 * mm, 28 * mm, 20 * mm], styles)
+            styled_table(oar_rows, [36 * mm, 38 * mm, 24 * mm, 24 * mm, 24 * mm, 28 * mm], styles)
         )
     else:
         story.append(Paragraph("No organ at risk is labelled in this case.", styles["body"]))

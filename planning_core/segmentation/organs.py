@@ -54,6 +54,23 @@ ORGAN_PROFILES: dict[str, OrganProfile] = {
 }
 
 
+#: Label roles whose voxels a seeded organ never takes: the tumor and the organs at risk
+#: are what the plan protects or treats. Every other label ("anatomy": body, fat, muscle
+#: and the organs automatic anatomy paints; "avoid": bone, lung, vessels, whose automatic
+#: outlines may be wrong where the grown organ has the organ's own intensity) yields.
+PROTECTED_ROLES = ("target", "oar")
+_ROLE_WORDS = {"target": "the target", "oar": "an organ at risk"}
+
+
+def protected_voxels(label_map: LabelMap, name: str) -> NDArray[np.bool_]:
+    """Voxels organ ``name`` may not take: target and organ-at-risk labels other than its own."""
+    values = [
+        info.value for info in label_map.table
+        if info.role in PROTECTED_ROLES and info.name != name
+    ]  # fmt: skip
+    return np.isin(label_map.voxels, values)
+
+
 @dataclass(frozen=True, eq=False)
 class OrganSegmentation:
     """An organ grown from a seed, on the volume's grid.
@@ -133,8 +150,10 @@ def segment_organ(
     seed_lps_mm : array_like
         A point inside the organ, LPS mm.
     label_map : LabelMap, optional
-        Existing labels on the volume's grid (the tumor, other organs): their
-        voxels are excluded from the organ and kept in the result.
+        Existing labels on the volume's grid. Target and organ-at-risk voxels
+        (:data:`PROTECTED_ROLES`) are never taken and kept in the result; the
+        organ takes the voxels of other labels it grows into (body, fat,
+        muscle, automatic anatomy), so it can be clicked after automatic anatomy.
     max_voxels : int
         Largest search box processed at full resolution; larger boxes are
         averaged over voxel blocks first.
@@ -146,7 +165,8 @@ def segment_organ(
     InvalidParameterError
         For an unknown organ name or a seed outside the image.
     SegmentationError
-        When nothing grows from the seed.
+        When nothing grows from the seed, or the seed lies in a target or
+        organ-at-risk label (the message says how to proceed).
     """
     if name not in ORGAN_PROFILES:
         raise InvalidParameterError(
@@ -163,7 +183,14 @@ def segment_organ(
     profile = ORGAN_PROFILES[name]
     roi = roi_around(geometry, np.asarray(seed[::-1], dtype=np.float64), profile.half_size_mm)
     report(0.1, f"Growing the {name}")
-    taken = (base.voxels != 0) & ~base.mask(name) if base.has(name) else base.voxels != 0
+    taken = protected_voxels(base, name)
+    if taken[seed]:
+        info = next(i for i in base.table if i.value == base.voxels[seed])
+        raise SegmentationError(
+            f"the {name} seed lies in the '{info.name}' label ({_ROLE_WORDS[info.role]}), "
+            f"which a seeded organ never takes; click inside the {name} away from it, or "
+            f"erase '{info.name}' there first if it is wrong."
+        )
     allowed = ~roi.crop(taken)
     factors = _block_factors(roi.shape, max_voxels)
     image = roi.crop(volume.voxels)
@@ -176,8 +203,8 @@ def segment_organ(
         local_seed = np.minimum(local_seed // np.asarray(factors), np.asarray(image.shape) - 1)
     if not allowed[tuple(local_seed)]:
         raise SegmentationError(
-            f"the {name} seed lies in a voxel that already belongs to another label; "
-            "click inside the organ."
+            f"the {name} seed lies at the edge of a target or organ-at-risk label, which a "
+            f"seeded organ never takes; click deeper inside the {name}."
         )
     grown = grow_from_seed(
         image,
@@ -201,7 +228,8 @@ def segment_organ(
     full = roi.paste(mask)
     if not full.any():
         raise SegmentationError(f"nothing grew from the {name} seed; click inside the organ.")
-    result = base.with_mask(name, full, overwrite=False)
+    # ``full`` holds no protected voxel: the organ replaces only labels that yield.
+    result = base.with_mask(name, full)
     report(1.0, f"{name} segmented")
     return OrganSegmentation(
         result, name, mask_volume_ml(result.mask(name), geometry), tuple(warnings)

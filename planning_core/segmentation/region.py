@@ -242,7 +242,11 @@ def intensity_mode(values: NDArray[np.floating], start: float, bandwidth: float)
         weights = np.exp(-0.5 * ((values - level) / bandwidth) ** 2)
         total = float(weights.sum())
         if total <= 1e-12:
-            break
+            # No value lies within reach of the kernel (a noise-free, uniform fluid
+            # gives a bandwidth at the noise floor, and a median between two values):
+            # the nearest value is the nearest class; staying here would leave a level
+            # no value has, and an empty class around it (a NaN mean and spread).
+            return float(values.flat[int(np.argmin(np.abs(values - level)))])
         moved = float((weights * values).sum() / total)
         if abs(moved - level) < 1e-3 * bandwidth:
             return moved

@@ -47,17 +47,23 @@ whose tissue class is air, fat or bone on CT.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from scipy import ndimage
 
 from planning_core.errors import InvalidParameterError, SegmentationError
 from planning_core.imaging.geometry import Geometry
 from planning_core.imaging.labels import LabelMap
 from planning_core.imaging.volume import Volume
 from planning_core.progress import CancelToken, ProgressCallback, no_progress
-from planning_core.segmentation.metrics import mask_volume_ml, max_diameter_mm
+from planning_core.segmentation.metrics import (
+    RecistAxes,
+    mask_volume_ml,
+    max_diameter_mm,
+    recist_axes,
+)
 from planning_core.segmentation.morphology import ball_offsets
 from planning_core.segmentation.radial import RadialFit, RadialSettings, fit_star_surface
 from planning_core.segmentation.region import (
@@ -70,6 +76,11 @@ from planning_core.segmentation.region import (
     local_noise,
 )
 from planning_core.segmentation.roi import Roi, roi_around, roi_from_corners
+
+#: What a user does when one click cannot take the lesion (the CLI flags in brackets).
+ASK_FOR_LINE_OR_STROKES = (
+    "Draw a diameter line (--diameter) or strokes (--seed/--background) on the lesion."
+)
 
 #: Region settings per modality: ultrasound speckle needs a median filter first. The
 #: star-shaped fit places the final boundary, so the region's own boundary fit is skipped.
@@ -119,6 +130,22 @@ class TumorSettings:
     min_star_coverage : float
         When the star-shaped fit holds less than this share of the grown region,
         a warning says that a leak was cut off or the lesion is not compact.
+    wrap_near_mm, wrap_far_mm : tuple of float
+        Shells outside the result compared by :func:`wrapped_share`: just beyond its
+        blurred edge (one to four voxels), and a centimetre further out, where a
+        compact lesion's host continues.
+    wrap_contrast_sigmas : float
+        A step of this many noise sigmas between the two shells is a layer (the
+        lesion/neighbour contrast asked of a visible boundary, ``min_contrast_sigmas``).
+    max_wrapped_share : float
+        When more than this share of the directions around the result show such a
+        layer, the click found one part of a heterogeneous lesion: the result is
+        uncertain. An organ touching a compact lesion lies on one side of it (at most
+        about half of the directions) and is rarely graded between lesion and host; a
+        lesion's own layer wraps it all around, minus where the layer is thin.
+    max_cut_fraction : float
+        A larger share of the grown region cut off as a leak makes the result
+        uncertain (the "leak" may be the rest of the lesion).
     """
 
     start_half_size_mm: float = 30.0
@@ -135,6 +162,11 @@ class TumorSettings:
     radial: RadialSettings = field(default_factory=RadialSettings)
     min_star_coverage: float = 0.6
     retry_radius_mm: float = 4.0
+    wrap_near_mm: tuple[float, float] = (1.5, 4.5)
+    wrap_far_mm: tuple[float, float] = (8.0, 14.0)
+    wrap_contrast_sigmas: float = 2.0 * EDGE_SIGMAS
+    max_wrapped_share: float = 0.4
+    max_cut_fraction: float = 0.2
 
 
 @dataclass(frozen=True, eq=False)
@@ -156,6 +188,14 @@ class TumorSegmentation:
         Tolerable problems (leak cut, weak edge, implausible size).
     method : dict
         Details for reports and debugging: box, intensity model, edge support.
+    recist : RecistAxes or None
+        RECIST long and short axes of the mask (``None`` only for an empty mask).
+    uncertain : bool
+        True when the method could not trust its own result (a heterogeneous
+        lesion from one click, a large cut-off leak, a result at the limits of
+        the drawn line); one of ``warnings`` then says what to draw instead.
+    label : str
+        The label in ``label_map`` that holds the lesion.
     """
 
     label_map: LabelMap
@@ -164,11 +204,14 @@ class TumorSegmentation:
     confidence: float
     warnings: tuple[str, ...]
     method: dict[str, object] = field(default_factory=dict)
+    recist: RecistAxes | None = None
+    uncertain: bool = False
+    label: str = "tumor"
 
     @property
     def mask(self) -> NDArray[np.bool_]:
         """Boolean ``[k, j, i]`` tumor mask on the volume's grid."""
-        return self.label_map.mask("tumor")
+        return self.label_map.mask(self.label)
 
     @property
     def geometry(self) -> Geometry:
@@ -229,11 +272,18 @@ def _check_lesion_class(volume: Volume, region: SeededRegion, settings: TumorSet
         return
     low, high = settings.ct_lesion_range_hu
     mean = region.intensity.mean
+    if not np.isfinite(mean):
+        raise SegmentationError(
+            "no tissue class could be measured at the seed (a fluid or very uniform "
+            f"region). {ASK_FOR_LINE_OR_STROKES}"
+        )
     if not low <= mean <= high:
         tissue = "air or lung" if mean < -400 else "fat" if mean < low else "bone or contrast"
         raise SegmentationError(
             f"the seed lies in {tissue} ({mean:.0f} HU), not in a soft-tissue lesion "
-            f"({low:.0f} to {high:.0f} HU). Click inside the tumor."
+            f"({low:.0f} to {high:.0f} HU). Click inside the tumor; for a lesion with "
+            "ground glass, calcification or fluid, "
+            f"{ASK_FOR_LINE_OR_STROKES[0].lower()}{ASK_FOR_LINE_OR_STROKES[1:]}"
         )
 
 
@@ -295,7 +345,7 @@ def _grow_lesion(
         raise _OrganSizedError(
             "the region grown from the seed extends beyond "
             f"{2 * settings.max_half_size_mm:.0f} mm: it is an organ or the body, not a "
-            "lesion. Click inside the tumor, or draw a box around it.",
+            f"lesion. Click inside the tumor, or draw a box around it. {ASK_FOR_LINE_OR_STROKES}",
             region.intensity,
         )
     grid_faces = roi.grid_faces_touched(region.mask)
@@ -304,7 +354,8 @@ def _grow_lesion(
         raise _OrganSizedError(
             f"the region grown from the seed fills {100 * box_share:.0f} % of the search box "
             f"and reaches the image border on {len(grid_faces)} side(s): it is an organ or "
-            "the body, not a lesion. Click inside the tumor, or draw a box around it.",
+            "the body, not a lesion. Click inside the tumor, or draw a box around it. "
+            f"{ASK_FOR_LINE_OR_STROKES}",
             region.intensity,
         )
     return region, roi, allowed
@@ -386,6 +437,75 @@ def _star_fit(
     return body, fit, coverage
 
 
+def _direction_bins() -> NDArray[np.float64]:
+    """The 26 directions to the neighbours of a voxel, as unit vectors (k, j, i)."""
+    steps = np.stack(np.meshgrid(*[np.arange(-1, 2)] * 3, indexing="ij"), axis=-1).reshape(-1, 3)
+    steps = steps[np.any(steps != 0, axis=1)].astype(np.float64)
+    return steps / np.linalg.norm(steps, axis=1, keepdims=True)
+
+
+def wrapped_share(
+    volume: Volume, mask: NDArray[np.bool_], roi: Roi, settings: TumorSettings
+) -> float:
+    """Share of directions around the result in which a graded layer wraps it.
+
+    Around a compact lesion the tissue just outside its edge is its host, the same as a
+    centimetre further out. When the click found only the core of a heterogeneous
+    lesion (necrosis), the tissue just outside is the lesion's next layer (viable
+    tumor), whose level lies between the core's and the host's. Per direction from the
+    result's centre (26 sectors) the median just outside (``wrap_near_mm``) is compared
+    with the result's median and the median further out (``wrap_far_mm``); lying
+    between them, ``wrap_contrast_sigmas`` noise sigmas (the contrast a reader needs to
+    see a boundary) from each, counts as a layer. An organ next to a compact lesion is
+    not graded that way (renal cortex is brighter than both a renal mass and the fat
+    beyond) and lies on one side; a lesion's own layer lies all around.
+    """
+    geometry = volume.geometry
+    spacing = np.asarray(geometry.spacing_kji_mm)
+    reach = np.ceil(settings.wrap_far_mm[1] / spacing).astype(int) + 1
+    local = np.argwhere(mask)
+    start = np.maximum(local.min(axis=0) + np.asarray(roi.start_kji) - reach, 0)
+    stop = np.minimum(local.max(axis=0) + np.asarray(roi.start_kji) + reach + 1, geometry.shape)
+    box = tuple(slice(int(a), int(b)) for a, b in zip(start, stop, strict=True))
+    inside = roi.paste(mask)[box]
+    image = denoise(volume.voxels[box], geometry.spacing_kji_mm, 1.0, 0.0)
+    noise = local_noise(image)
+    distance = ndimage.distance_transform_edt(~inside, sampling=spacing)
+    near = (distance > settings.wrap_near_mm[0]) & (distance <= settings.wrap_near_mm[1])
+    far = (distance > settings.wrap_far_mm[0]) & (distance <= settings.wrap_far_mm[1])
+    centre = np.argwhere(inside).mean(axis=0) * spacing
+    bins = _direction_bins()
+
+    def sector_medians(shell: NDArray[np.bool_]) -> list[NDArray[np.float32]]:
+        points = np.argwhere(shell)
+        offsets = points * spacing - centre
+        sector = np.argmax(offsets @ bins.T, axis=1)
+        values = image[shell]
+        return [values[sector == index] for index in range(len(bins))]
+
+    near_values, far_values = sector_medians(near), sector_medians(far)
+    level = float(np.median(image[inside]))
+    step_needed = settings.wrap_contrast_sigmas * max(noise, 1e-3)
+    layered = []
+    for near_sector, far_sector in zip(near_values, far_values, strict=True):
+        if near_sector.size < 5 or far_sector.size < 5:
+            continue
+        near_level, far_level = float(np.median(near_sector)), float(np.median(far_sector))
+        # A graded layer: the tissue just outside lies between the result's level and
+        # the host's, clearly apart from both (necrosis, viable tumor, liver).
+        low, high = sorted((level, far_level))
+        layered.append(low + step_needed <= near_level <= high - step_needed)
+    return float(np.mean(layered)) if layered else 0.0
+
+
+def _recist_in_box(local: NDArray[np.bool_], roi: Roi, geometry: Geometry) -> RecistAxes | None:
+    """RECIST axes of a box's mask, with the slice index on the full grid."""
+    recist = recist_axes(local, roi.geometry(geometry))
+    if recist is None:
+        return None
+    return replace(recist, slice_index=recist.slice_index + roi.start_kji[0])
+
+
 def _confidence(
     region: SeededRegion, edge_support: float, warnings: list[str], settings: TumorSettings
 ) -> float:
@@ -440,7 +560,7 @@ def segment_tumor(
     report = progress or no_progress
     geometry = volume.geometry
     spacing = geometry.spacing_kji_mm
-    seed = seed_index_kji(geometry, seed_lps_mm, name="seed_lps_mm")
+    seed = seed_index_kji(geometry, seed_lps_mm, name="the seed point")
     seed_ijk = np.asarray(seed[::-1], dtype=np.float64)
     fixed_box: Roi | None = None
     allowed_radius_mm: float | None = None
@@ -448,21 +568,21 @@ def segment_tumor(
         corners = np.asarray(box_lps_mm, dtype=np.float64)
         if corners.shape != (2, 3) or not np.all(np.isfinite(corners)):
             raise InvalidParameterError(
-                f"box_lps_mm must be two corners [[x0, y0, z0], [x1, y1, z1]], got {box_lps_mm!r}."
+                f"the box must be two corners [[x0, y0, z0], [x1, y1, z1]], got {box_lps_mm!r}."
             )
         fixed_box = roi_from_corners(geometry, corners[0], corners[1], margin_mm=0.0)
         if not all(
             a <= s < b
             for s, a, b in zip(seed, fixed_box.start_kji, fixed_box.stop_kji, strict=True)
         ):
-            raise InvalidParameterError("box_lps_mm must contain the seed; draw the box around it.")
+            raise InvalidParameterError("the box must contain the seed; draw the box around it.")
     if edge_lps_mm is not None:
-        seed_index_kji(geometry, edge_lps_mm, name="edge_lps_mm")
+        seed_index_kji(geometry, edge_lps_mm, name="the edge point")
         edge_lps = np.asarray(edge_lps_mm, dtype=np.float64).reshape(3)
         radius = float(np.linalg.norm(edge_lps - geometry.index_to_lps(seed_ijk)))
         if radius < 2.0 * float(geometry.spacing_mm.min()):
             raise InvalidParameterError(
-                "edge_lps_mm lies on the seed; click on the lesion's edge, away from the seed."
+                "the edge point lies on the seed; click on the lesion's edge, away from the seed."
             )
         allowed_radius_mm = settings.edge_box_factor * radius
     constrained = fixed_box is not None or allowed_radius_mm is not None
@@ -555,8 +675,10 @@ def segment_tumor(
         )
     mask = roi.paste(body)
     report(0.85, "Measuring the tumor")
-    volume_ml = mask_volume_ml(mask, geometry)
-    diameter_mm = max_diameter_mm(mask, geometry)
+    # Measured on the box: a whole-grid surface search costs more than the method.
+    box_geometry = roi.geometry(geometry)
+    volume_ml = mask_volume_ml(body, box_geometry)
+    diameter_mm = max_diameter_mm(body, box_geometry)
     if volume_ml < settings.min_volume_ml:
         raise SegmentationError(
             f"only {volume_ml * 1000:.0f} mm³ grew from the seed: it lies on noise or a speck, "
@@ -582,6 +704,23 @@ def segment_tumor(
             f"weak contrast with the surrounding tissue ({contrast:.1f} noise sigmas): the "
             "boundary is uncertain."
         )
+    wrapped = wrapped_share(volume, body, roi, settings) if volume.modality == "CT" else 0.0
+    uncertain = (
+        wrapped > settings.max_wrapped_share
+        or region.cut_fraction > settings.max_cut_fraction
+        or coverage < settings.min_star_coverage
+    )
+    if wrapped > settings.max_wrapped_share:
+        warnings.append(
+            f"another tissue layer wraps the result in {100 * wrapped:.0f} % of the "
+            "directions around it: the click found one part of a heterogeneous lesion "
+            "(its core, or one of its layers)."
+        )
+    if uncertain:
+        warnings.append(
+            "one click is not reliable for this lesion (heterogeneous, or leaking into "
+            f"its neighbours). {ASK_FOR_LINE_OR_STROKES}"
+        )
     label_map = LabelMap.empty(geometry).with_mask("tumor", mask)
     edge_support = fit.edge_share
     confidence = _confidence(region, edge_support, warnings, settings)
@@ -598,6 +737,16 @@ def segment_tumor(
         "outer_level": fit.outer_level,
         "cut_fraction": region.cut_fraction,
         "layered": region.layered,
+        "wrapped_share": wrapped,
     }
     report(1.0, "Tumor segmented")
-    return TumorSegmentation(label_map, volume_ml, diameter_mm, confidence, tuple(warnings), method)
+    return TumorSegmentation(
+        label_map,
+        volume_ml,
+        diameter_mm,
+        confidence,
+        tuple(warnings),
+        method,
+        recist=_recist_in_box(body, roi, geometry),
+        uncertain=uncertain,
+    )

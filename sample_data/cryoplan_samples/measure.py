@@ -9,7 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 from scipy.spatial import ConvexHull
-from scipy.spatial.distance import pdist
+from scipy.spatial.distance import pdist, squareform
 
 from planning_core.errors import InvalidParameterError
 from planning_core.imaging.labels import LabelMap
@@ -44,6 +44,51 @@ def tumor_summary(labels: LabelMap) -> dict[str, object]:
         "seed_lps_mm": _rounded(seed),
         "seed_depth_mm": round(float(inside.max()), 2),
     }
+
+
+def diameter_line(labels: LabelMap) -> dict[str, object]:
+    """The tumor's RECIST long axis: its longest in-plane extent on any axial slice.
+
+    A reader measures a lesion on the axial slice where it looks largest, from
+    edge to edge; here the end points are the centres of the two tumor voxels
+    farthest apart on the slice (k) where that distance is largest, the first
+    such slice on ties. This is the line a user draws for ``--diameter``.
+    Axial slices are the grid's k slices: the grid must be axis aligned, as the
+    samples' grids are.
+    """
+    mask = labels.mask("tumor")
+    geometry = labels.geometry
+    best: tuple[float, int, NDArray[np.float64], NDArray[np.float64]] | None = None
+    for k in np.nonzero(mask.any(axis=(1, 2)))[0]:
+        ji = np.argwhere(mask[k])
+        kji = np.column_stack([np.full(len(ji), k), ji])
+        points = geometry.index_to_lps(kji[:, ::-1].astype(np.float64))
+        start, end = _farthest_pair(points)
+        length = float(np.linalg.norm(end - start))
+        if best is None or length > best[0]:
+            best = (length, int(k), start, end)
+    if best is None:
+        raise InvalidParameterError("the label map has an empty 'tumor' label; nothing to measure.")
+    length, k, start, end = best
+    return {
+        "start_lps_mm": _rounded(start),
+        "end_lps_mm": _rounded(end),
+        "length_mm": round(length, 2),
+        "slice_index": k,
+    }
+
+
+def _farthest_pair(points: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """The two points farthest apart (searched among their convex hull's vertices)."""
+    if len(points) < 2:
+        return points[0], points[0]
+    try:
+        vertices = points[ConvexHull(points[:, :2]).vertices]  # one axial slice: x, y vary
+    except Exception:  # collinear or tiny point sets: every point is a candidate
+        vertices = points
+    distances = squareform(pdist(vertices))
+    a, b = np.unravel_index(int(np.argmax(distances)), distances.shape)
+    return vertices[min(a, b)], vertices[max(a, b)]
 
 
 def max_diameter_mm(points_lps: NDArray[np.float64]) -> float:

@@ -125,5 +125,25 @@ CT_TISSUES = TissueTable(
         Tissue("liver_tumor", 55.0, 9.0, "tumor"),
         Tissue("liver_tumor_rim", 85.0, 8.0, "tumor"),
         Tissue("lung_tumor", 30.0, 12.0, "tumor"),
+        # Heterogeneous lesions (appended, so the classes above keep their numbers).
+        # Large colorectal liver metastasis, portal venous phase: liquefied necrosis
+        # 15-35 HU, viable tumor hypodense to the liver (60-85 HU), a peripheral ring of
+        # enhancement brighter than the liver, and dystrophic (mucinous) calcifications.
+        Tissue("liver_met_necrosis", 25.0, 10.0, "tumor"),
+        Tissue("liver_met_viable", 75.0, 12.0, "tumor"),
+        Tissue("liver_met_rim", 130.0, 10.0, "tumor"),
+        Tissue("calcification", 650.0, 150.0, "tumor"),
+        # Cystic renal mass (Bosniak IV), nephrographic phase: simple-fluid content
+        # 0-15 HU, a thin enhancing wall and an enhancing solid mural nodule.
+        Tissue("renal_cyst_fluid", 8.0, 3.0, "tumor"),
+        Tissue("renal_cyst_wall", 65.0, 8.0, "tumor"),
+        Tissue("renal_mural_nodule", 120.0, 14.0, "tumor"),
+        # Part-solid lung nodule: ground glass (denser centrally, fading towards its
+        # margin) around a solid core of soft-tissue density; small vessels crossing the
+        # ground glass belong to the lesion as a reader outlines it.
+        Tissue("ground_glass", -560.0, 45.0, "tumor"),
+        Tissue("ground_glass_margin", -660.0, 40.0, "tumor"),
+        Tissue("part_solid_core", 30.0, 12.0, "tumor"),
+        Tissue("lesion_vessel", 90.0, 20.0, "tumor"),
     )
 )

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from cryoplan_samples.canvas import Box, FloatArray
+from cryoplan_samples.canvas import Box, Canvas, FloatArray
+from cryoplan_samples.tissues import CT_TISSUES
 
 #: Width of each lobe: exp(kappa (cos(angle) - 1)) halves about 35 degrees off its axis.
 _LOBE_CONCENTRATION = 3.5
@@ -61,3 +62,32 @@ class LobulatedTumor:
             cosine = (dx * direction[0] + dy * direction[1] + dz * direction[2]) / safe
             swelling += np.float32(amplitude) * np.exp(_LOBE_CONCENTRATION * (cosine - 1.0))
         return distance / (np.float32(self.radius_mm) * (1.0 + swelling))
+
+
+@dataclass(frozen=True)
+class CompactTumor:
+    """A compact CT tumor: a :class:`LobulatedTumor` of one tissue, with an optional core.
+
+    ``core_level`` > 0 paints ``core_tissue`` where the tumor's level is below it
+    (a necrotic or less enhancing centre).
+    """
+
+    center_lps_mm: tuple[float, float, float]
+    base_diameter_mm: float
+    lobulation: float
+    tissue: str
+    core_tissue: str
+    core_level: float
+
+    def paint(self, canvas: Canvas, rng: np.random.Generator) -> None:
+        tumor = LobulatedTumor.random(
+            rng,
+            center_lps_mm=self.center_lps_mm,
+            base_diameter_mm=self.base_diameter_mm,
+            lobulation=self.lobulation,
+        )
+        reach = tumor.max_radius_mm + 1.0
+        box = canvas.box(tumor.center_lps_mm - reach, tumor.center_lps_mm + reach)
+        level = tumor.level(box)
+        canvas.paint(box, level <= 1.0, CT_TISSUES.id(self.tissue))
+        canvas.paint(box, level <= self.core_level, CT_TISSUES.id(self.core_tissue))

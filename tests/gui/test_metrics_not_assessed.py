@@ -6,7 +6,9 @@ along the probe paths: the panel must say "not assessed", never "clear" or "safe
 
 from __future__ import annotations
 
-from cryoplan_app.qt.panels.metrics import oar_rows, path_rows
+import dataclasses
+
+from cryoplan_app.qt.panels.metrics import oar_note_text, oar_rows, path_rows
 
 from planning_core.planning.results import (
     AblativeMargin,
@@ -42,8 +44,8 @@ def _metrics(*, oars: tuple[OarMetrics, ...], paths: tuple[PathReport, ...]) -> 
 
 def test_nothing_labelled_reads_not_assessed():
     metrics = _metrics(oars=(), paths=(_path({"skin": 0.0, "body": 0.0}),))
-    (oar_texts, _), = oar_rows(metrics)
-    (path_texts, _), = path_rows(metrics, ["P1"])
+    ((oar_texts, _),) = oar_rows(metrics)
+    ((path_texts, _),) = path_rows(metrics, ["P1"])
     assert oar_texts[-1] == "not assessed"
     assert path_texts[-1].startswith("not assessed")
     assert path_texts[3] == "none labelled"
@@ -54,8 +56,28 @@ def test_labelled_structures_keep_their_verdicts():
         oars=(OarMetrics("bowel", 12.0, 10.0, 0.0, 0.0),),
         paths=(_path({"skin": 0.0, "bowel": 14.0}),),
     )
-    (oar_texts, _), = oar_rows(metrics)
-    (path_texts, _), = path_rows(metrics, ["P1"])
+    ((oar_texts, _),) = oar_rows(metrics)
+    ((path_texts, _),) = path_rows(metrics, ["P1"])
     assert oar_texts[-1] == "clear"
     assert path_texts[-1] == "safe"
     assert path_texts[3].startswith("bowel")
+
+
+def test_organs_the_site_lists_but_nobody_labelled_read_not_assessed():
+    # The right-kidney lesion on a real CT: bowel labelled and clear, the duodenum and
+    # the ureter the kidney site lists missing from the labels.
+    metrics = dataclasses.replace(
+        _metrics(
+            oars=(OarMetrics("bowel", 12.0, 10.0, 0.0, 0.0),),
+            paths=(_path({"skin": 0.0, "bowel": 14.0}),),
+        ),
+        organ_site="kidney",
+        organ_site_inferred_from="kidney",
+        not_assessed=("duodenum", "ureter"),
+    )
+    rows = oar_rows(metrics)
+    assert [texts[0] for texts, _ in rows] == ["bowel", "duodenum", "ureter"]
+    assert [texts[-1] for texts, _ in rows] == ["clear", "not assessed", "not assessed"]
+    note = oar_note_text(metrics)
+    assert "organ site kidney" in note.lower()
+    assert "not assessed" in note and "duodenum, ureter" in note and "all clear" not in note

@@ -104,6 +104,16 @@ def test_settings_form_follows_the_declared_ranges_and_edits_the_plan(window):
     assert margin.value() == Plan().settings.margin_mm
 
 
+def test_organ_site_field_sets_the_plans_site(window):
+    session = window.session
+    choice = window.panels["optimizer"].site_choice
+    assert choice.currentData() == "" and session.plan.settings.organ_site is None
+    choice.setCurrentIndex(choice.findData("kidney"))
+    assert session.plan.settings.organ_site == "kidney"
+    session.undo()
+    assert session.plan.settings.organ_site is None and choice.currentData() == ""
+
+
 def test_stand_in_optimizer_run_accept_compare_and_undo(window, proposal, monkeypatch, qtbot):
     session = window.session
     panel = window.panels["optimizer"]
@@ -239,12 +249,17 @@ def test_metrics_panel_shows_the_models_metrics_and_goes_stale(window, proposal,
         assert table.item(row, 1).text() == format_coverage_percent(entry.tumor_percent)
         assert table.item(row, 2).text() == format_coverage_percent(entry.tumor_and_margin_percent)
     oars = panel.oar_table
+    # The organs the kidney site lists but the sample lacks follow, "not assessed".
+    assert metrics.not_assessed == ("duodenum", "spleen", "pancreas")
     assert [oars.item(r, 0).text() for r in range(oars.rowCount())] == [
-        o.name for o in metrics.oars
+        *(o.name for o in metrics.oars), *metrics.not_assessed
     ]
     for row, oar in enumerate(metrics.oars):
         verdict = "monitored" if oar.monitored else "clear" if oar.clear else "TOO CLOSE"
         assert oars.item(row, 5).text() == verdict
+    for row in range(len(metrics.oars), oars.rowCount()):
+        assert oars.item(row, 5).text() == "not assessed"
+    assert "not assessed" in panel.oar_note.text()
     assert panel.path_table.rowCount() == len(metrics.paths) == 1
     assert format_margin_mm(metrics.margin.minimum_mm) in panel.margin_note.text()
     assert ("MET" if metrics.margin.minimum_mm >= metrics.margin_mm else "NOT MET") in (

@@ -22,6 +22,7 @@ from planning_core.planning.optimizer.layout import (
     rule_of_thumb_probe_count,
     spacing_ok,
 )
+from planning_core.planning.optimizer.optimize import solver_rounds_message
 from planning_core.planning.optimizer.surrogate import probe_kernel, surrogate_temperature_c
 from planning_core.thermal.probes import PlacedProbe, ProbeModel
 from planning_core.thermal.protocol import parse_protocol
@@ -200,3 +201,11 @@ def test_scaled_kernel_scales_isotherm_radii(kernel):
     deep_s, shallow_s = scaled.axial_reach_mm(-40.0)
     assert shallow_s - deep_s == pytest.approx(0.8 * (shallow - deep), rel=1e-9)
     assert math.isclose(kernel.scale, 1.0)
+
+
+def test_solver_rounds_message_names_what_the_best_plan_failed():
+    # A real-CT kidney plan covered 99.7 % yet failed: the ice came 9.7 mm from the bowel.
+    text = solver_rounds_message(99.7, 5.0, 99.0, ["ice edge 9.7 mm from bowel (clearance 10 mm)"])
+    assert "the best covers 99.7 % of tumor + 5 mm (goal 99 %) but fails: ice edge 9.7" in text
+    assert "oar_clearances_mm" in text
+    assert "fails" not in solver_rounds_message(80.0, 5.0, 99.0, [])

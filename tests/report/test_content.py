@@ -47,6 +47,7 @@ def _metrics(plan: Plan, *, covered: float, margin: float | None, ice_mm: float)
         total_freeze_s=1200.0,
         min_tip_spacing_mm=None,
         paths=(_path(closest_mm={"bowel": 14.0, "skin": 0.0}),),
+        organ_site="kidney",
     )
 
 
@@ -99,6 +100,39 @@ def test_safety_checks_are_not_assessed_when_nothing_is_labelled(plan):
     assert not content.passed and not content.failed
     assert "not everything was assessed" in content.verdict
     assert "organs at risk" in content.verdict
+
+
+def test_organs_at_risk_are_never_clear_while_one_is_not_assessed(plan):
+    # The right-kidney lesion on a real CT: bowel measured and clear, but the duodenum
+    # and the ureter the kidney site lists are not in the label map.
+    metrics = dataclasses.replace(
+        _metrics(plan, covered=99.5, margin=5.2, ice_mm=12.0), not_assessed=("duodenum", "ureter")
+    )
+    oars = plan_checks(plan, metrics)[2]
+    assert (oars.passed, oars.status) == (None, "NOT ASSESSED")
+    assert "duodenum, ureter" in oars.value
+    too_close = dataclasses.replace(metrics, oars=(OarMetrics("bowel", 3.0, 10.0, 0.0, 0.0),))
+    oars = plan_checks(plan, too_close)[2]
+    assert oars.passed is False
+    assert "bowel" in oars.value and "duodenum" in oars.value
+
+
+def test_an_unknown_organ_site_leaves_organs_at_risk_not_assessed(plan):
+    # Metrics of old plan files, and plans whose tumor lies in no known host organ.
+    metrics = dataclasses.replace(
+        _metrics(plan, covered=99.5, margin=5.2, ice_mm=12.0), organ_site=None
+    )
+    evaluated = plan.with_metrics(metrics)
+    oars = plan_checks(evaluated, metrics)[2]
+    assert (oars.passed, oars.value) == (None, "not assessed: organ site unknown")
+    geometry = Geometry((3, 7, 9), (2.0, 2.0, 2.0), (0.0, 0.0, 0.0), np.eye(3))
+    tumor = np.zeros(geometry.shape, dtype=bool)
+    tumor[1, 2:5, 2:7] = True
+    labels = LabelMap.empty(geometry).with_mask("tumor", tumor, role="target")
+    volume = Volume(np.zeros(geometry.shape, dtype=np.float32), geometry, "CT")
+    content = collect_report_content(evaluated, volume, labels)
+    assert "All plan checks pass" not in content.verdict
+    assert any("organ site unknown" in warning.lower() for warning in content.warnings)
 
 
 def test_a_path_problem_fails_even_without_labelled_organs(plan):

@@ -1,4 +1,4 @@
-"""All four sample cases, generated once per test session into a temporary folder."""
+"""All sample cases, generated once per test session into a temporary folder."""
 
 from __future__ import annotations
 

@@ -23,6 +23,9 @@ DIAMETER_RANGE_MM = {
     "liver": (27.0, 33.0),
     "lung": (15.0, 20.0),
     "breast": (13.0, 17.0),
+    "liver-metastasis": (55.0, 72.0),
+    "kidney-cystic": (36.0, 46.0),
+    "lung-part-solid": (24.0, 34.0),
 }
 
 #: Plausible median HU (contrast-enhanced CT) of label interiors, measured two voxels deep.
@@ -35,7 +38,35 @@ HU_RANGES = {
     "bone": (150.0, 1100.0),
     "aorta": (150.0, 210.0),
 }
-TUMOR_HU_RANGES = {"kidney": (60.0, 130.0), "liver": (30.0, 80.0), "lung": (0.0, 70.0)}
+TUMOR_HU_RANGES = {
+    "kidney": (60.0, 130.0),
+    "liver": (30.0, 80.0),
+    "lung": (0.0, 70.0),
+    # Medians of heterogeneous lesions: mostly viable tumor, mostly fluid, mostly ground glass.
+    "liver-metastasis": (55.0, 100.0),
+    "kidney-cystic": (0.0, 35.0),
+    "lung-part-solid": (-700.0, -500.0),
+}
+#: Median tumor HU minus median host HU: visible but not cartoonish (25..120 HU below an
+#: enhancing parenchyma), a cyst far below the enhancing kidney, a solid nodule or ground
+#: glass well above the aerated lung.
+TUMOR_CONTRAST_HU = {
+    "kidney": (-120.0, -25.0),
+    "liver": (-120.0, -25.0),
+    "lung": (700.0, 1000.0),
+    "liver-metastasis": (-60.0, -10.0),
+    "kidney-cystic": (-200.0, -120.0),
+    "lung-part-solid": (150.0, 400.0),
+}
+ALL_CASES = {
+    "kidney",
+    "liver",
+    "lung",
+    "breast",
+    "liver-metastasis",
+    "kidney-cystic",
+    "lung-part-solid",
+}
 
 
 def _read_ct(case: SampleCase) -> sitk.Image:
@@ -58,7 +89,7 @@ def _interior(mask: np.ndarray, voxels: int = 2) -> np.ndarray:
 
 
 def test_every_case_has_its_files_and_an_honest_manifest(generated_cases):
-    assert set(generated_cases) == {"kidney", "liver", "lung", "breast"}
+    assert set(generated_cases) == ALL_CASES
     for name, case in generated_cases.items():
         manifest = case.manifest
         assert manifest["name"] == name and manifest["generator_version"] == GENERATOR_VERSION
@@ -144,11 +175,8 @@ def test_tissue_hu_are_plausible_and_tumors_have_realistic_contrast(ct_cases, ct
         low, high = TUMOR_HU_RANGES[name]
         assert low <= medians["tumor"] <= high, (name, medians["tumor"])
         host = medians[case.manifest["host_label"]]
-        if name == "lung":
-            assert medians["tumor"] - host > 700.0
-        else:
-            # Visible but not cartoonish: 25..120 HU below the enhancing parenchyma.
-            assert 25.0 <= host - medians["tumor"] <= 120.0, (name, host, medians["tumor"])
+        low, high = TUMOR_CONTRAST_HU[name]
+        assert low <= medians["tumor"] - host <= high, (name, host, medians["tumor"])
         fat = _interior(labels.mask("fat"), 3)
         assert 8.0 <= float(np.std(hu[fat])) <= 25.0, name  # quantum noise plus fat texture
 
@@ -245,6 +273,16 @@ def test_tumors_sit_where_the_issue_asks(generated_cases):
     assert near["lung"]["bone"] <= 30.0  # ribs close by
     # Deep enough under the skin for one liquid-nitrogen iceball with a 5-mm margin.
     assert near["breast"]["breast_tissue"] < 1.0 and near["breast"]["skin"] >= 18.0
+    # Issue 16: the metastasis lies against a portal vein branch (touching: within one
+    # voxel), the cystic renal mass in the kidney and in the perirenal fat.
+    voxel_mm = generated_cases["liver-metastasis"].manifest["spacing_mm"][0]
+    assert near["liver-metastasis"]["liver"] < 1.0
+    assert near["liver-metastasis"]["vessel"] <= voxel_mm + 1e-3
+    assert near["kidney-cystic"]["kidney"] < 1.0 and near["kidney-cystic"]["fat"] < 1.0
+    labels = generated_cases["lung-part-solid"].load_labels()
+    tumor = labels.mask("tumor")
+    shell = ndimage.binary_dilation(tumor, iterations=2) & ~tumor
+    assert np.mean(labels.voxels[shell] == labels.info("lung").value) > 0.8
 
 
 def test_label_tables_use_canonical_names_and_counts_match(generated_cases):
@@ -262,7 +300,7 @@ def test_label_tables_use_canonical_names_and_counts_match(generated_cases):
 
 
 def test_the_same_seed_gives_the_same_bytes(generated_cases, tmp_path):
-    for name in ("kidney", "breast"):
+    for name in ("kidney", "breast", "kidney-cystic"):
         again = generate_sample_case(name, tmp_path / name)
         assert again.manifest["files"] == generated_cases[name].manifest["files"], name
         assert again.manifest == generated_cases[name].manifest

@@ -103,27 +103,27 @@ def test_seed_in_fat_is_refused(kidney):
 
 
 def test_seed_outside_the_image_names_the_parameter(kidney):
-    with pytest.raises(InvalidParameterError, match="seed_lps_mm"):
+    with pytest.raises(InvalidParameterError, match="the seed point"):
         segment_tumor(kidney.volume, [500.0, 0.0, 0.0])
 
 
 def test_malformed_seed_names_the_parameter(kidney):
-    with pytest.raises(InvalidParameterError, match="seed_lps_mm"):
+    with pytest.raises(InvalidParameterError, match="the seed point"):
         segment_tumor(kidney.volume, [1.0, 2.0])
 
 
 def test_edge_on_the_seed_names_the_parameter(kidney):
-    with pytest.raises(InvalidParameterError, match="edge_lps_mm"):
+    with pytest.raises(InvalidParameterError, match="the edge point"):
         segment_tumor(kidney.volume, kidney.seed_lps_mm, edge_lps_mm=kidney.seed_lps_mm)
 
 
 def test_box_without_the_seed_names_the_parameter(kidney):
-    with pytest.raises(InvalidParameterError, match="box_lps_mm"):
+    with pytest.raises(InvalidParameterError, match="the box must"):
         segment_tumor(
             kidney.volume, kidney.seed_lps_mm, box_lps_mm=[[20.0, 20.0, 10.0], [30.0, 30.0, 20.0]]
         )
 
 
 def test_malformed_box_names_the_parameter(kidney):
-    with pytest.raises(InvalidParameterError, match="box_lps_mm"):
+    with pytest.raises(InvalidParameterError, match="the box must"):
         segment_tumor(kidney.volume, kidney.seed_lps_mm, box_lps_mm=[1.0, 2.0, 3.0])

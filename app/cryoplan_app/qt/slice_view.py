@@ -25,10 +25,12 @@ from cryoplan_app.model.label_outlines import (
 from cryoplan_app.model.planes import SLICE_VIEWS, SliceFrame
 from cryoplan_app.model.probe_geometry import project_onto_plane
 from cryoplan_app.model.session import Session
+from cryoplan_app.model.sketch import Sketch
 from cryoplan_app.qt.vtk_widget import RenderWidget
 from cryoplan_app.render.image_data import placement_matrix, shared_image_data
 from cryoplan_app.render.labels import label_lookup_table
 from cryoplan_app.render.plan_overlays import SlicePlanOverlay
+from cryoplan_app.render.sketch_overlay import SketchOverlay
 from cryoplan_app.render.slice_scene import VIEW_COLORS, SliceScene
 from planning_core.errors import InvalidParameterError, PlanningError
 
@@ -81,6 +83,8 @@ class QtSliceView(RenderWidget):
         session.results_changed.connect(self._on_field)
         session.preview_changed.connect(self._on_field)
         session.tool_changed.connect(self._on_tool)
+        self.sketch_overlay = SketchOverlay(self.scene.renderer)
+        self._sketch: Sketch | None = None
         if session.case is not None:
             self._on_case(session.case)
 
@@ -89,6 +93,7 @@ class QtSliceView(RenderWidget):
         if case is None:
             self.scene.clear()
             self.overlay.clear()
+            self.sketch_overlay.hide()
             self.request_render()
             return
         geometry = case.volume.geometry
@@ -111,6 +116,7 @@ class QtSliceView(RenderWidget):
         self.scene.show_slice(self.session.slice_index(self.view), self.session.crosshair_lps)
         self._fit()
         self._show_plan()
+        self._show_sketch()
         self.request_render()
 
     def _on_labels(self, labels: object) -> None:
@@ -142,6 +148,7 @@ class QtSliceView(RenderWidget):
         # The overlays depend on the shown plane, not on where in it the crosshair lies.
         if self._plane_depth_mm() != self._overlay_depth_mm:
             self._show_plan()
+        self._show_sketch()
         self.request_render()
 
     def _on_plan(self, _value: object = None) -> None:
@@ -221,6 +228,34 @@ class QtSliceView(RenderWidget):
             contours,
             lethal_c=self.session.lethal_isotherm_c,
             lift=-lift_mm * frame.view_direction_lps,
+        )
+
+    def set_sketch(self, sketch: Sketch) -> None:
+        """Draw ``sketch`` (the lesion tools' line and strokes) where it lies on the shown plane."""
+        self._sketch = sketch
+        sketch.changed.connect(self._on_sketch)
+        self._on_sketch()
+
+    def _on_sketch(self) -> None:
+        self._show_sketch()
+        self.request_render()
+
+    def _show_sketch(self) -> None:
+        if self._sketch is None:
+            return
+        if self.session.case is None:
+            self.sketch_overlay.hide()
+            return
+        frame, origin, lift_mm = self._plane()
+        spacing_mm = float(self.session.case.volume.geometry.spacing_mm[frame.normal_axis])
+        self.sketch_overlay.show(
+            self._sketch,
+            origin=origin,
+            normal=frame.view_direction_lps,
+            right=frame.right_lps,
+            up=frame.up_lps,
+            half_mm=0.5 * spacing_mm,
+            lift_mm=lift_mm,
         )
 
     def _on_window_level(self, window_level: object) -> None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -172,6 +173,8 @@ class _Optimizer:
         surrogate_goal = min(goal_percent + SURROGATE_HEADROOM_PERCENT, 100.0) / 100.0
         self.search = LayoutSearch(problem, context, surrogate_goal, cancel)
         self.best_partial: tuple[int, float, Plan] | None = None
+        #: Why the best plan so far failed its checks (for the infeasibility message).
+        self.best_problems: tuple[str, ...] = ()
         self.scale = 1.0
         self.last_simulation: SimulationResult | None = None
 
@@ -196,14 +199,17 @@ class _Optimizer:
             "optimizer", (g.advice() for g in self.problem.guards if g.needs_protection)
         )
 
-    def remember(self, coverage_percent: float, plan: Plan, *, evidence: int) -> None:
-        """Keep the best plan so far for an infeasibility report.
+    def remember(
+        self, coverage_percent: float, plan: Plan, *, evidence: int, problems: Iterable[str] = ()
+    ) -> None:
+        """Keep the best plan so far, and why it failed, for an infeasibility report.
 
         ``evidence`` ranks where the coverage comes from: 0 surrogate, 1 coarse
         solver run, 2 full verification; better evidence wins over coverage.
         """
         if self.best_partial is None or (evidence, coverage_percent) > self.best_partial[:2]:
             self.best_partial = (evidence, coverage_percent, plan)
+            self.best_problems = tuple(problems)
 
     def partial_plan(self) -> Plan | None:
         return None if self.best_partial is None else self.best_partial[2]
@@ -399,7 +405,7 @@ def optimize_plan(
     if body_mask is None:
         body_mask = case_body_mask(volume, label_map)
     context = TrajectoryContext(
-        label_map, settings, body_mask=body_mask, target_label=target_label,
+        label_map, settings, body_mask=body_mask, target_label=target_label, volume=volume,
         progress=sub_progress(step, 0.0, 0.6), cancel=cancel,
     )  # fmt: skip
     step(0.6, f"Simulating one {model.id} probe ({reference.code})")
@@ -563,7 +569,13 @@ def _search_and_verify(
                 else ""
             )
         )
-        run.remember(check.coverage_percent, plan, evidence=1)
+        shortfall = (
+            [f"covers {check.coverage_percent:.1f} % (goal {run.goal_percent:g} %)"]
+            if check.coverage_percent < run.goal_percent
+            else []
+        )
+        frozen = [f"ice too close to {name}" for name in check.frozen_guards]
+        run.remember(check.coverage_percent, plan, evidence=1, problems=shortfall + frozen)
         simulation = check.simulation
         run.last_simulation = simulation
         # Late rounds accept a bare pass of the coarse check: the full verification decides.
@@ -586,7 +598,7 @@ def _search_and_verify(
             measured = coverage.tumor_and_margin_percent
             simulation = evaluation.simulation
             run.last_simulation = simulation
-            run.remember(measured, evaluation.plan, evidence=2)
+            run.remember(measured, evaluation.plan, evidence=2, problems=problems)
             if not problems:
                 run.log.append(
                     f"verified ({verify_spacing_mm:g} mm): covers {measured:.1f} % of tumor + "
@@ -605,11 +617,32 @@ def _search_and_verify(
         )
         first_count = layout.count
     raise InfeasiblePlanError(
-        f"no plan passed the solver checks after {MAX_SOLVER_ROUNDS} rounds; the best covers "
-        f"{run.best_partial[1] if run.best_partial else 0.0:.1f} % of tumor + "
-        f"{settings.margin_mm:g} mm (goal {run.goal_percent:g} %). Raise "
-        "max_probes or max_total_freeze_s, or lower margin_mm." + run.heat_sink_note(),
+        solver_rounds_message(
+            run.best_partial[1] if run.best_partial else 0.0,
+            settings.margin_mm,
+            run.goal_percent,
+            run.best_problems,
+        )
+        + run.heat_sink_note(),
         best_partial_plan=run.partial_plan(),
+    )
+
+
+def solver_rounds_message(
+    best_coverage_percent: float, margin_mm: float, goal_percent: float, problems: Iterable[str]
+) -> str:
+    """Why no plan passed the solver checks: the best coverage and what the best plan failed.
+
+    The best plan may cover enough and still fail, e.g. an organ's ice clearance;
+    the message names that, so the user knows which limit to change.
+    """
+    failed = "; ".join(problems)
+    return (
+        f"no plan passed the solver checks after {MAX_SOLVER_ROUNDS} rounds; the best covers "
+        f"{best_coverage_percent:.1f} % of tumor + {margin_mm:g} mm (goal {goal_percent:g} %)"
+        + (f" but fails: {failed}" if failed else "")
+        + ". Raise max_probes or max_total_freeze_s, or lower margin_mm; for an organ too "
+        "close, lower its clearance (oar_clearances_mm) or displace it (hydrodissection)."
     )
 
 

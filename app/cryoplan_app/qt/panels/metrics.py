@@ -34,6 +34,7 @@ from planning_core.figures import (
 )
 from planning_core.imaging.labels import LabelMap
 from planning_core.planning.metrics import MARGIN_SHELL
+from planning_core.planning.organ_sites import metrics_site, organs_at_risk_check
 from planning_core.planning.results import PlanMetrics
 from planning_core.segmentation.metrics import mask_volume_ml, max_diameter_mm
 
@@ -96,7 +97,13 @@ def coverage_rows(metrics: PlanMetrics) -> list[tuple[list[str], QColor | None]]
 
 
 def oar_rows(metrics: PlanMetrics) -> list[tuple[list[str], QColor | None]]:
-    if not metrics.oars:
+    """One row per organ at risk and monitored structure, then one per organ not assessed."""
+    # Organs the plan's site lists that the labels lack: nothing was measured for them.
+    missing = [
+        ([name, "not labelled", "—", "—", "—", "not assessed"], _UNKNOWN)
+        for name in metrics.not_assessed
+    ]
+    if not metrics.oars and not missing:
         # No organ labelled: "all clear" would be a verdict nothing supports.
         return [(["none labelled", "—", "—", "—", "—", "not assessed"], _UNKNOWN)]
     rows = []
@@ -114,7 +121,13 @@ def oar_rows(metrics: PlanMetrics) -> list[tuple[list[str], QColor | None]]:
         ]
         # Monitored structures (heat-sink vessels, renal sinus, ...) may freeze: no verdict.
         rows.append((texts, None if oar.monitored else _OK if oar.clear else _BAD))
-    return rows
+    return rows + missing
+
+
+def oar_note_text(metrics: PlanMetrics) -> str:
+    """The plan's organ site and the organ-at-risk verdict of the report, in one line."""
+    text, _ = organs_at_risk_check(metrics)
+    return f"{metrics_site(metrics).sentence().capitalize()}. Organs at risk: {text}."
 
 
 def path_rows(metrics: PlanMetrics, labels: list[str]) -> list[tuple[list[str], QColor | None]]:
@@ -209,6 +222,7 @@ class MetricsPanel(QWidget):
         self.coverage_table = _table(COVERAGE_COLUMNS)
         self.coverage_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.oar_table = _table(OAR_COLUMNS)
+        self.oar_note = note()
         self.path_table = _table(PATH_COLUMNS)
         self.tvh = TvhCanvas()
         self._tumor_size: tuple[LabelMap | None, str, tuple[float, float] | None] | None = None
@@ -220,7 +234,9 @@ class MetricsPanel(QWidget):
         layout.addWidget(self.summary_note)
         layout.addWidget(group("Coverage (share of volume at or below)", self.coverage_table))
         layout.addWidget(group("Minimal ablative margin", self.margin_note))
-        layout.addWidget(group("Organs at risk (distance from the 0 °C edge)", self.oar_table))
+        layout.addWidget(
+            group("Organs at risk (distance from the 0 °C edge)", self.oar_note, self.oar_table)
+        )
         layout.addWidget(group("Probe paths", self.path_table))
         layout.addWidget(group("Temperature-volume histogram", self.tvh, self.unfrozen_note))
         layout.addStretch(1)
@@ -275,6 +291,7 @@ class MetricsPanel(QWidget):
         self.unfrozen_note.setText(f"No ice (0 % at 0 °C): {unfrozen}." if unfrozen else "")
         if metrics is None:
             self.summary_note.setText("")
+            self.oar_note.setText("")
             self.margin_note.setText("—")
             for table in (self.coverage_table, self.oar_table, self.path_table):
                 _fill(table, [])
@@ -290,6 +307,7 @@ class MetricsPanel(QWidget):
             f"({metrics.lethal_isotherm_c:g} °C) {format_volume_ml(metrics.lethal_volume_ml)}."
         )
         _fill(self.coverage_table, coverage_rows(metrics))
+        self.oar_note.setText(oar_note_text(metrics))
         _fill(self.oar_table, oar_rows(metrics))
         labels = [p.label or str(i + 1) for i, p in enumerate(self.session.plan.probes)]
         labels += [str(i + 1) for i in range(len(labels), len(metrics.paths))]

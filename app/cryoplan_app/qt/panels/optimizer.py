@@ -42,6 +42,7 @@ from cryoplan_app.qt.panels.widgets import (
 from cryoplan_app.qt.tasks import Task
 from planning_core.errors import InfeasiblePlanError, PlanningError
 from planning_core.imaging.labels import LabelMap
+from planning_core.planning.organ_sites import ORGAN_SITES
 from planning_core.planning.plan import Plan
 from planning_core.planning.settings import SETTING_RANGES, PlanSettings
 from planning_core.thermal.result import SimulationResult
@@ -62,6 +63,7 @@ SETTING_ROWS = (
     ("usable_length_mm", "Usable shaft length"),
 )
 AUTOMATIC_MODEL = "Automatic"
+AUTOMATIC_SITE = "Automatic (from the labels)"
 #: Robustness analysis defaults: samples and placement error (σ) per probe.
 ROBUSTNESS_SAMPLES = 20
 ROBUSTNESS_TIP_ERROR_MM = 3.0
@@ -117,6 +119,17 @@ class OptimizerPanel(QWidget):
             box.valueChanged.connect(lambda _value, name=name: self._setting_edited(name))
             self.setting_boxes[name] = box
             form.addRow(title, box)
+        self.site_choice = compact_combo()
+        self.site_choice.addItem(AUTOMATIC_SITE, "")  # empty: inferred
+        for site in ORGAN_SITES:
+            self.site_choice.addItem(site, site)
+        self.site_choice.setToolTip(
+            "Organ the tumor lies in: it decides which organs at risk must be labelled "
+            "(those missing are reported as not assessed). Automatic infers it from the label "
+            "around the tumor."
+        )
+        self.site_choice.currentIndexChanged.connect(lambda _index: self._site_edited())
+        form.addRow("Organ site", self.site_choice)
         self.model_choice = compact_combo()
         self.model_choice.addItem(AUTOMATIC_MODEL, None)
         try:
@@ -207,7 +220,18 @@ class OptimizerPanel(QWidget):
         self._updating = True
         for name, box in self.setting_boxes.items():
             box.setValue(_shown_value(name, getattr(settings, name)))
+        site_index = self.site_choice.findData(settings.organ_site or "")
+        self.site_choice.setCurrentIndex(max(0, site_index))
         self._updating = False
+
+    def _site_edited(self) -> None:
+        if self._updating:
+            return
+        try:
+            self.session.set_settings(organ_site=self.site_choice.currentData() or None)
+        except PlanningError as error:
+            self.window.errors.show_error(error)
+            self._show_settings()
 
     def _setting_edited(self, name: str) -> None:
         if self._updating:

@@ -89,7 +89,9 @@ def add_probe_models(combo: QComboBox, library: ProbeLibrary) -> None:
 def trajectory_context(volume: Volume, labels: LabelMap, settings: PlanSettings, progress, cancel):
     """The path analysis of ``labels``, with the body outline the plan evaluation uses."""
     body = case_body_mask(volume, labels)
-    return TrajectoryContext(labels, settings, body_mask=body, progress=progress, cancel=cancel)
+    return TrajectoryContext(
+        labels, settings, body_mask=body, volume=volume, progress=progress, cancel=cancel
+    )
 
 
 def path_summary(report: PathReport) -> str:
@@ -474,4 +476,6 @@ def _path_details(report: PathReport) -> str:
         lines.append(f"{name}: {distance:.1f} mm (clearance {clearance:g} mm)")
     if report.exempt:
         lines.append(f"Unavoidable (around the tip): {', '.join(report.exempt)}")
+    if not report.hazards_assessed:
+        lines.append("Gas, bone, bowel content and vessels not checked on this image")
     return "\n".join(lines)

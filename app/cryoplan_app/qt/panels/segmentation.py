@@ -1,12 +1,16 @@
-"""Segmentation panel: one-click tumor, brush and erase, label clean-up, anatomy and organs.
+"""Segmentation panel: tumor by click, diameter line or strokes; brush, clean-up, organs.
 
 Every result replaces the session's label map through its history, so each
-edit is one undo step. The computing is planning_core's
-(:mod:`planning_core.segmentation`), run in the window's worker threads.
+edit is one undo step; a stroke's result is one step too, and undoing it also
+takes the stroke back (:class:`~cryoplan_app.model.lesion_tools.StrokeTool`).
+The computing is planning_core's (:mod:`planning_core.segmentation`, through
+:mod:`cryoplan_app.model.lesion_tools`), run in the window's worker threads;
+the lesion's volume and RECIST axes are shown after every tumor segmentation.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from functools import partial
 
@@ -23,21 +27,39 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from cryoplan_app.model.lesion_tools import (
+    TUMOR_LABEL,
+    LesionFigures,
+    LesionResult,
+    StrokeTool,
+    finish,
+    lesion_figures,
+    merge_tumor,
+    segment_line,
+)
+from cryoplan_app.model.planes import SLICE_VIEWS
+from cryoplan_app.model.sketch import Sketch, SketchLine, Stroke, new_line, new_stroke
 from cryoplan_app.qt.panels.view_tool import ViewTool
 from cryoplan_app.qt.panels.widgets import format_lps, group, note, number_box
+from cryoplan_app.qt.tasks import Task
 from planning_core.errors import PlanningError
 from planning_core.figures import format_length_mm, format_volume_ml
 from planning_core.imaging.labels import LabelMap
 from planning_core.segmentation import editing
 from planning_core.segmentation.anatomy import segment_anatomy
 from planning_core.segmentation.organs import ORGAN_PROFILES, OrganSegmentation, segment_organ
-from planning_core.segmentation.tumor import TumorSegmentation, segment_tumor
+from planning_core.segmentation.tumor import segment_tumor
 
 SEED_TOOL = "tumor seed"
+LINE_TOOL = "diameter line"
+LESION_STROKE_TOOL = "lesion strokes"
+BACKGROUND_STROKE_TOOL = "not lesion strokes"
 ORGAN_TOOL = "organ seed"
 BRUSH_TOOL = "brush"
 ERASE_TOOL = "erase"
-TUMOR_LABEL = "tumor"
+#: Stroke points are kept this fraction of the stroke radius apart: the painted band stays
+#: continuous without sending the core a point per mouse event.
+STROKE_STEP_FRACTION = 0.5
 
 
 class SegmentationPanel(QWidget):
@@ -50,6 +72,18 @@ class SegmentationPanel(QWidget):
         self.tool = tool
         self.seed_lps_mm: NDArray[np.float64] | None = None
         self._stroke: LabelMap | None = None
+        # The lesion tools: what they draw over the 2-D views, and their state.
+        self.sketch = Sketch()
+        for name in SLICE_VIEWS:
+            window.view_area.views[name].set_sketch(self.sketch)
+        self.strokes: StrokeTool | None = None
+        self._line_start: NDArray[np.float64] | None = None
+        self._live: Stroke | None = None
+        self._stroke_task: Task | None = None  # the running stroke update
+        # Figures of the label maps shown so far (undo and redo show them without measuring).
+        self._figures: weakref.WeakKeyDictionary[LabelMap, LesionFigures | None] = (
+            weakref.WeakKeyDictionary()
+        )
 
         self.click_button = QPushButton("Click tumor")
         self.click_button.setCheckable(True)
@@ -61,16 +95,57 @@ class SegmentationPanel(QWidget):
         self.run_button.setToolTip("Segment the tumor from the last seed (or the crosshair).")
         self.run_button.clicked.connect(self.segment)
         self.seed_note = note("Seed: none (click tumor, or the crosshair is used)")
+        self.line_button = QPushButton("Diameter line")
+        self.line_button.setCheckable(True)
+        self.line_button.setToolTip(
+            "Then drag the lesion's longest diameter on one slice of a 2-D view, from edge "
+            "to edge, as for a RECIST measurement: the 3-D lesion is segmented from it. "
+            "For lesions one click cannot take (necrosis, calcification, cystic parts)."
+        )
+        self.line_button.toggled.connect(self._toggle_line_tool)
+        self.lesion_stroke_button = QPushButton("Lesion strokes")
+        self.background_stroke_button = QPushButton("Not lesion strokes")
+        for button, lesion in (
+            (self.lesion_stroke_button, True),
+            (self.background_stroke_button, False),
+        ):
+            button.setCheckable(True)
+            button.toggled.connect(partial(self._toggle_stroke_tool, lesion))
+        self.lesion_stroke_button.setToolTip(
+            "Paint inside the lesion on any slice of a 2-D view; the 3-D lesion is updated "
+            "after each stroke. Ctrl+Z takes the last stroke back."
+        )
+        self.background_stroke_button.setToolTip(
+            "Paint over tissue that is not lesion (where the result leaked); the 3-D lesion "
+            "is updated after each stroke. Ctrl+Z takes the last stroke back."
+        )
+        self.stroke_radius_box = number_box(
+            minimum=0.5, maximum=10.0, value=2.0, unit="mm", step=0.5
+        )
+        self.stroke_radius_box.setPrefix("radius ")
+        self.stroke_radius_box.setToolTip(
+            "Stroke radius: the band painted around the mouse's path."
+        )
+        self.stroke_note = _hidden_note()
         self.result_note = note()
+        self.figures_note = _hidden_note()
         tumor_row = QHBoxLayout()
         tumor_row.addWidget(self.click_button)
         tumor_row.addWidget(self.run_button)
+        tumor_row.addWidget(self.line_button)
+        stroke_row = QHBoxLayout()
+        stroke_row.addWidget(self.lesion_stroke_button)
+        stroke_row.addWidget(self.background_stroke_button)
+        stroke_row.addWidget(self.stroke_radius_box)
         tumor_box = QWidget()
         tumor_layout = QVBoxLayout(tumor_box)
         tumor_layout.setContentsMargins(0, 0, 0, 0)
         tumor_layout.addLayout(tumor_row)
+        tumor_layout.addLayout(stroke_row)
         tumor_layout.addWidget(self.seed_note)
+        tumor_layout.addWidget(self.stroke_note)
         tumor_layout.addWidget(self.result_note)
+        tumor_layout.addWidget(self.figures_note)
 
         self.label_choice = QComboBox()
         self.label_choice.setEditable(True)
@@ -149,7 +224,7 @@ class SegmentationPanel(QWidget):
         layout.addStretch(1)
 
         self.session.case_changed.connect(self._on_case)
-        self.session.labels_changed.connect(lambda _labels: self._fill_label_choice())
+        self.session.labels_changed.connect(self._on_labels)
         self.session.selected_label_changed.connect(self._on_selected_label)
         tool.changed.connect(self._sync_tool_buttons)
         self._on_case(self.session.case)
@@ -163,9 +238,22 @@ class SegmentationPanel(QWidget):
         has_case = case is not None
         for widget in (
             self.click_button, self.run_button, self.anatomy_button, self.organ_button,
+            self.line_button, self.lesion_stroke_button, self.background_stroke_button,
         ):  # fmt: skip
             widget.setEnabled(has_case)
+        self.strokes = None if self.session.case is None else StrokeTool(self.session.case.volume)
+        self._line_start, self._live = None, None
+        self._figures = weakref.WeakKeyDictionary()
+        self.sketch.clear()
+        self._on_labels(self.session.labels)
+
+    def _on_labels(self, labels: LabelMap | None) -> None:
         self._fill_label_choice()
+        tool = self.strokes
+        if tool is not None and tool.follow(labels):  # undo or redo of a lesion step
+            self.sketch.set_strokes(tool.strokes)
+        self._show_stroke_count()
+        self._show_figures(labels)
 
     def _fill_label_choice(self) -> None:
         current = self.label_choice.currentText() or self.session.selected_label or TUMOR_LABEL
@@ -190,6 +278,9 @@ class SegmentationPanel(QWidget):
     def _sync_tool_buttons(self, active: str) -> None:
         for button, name in (
             (self.click_button, SEED_TOOL),
+            (self.line_button, LINE_TOOL),
+            (self.lesion_stroke_button, LESION_STROKE_TOOL),
+            (self.background_stroke_button, BACKGROUND_STROKE_TOOL),
             (self.organ_button, ORGAN_TOOL),
             (self.brush_button, BRUSH_TOOL),
             (self.erase_button, ERASE_TOOL),
@@ -235,22 +326,170 @@ class SegmentationPanel(QWidget):
         self.result_note.setText("Segmenting…")
         self.window.runner.submit(
             "Segmenting the tumor",
-            lambda progress, cancel: segment_tumor(volume, seed, progress=progress, cancel=cancel),
-            on_done=self._tumor_segmented,
+            lambda progress, cancel: finish(
+                segment_tumor(volume, seed, progress=progress, cancel=cancel)
+            ),
+            on_done=partial(self._lesion_segmented, "Segment tumor", ()),
             on_error=self._failed(self.result_note),
             key="segmentation",
         )
 
-    def _tumor_segmented(self, result: TumorSegmentation) -> None:
-        labels = self.session.labels
-        merged = result.label_map if labels is None else labels.with_mask(TUMOR_LABEL, result.mask)
-        self.session.replace_labels(merged, "Segment tumor")
+    def _lesion_segmented(
+        self, text: str, strokes: tuple[Stroke, ...], result: LesionResult
+    ) -> None:
+        """Show ``result`` as the tumor label: one undo step that also restores the strokes."""
+        tool = self.strokes
+        if tool is None:
+            return
+        merged = merge_tumor(self.session.labels, result.segmentation)
+        tool.record_step(self.session.labels, merged, strokes)
+        self._figures[merged] = result.figures
+        self.sketch.set_strokes(strokes)
+        self.session.replace_labels(merged, text)
+        segmentation = result.segmentation
         lines = [
-            f"Tumor: {format_volume_ml(result.volume_ml)}, largest diameter "
-            f"{format_length_mm(result.max_diameter_mm)}, confidence {result.confidence:.0%}."
+            f"Tumor: {format_volume_ml(segmentation.volume_ml)}, largest diameter "
+            f"{format_length_mm(segmentation.max_diameter_mm)}, "
+            f"confidence {segmentation.confidence:.0%}."
         ]
-        lines += [f"⚠ {warning}" for warning in result.warnings]
+        lines += [f"⚠ {warning}" for warning in segmentation.warnings]
         self.result_note.setText("\n".join(lines))
+
+    def _show_figures(self, labels: LabelMap | None) -> None:
+        """The tumor's volume and RECIST axes under the results (measured in a worker)."""
+        if labels is None or not labels.has(TUMOR_LABEL):
+            _set_note(self.figures_note, "")
+            return
+        if labels in self._figures:
+            figures = self._figures[labels]
+            _set_note(self.figures_note, "" if figures is None else figures.text())
+            return
+
+        def done(figures: LesionFigures | None) -> None:
+            self._figures[labels] = figures
+            if labels is self.session.labels:
+                _set_note(self.figures_note, "" if figures is None else figures.text())
+
+        _set_note(self.figures_note, "Measuring the lesion…")
+        self.window.runner.submit(
+            "Measuring the lesion",
+            lambda _progress, _cancel: lesion_figures(labels),
+            on_done=done,
+            on_error=self._failed(self.figures_note),
+            key="lesion-figures",
+        )
+
+    # -- diameter line --------------------------------------------------------------------
+    def _toggle_line_tool(self, checked: bool) -> None:
+        if checked:
+            self.tool.activate(LINE_TOOL, self._line_dragged)
+        else:
+            self.tool.deactivate(LINE_TOOL)
+
+    def _line_dragged(self, stage: str, lps_mm: NDArray[np.float64]) -> None:
+        if stage == "press":
+            self._line_start = lps_mm
+        if self._line_start is None:
+            return
+        line = new_line(self._line_start, lps_mm)
+        self.sketch.set_line(line)  # drawn with its length while dragging
+        if stage == "release":
+            self._line_start = None
+            self.tool.deactivate(LINE_TOOL)
+            self.segment_from_line(line)
+
+    def segment_from_line(self, line: SketchLine) -> None:
+        """Segment the lesion whose long axis is ``line`` (in a worker)."""
+        case = self.session.case
+        if case is None:
+            return
+        volume = case.volume
+        self.result_note.setText(
+            f"Segmenting the lesion along a {format_length_mm(line.length_mm)} line…"
+        )
+        self.window.runner.submit(
+            "Segmenting the lesion from its diameter",
+            lambda progress, cancel: segment_line(volume, line, progress=progress, cancel=cancel),
+            on_done=partial(self._lesion_segmented, "Diameter line", ()),
+            on_error=self._failed(self.result_note),
+            key="segmentation",
+        )
+
+    # -- strokes --------------------------------------------------------------------------
+    def _toggle_stroke_tool(self, lesion: bool, checked: bool) -> None:
+        name = LESION_STROKE_TOOL if lesion else BACKGROUND_STROKE_TOOL
+        if checked:
+            self.tool.activate(name, partial(self._stroke_painted, lesion))
+        else:
+            self.tool.deactivate(name)
+
+    def _stroke_painted(self, lesion: bool, stage: str, lps_mm: NDArray[np.float64]) -> None:
+        tool = self.strokes
+        if tool is None:
+            return
+        step_mm = STROKE_STEP_FRACTION * self.stroke_radius_box.value()
+        if stage == "press":
+            self._live = new_stroke(lesion, lps_mm)
+            self.sketch.line = None  # the strokes' result replaces the line's
+        elif self._live is None:
+            return
+        else:
+            self._live = self._live.extended(lps_mm, step_mm=step_mm)
+        if stage != "release":
+            self.sketch.set_strokes(tool.strokes, live=self._live)
+            return
+        stroke, self._live = self._live, None
+        tool.paint(stroke)
+        self.sketch.set_strokes(tool.strokes)
+        self._show_stroke_count()
+        self.update_from_strokes()
+
+    def update_from_strokes(self) -> None:
+        """Segment the lesion from the strokes painted so far (in a worker; the newest wins).
+
+        One update runs at a time, because the stroke segmenter keeps its data
+        between them; strokes painted meanwhile are taken by the next one.
+        """
+        tool = self.strokes
+        if tool is None or (self._stroke_task is not None and not self._stroke_task.done):
+            return
+        if not tool.pending:
+            return  # the labels shown are these strokes' result (after an undo)
+        if not tool.has_lesion:
+            self.result_note.setText("Paint inside the lesion first (Lesion strokes).")
+            return
+        strokes, radius_mm = tool.strokes, self.stroke_radius_box.value()
+        self.result_note.setText("Updating the lesion from the strokes…")
+        self._stroke_task = self.window.runner.submit(
+            "Updating the lesion from the strokes",
+            lambda _progress, _cancel: tool.segment(strokes, brush_radius_mm=radius_mm),
+            on_done=partial(self._strokes_segmented, tool, strokes),
+            on_error=self._strokes_failed,
+            key="strokes",
+        )
+
+    def _strokes_segmented(
+        self, tool: StrokeTool, strokes: tuple[Stroke, ...], result: LesionResult
+    ) -> None:
+        self._stroke_task = None
+        if tool is self.strokes and strokes == tool.strokes:
+            self._lesion_segmented("Lesion stroke", strokes, result)
+        else:  # strokes were painted or taken back meanwhile: those count
+            self.update_from_strokes()
+
+    def _strokes_failed(self, error: BaseException, details: str) -> None:
+        self._stroke_task = None
+        self._failed(self.result_note)(error, details)
+
+    def _show_stroke_count(self) -> None:
+        tool = self.strokes
+        lesion, background = (0, 0) if tool is None else tool.counts()
+        _set_note(
+            self.stroke_note,
+            f"Strokes: {lesion} lesion, {background} not lesion (Ctrl+Z takes the last back)."
+            if lesion or background
+            else "",
+        )
 
     def _failed(self, target: QLabel) -> Callable[[BaseException, str], None]:
         """An error handler that clears ``target``'s 'working' text and shows the error."""
@@ -386,3 +625,15 @@ class SegmentationPanel(QWidget):
         lines = [f"{result.name}: {format_volume_ml(result.volume_ml)}."]
         lines += [f"⚠ {warning}" for warning in result.warnings]
         self.anatomy_note.setText("\n".join(lines))
+
+
+def _hidden_note() -> QLabel:
+    """A note that takes no room while it has nothing to say."""
+    label = note()
+    label.setVisible(False)
+    return label
+
+
+def _set_note(label: QLabel, text: str) -> None:
+    label.setText(text)
+    label.setVisible(bool(text))

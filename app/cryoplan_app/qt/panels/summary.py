@@ -14,6 +14,7 @@ from planning_core.figures import (
     format_margin_mm,
     format_volume_ml,
 )
+from planning_core.planning.organ_sites import organs_at_risk_check
 from planning_core.planning.plan import Plan
 from planning_core.planning.results import PlanMetrics
 from planning_core.thermal.protocol import PROTOCOL_PRESETS
@@ -84,6 +85,7 @@ def summary_rows(plan: Plan, metrics: PlanMetrics | None) -> list[tuple[str, str
             f"Tumor + {margin_mm:g} mm killed",
             "Minimal ablative margin",
             "Closest organ at risk",
+            "Organs at risk",
             "Probe paths",
         )
         return rows + [(key, NOT_EVALUATED) for key in keys]
@@ -106,6 +108,8 @@ def summary_rows(plan: Plan, metrics: PlanMetrics | None) -> list[tuple[str, str
         (f"Tumor + {metrics.margin_mm:g} mm killed", zone),
         ("Minimal ablative margin", margin),
         ("Closest organ at risk", closest_oar_text(metrics)),
+        # The report's rule: never "clear" while the site is unknown or an organ unlabelled.
+        ("Organs at risk", organs_at_risk_check(metrics)[0]),
         ("Probe paths", paths_text(metrics)),
         (
             "Ice (0 °C) / lethal volume",

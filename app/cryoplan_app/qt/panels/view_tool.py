@@ -1,4 +1,4 @@
-"""Borrowing the left mouse button of the 2-D views for a panel tool (seed click, brush).
+"""Borrowing the left mouse button of the 2-D views for a panel tool (seed click, brush, line).
 
 While a tool is active, left presses, drags and releases in the axial, sagittal
 and coronal views go to the tool as LPS points on the shown plane instead of
