@@ -207,5 +207,7 @@ def test_solver_rounds_message_names_what_the_best_plan_failed():
     # A real-CT kidney plan covered 99.7 % yet failed: the ice came 9.7 mm from the bowel.
     text = solver_rounds_message(99.7, 5.0, 99.0, ["ice edge 9.7 mm from bowel (clearance 10 mm)"])
     assert "the best covers 99.7 % of tumor + 5 mm (goal 99 %) but fails: ice edge 9.7" in text
-    assert "oar_clearances_mm" in text
+    # The user-facing names of what to change, never the settings' internal names.
+    assert "--max-probes" in text and "'Organ clearance'" in text
+    assert "oar_clearances_mm" not in text and "max_total_freeze_s" not in text
     assert "fails" not in solver_rounds_message(80.0, 5.0, 99.0, [])

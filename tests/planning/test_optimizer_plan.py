@@ -76,10 +76,10 @@ def test_tumor_wrapped_by_bowel_has_no_safe_path():
     assert caught.value.best_partial_plan is None
 
 
-def test_huge_tumor_with_one_probe_names_max_probes_and_keeps_the_best_try():
+def test_huge_tumor_with_one_probe_names_the_max_probes_flag_and_keeps_the_best_try():
     labels = torso_phantom(tumor_radius_mm=18.0)
     settings = PlanSettings(max_probes=1)
-    with pytest.raises(InfeasiblePlanError, match="max_probes") as caught:
+    with pytest.raises(InfeasiblePlanError, match="--max-probes") as caught:
         optimize_plan(_ct(labels), labels, settings=settings, probe_model=ARGON, **FAST)
     partial = caught.value.best_partial_plan
     assert isinstance(partial, Plan) and len(partial.probes) == 1

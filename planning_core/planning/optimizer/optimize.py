@@ -435,8 +435,8 @@ def optimize_plan(
     if not directions:
         raise InfeasiblePlanError(
             "no safe straight path reaches the tumor: " + blocking_summary(entry_map) + ". "
-            "Relax path_clearances_mm or max_craniocaudal_angle_deg, or change the patient "
-            "position.",
+            "Relax the path clearance or the max craniocaudal angle (optimizer panel: 'Path "
+            "clearance', 'Max craniocaudal angle'), or change the patient position.",
             best_partial_plan=None,
         )
     for direction in directions:
@@ -641,8 +641,10 @@ def solver_rounds_message(
         f"no plan passed the solver checks after {MAX_SOLVER_ROUNDS} rounds; the best covers "
         f"{best_coverage_percent:.1f} % of tumor + {margin_mm:g} mm (goal {goal_percent:g} %)"
         + (f" but fails: {failed}" if failed else "")
-        + ". Raise max_probes or max_total_freeze_s, or lower margin_mm; for an organ too "
-        "close, lower its clearance (oar_clearances_mm) or displace it (hydrodissection)."
+        + ". Raise the probe count or the freeze (--max-probes, --max-freeze-min; 'Max "
+        "probes', 'Max total freeze'), or lower the margin (--margin-mm; 'Safety margin'); "
+        "for an organ too close, lower its ice clearance ('Organ clearance') or displace it "
+        "(hydrodissection)."
     )
 
 
@@ -655,23 +657,26 @@ def _infeasible(
             f"no layout of 1 to {settings.max_probes} probes has safe paths for every probe with "
             f"tips {settings.min_probe_spacing_mm:g}-{settings.max_probe_spacing_mm:g} mm apart "
             f"and within {settings.max_tip_to_tumor_edge_mm:g} mm of the tumor (constraint: "
-            "probe paths and spacing). Relax path_clearances_mm or the spacing limits.",
+            "probe paths and spacing). Relax the path clearance or the tip spacing limits "
+            "(optimizer panel: 'Path clearance', 'Min tip spacing', 'Max tip spacing').",
             best_partial_plan=partial,
         )
     if best.coverage >= run.search.goal and best.frozen_organs:
         organs = ", ".join(best.frozen_organs)
         return InfeasiblePlanError(
             f"covering the margin would bring the ice edge within the clearance of {organs} "
-            "(constraint: organ-at-risk clearance). Lower oar_clearances_mm or margin_mm, or "
-            "protect the organ.",
+            "(constraint: organ-at-risk clearance). Lower the margin (--margin-mm; 'Safety "
+            "margin') or the organ's ice clearance ('Organ clearance'), or protect the organ "
+            "(hydrodissection) and accept ice there.",
             best_partial_plan=partial,
         )
     longest = run.family[-1]
     return InfeasiblePlanError(
-        f"with at most {settings.max_probes} probe(s) (max_probes) and freezes up to "
-        f"{longest.code} (max_total_freeze_s {settings.max_total_freeze_s:g} s) the lethal "
-        f"isotherm covers at best {100 * best.coverage:.1f} % of tumor + "
-        f"{settings.margin_mm:g} mm (goal {run.goal_percent:g} %). Raise max_probes or "
-        "max_total_freeze_s, or lower margin_mm." + run.heat_sink_note(),
+        f"with at most {settings.max_probes} probe(s) and freezes up to {longest.code} "
+        f"({settings.max_total_freeze_s / 60.0:g} min in all) the lethal isotherm covers at "
+        f"best {100 * best.coverage:.1f} % of tumor + {settings.margin_mm:g} mm (goal "
+        f"{run.goal_percent:g} %). Raise the probe count or the freeze (--max-probes, "
+        "--max-freeze-min; 'Max probes', 'Max total freeze'), or lower the margin "
+        "(--margin-mm; 'Safety margin')." + run.heat_sink_note(),
         best_partial_plan=partial,
     )
