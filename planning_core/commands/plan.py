@@ -262,7 +262,7 @@ def print_plan_summary(summary: dict[str, Any]) -> None:
     print(f"{summary['organ_site_note']}")
     print(f"organs at risk: {summary['organs_at_risk_check']}")
     if not any(not oar["monitored"] for oar in summary["oars"]):
-        print("  (give --labels with the organs, or --tumor-seed to segment them on a CT)")
+        print("  (label the organs in --labels, or add --organs to find them on the CT)")
     else:
         print("  distance to the 0 °C edge / clearance:")
     for oar in summary["oars"]:
