@@ -9,6 +9,8 @@ physical reason for every threshold:
   contrast out;
 * :mod:`.anatomy_air`: lungs with their airways versus bowel gas, mottled stool,
   bowel and colon;
+* :mod:`.anatomy_chest_wall`: the pectoral muscle under the breast, where
+  the scan shows the anterior chest;
 * :mod:`.abdomen`: liver, spleen, kidneys with the renal sinus, aorta and IVC
   (``AnatomySettings.organs`` turns it off);
 * :mod:`.anatomy_checks`: warnings for images the thresholds do not suit
@@ -47,6 +49,12 @@ from planning_core.segmentation.anatomy_checks import (
     hounsfield_warning,
     image_warnings,
 )
+from planning_core.segmentation.anatomy_chest_wall import (
+    PECTORAL_NOT_FOUND,
+    ChestWallSettings,
+    anterior_sign,
+    pectoral_muscle,
+)
 from planning_core.segmentation.anatomy_grid import (
     IN_SLICE_FACES,
     BlockGrid,
@@ -57,7 +65,15 @@ from planning_core.segmentation.anatomy_grid import (
 )
 
 #: Labels the HU steps write.
-ANATOMY_LABELS: tuple[str, ...] = ("body", "skin", "bone", "lung", "bowel", "colon")
+ANATOMY_LABELS: tuple[str, ...] = (
+    "body",
+    "skin",
+    "bone",
+    "lung",
+    "bowel",
+    "colon",
+    "pectoral_muscle",
+)
 
 #: Solid organs the abdominal step may add.
 ORGAN_LABELS: tuple[str, ...] = ("liver", "spleen", "kidney", "renal_sinus", "aorta", "ivc")
@@ -70,6 +86,7 @@ PAINT_ORDER: tuple[str, ...] = (
     "bowel",
     "colon",
     *ORGAN_LABELS,
+    "pectoral_muscle",
     "lung",
     "bone",
     "skin",
@@ -88,6 +105,11 @@ class AnatomySettings:
     (-200) and ``seam_hu`` (-120) tell pads and the air trapped under them from
     tissue: fat, the lightest tissue, reads -100 HU. ``organs`` runs the
     abdominal organ step (liver, spleen, kidneys, renal sinus, aorta, IVC).
+    The lung keeps the vessels and bronchi it encloses in a slice up to
+    ``lung_max_hole_mm2`` (700 mm², a 30 mm disc: intrapulmonary vessels are at
+    most about 15 mm across, the central ones join the mediastinum and are no
+    holes); larger islands are organs seen through the lung, such as the liver
+    dome or the heart's apex, which must not become lung.
     """
 
     body_threshold_hu: float = -500.0
@@ -100,9 +122,11 @@ class AnatomySettings:
     skin_thickness_mm: float = 2.0
     surface_air_mm: float = 6.0
     lung_closing_mm: float = 3.0
+    lung_max_hole_mm2: float = 700.0
     bone: BoneSettings = field(default_factory=BoneSettings)
     air: AirSettings = field(default_factory=AirSettings)
     checks: CheckSettings = field(default_factory=CheckSettings)
+    chest_wall: ChestWallSettings = field(default_factory=ChestWallSettings)
     organs: bool = True
 
 
@@ -130,16 +154,20 @@ def _lung_on_scan(
     air: NDArray[np.bool_],
     grid: BlockGrid,
     closing_mm: float,
+    max_hole_mm2: float,
 ) -> NDArray[np.bool_]:
-    """Lung on the scan grid with its vessels: closed and filled per slice, edges from HU."""
+    """Lung on the scan grid with its vessels: closed, small holes filled, edges from HU."""
     if not lung_coarse.any():
         return np.zeros(grid.shape, dtype=bool)
-    disk = disk_structure(closing_mm, grid.coarse_spacing_kji_mm)
-    closed = ndimage.binary_closing(lung_coarse, structure=disk) | lung_coarse
-    holes, _ = fill_holes_in_slices(closed)
-    # One coarse voxel more, so the lung's partial-volume edge comes from the fine air.
     spacing = grid.coarse_spacing_kji_mm
-    region = dilate_square(closed | (holes > 0), max(spacing[1:]), spacing)
+    disk = disk_structure(closing_mm, spacing)
+    closed = ndimage.binary_closing(lung_coarse, structure=disk) | lung_coarse
+    holes, count = fill_holes_in_slices(closed)
+    areas_mm2 = np.bincount(holes.ravel(), minlength=count + 1) * spacing[1] * spacing[2]
+    small = areas_mm2 <= max_hole_mm2
+    small[0] = False
+    # One coarse voxel more, so the lung's partial-volume edge comes from the fine air.
+    region = dilate_square(closed | small[holes], max(spacing[1:]), spacing)
     return grid.refine(region, air)
 
 
@@ -270,7 +298,7 @@ def segment_anatomy(
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> AnatomyResult:
-    """Body, skin, bone, lung, bowel, colon and the abdominal organs of a CT volume.
+    """Body, skin, bone, lung, bowel, colon, pectoral muscle and abdominal organs of a CT.
 
     Parameters
     ----------
@@ -363,6 +391,20 @@ def segment_anatomy(
     masks.update(
         _air_masks(hu, hu_coarse, masks, body_coarse, grid, cranial_sign(geometry), settings)
     )
+    # The pectoral muscle under the breast, where the scan shows the anterior chest.
+    pectoral, chest_in_scan = pectoral_muscle(
+        hu,
+        body,
+        masks["lung"],
+        bone,
+        masks["skin"],
+        grid,
+        anterior_sign(geometry.direction),
+        settings.chest_wall,
+    )
+    masks["pectoral_muscle"] = pectoral
+    if chest_in_scan and not pectoral.any():
+        warnings.append(PECTORAL_NOT_FOUND)
     step(0.6, "Abdominal organs")
     if settings.organs:
         organs, organ_warnings = _organ_masks(volume, box, masks, cancel)
@@ -405,7 +447,13 @@ def _air_masks(
     deep_coarse = erode_square(body_coarse, settings.surface_air_mm, grid.coarse_spacing_kji_mm)
     air = body & (hu < settings.air.air_hu) & grid.upsample(deep_coarse)
     lung_coarse, gas_coarse = classify_air(hu_coarse, deep_coarse, grid, cranial, settings.air)
-    lung = _lung_on_scan(lung_coarse, air, grid, settings.lung_closing_mm) & body & ~bone
+    lung = (
+        _lung_on_scan(
+            lung_coarse, air, grid, settings.lung_closing_mm, settings.lung_max_hole_mm2
+        )
+        & body
+        & ~bone
+    )
     gas = air & ~lung
     gas_fraction = grid.fraction(gas)
     pockets = gas_pockets(gas, grid, settings.air.stool_bubble_max_ml)

@@ -60,6 +60,9 @@ class AnatomyFigures:
     #: Share of the reference colon labelled colon or bowel (the reference colon is
     #: only the ascending colon: see the README).
     colon_as_bowel_fraction: float
+    #: Reference liver, spleen and kidney labelled lung (the liver dome, an island
+    #: inside the lung's outline on axial slices, must not become lung).
+    organ_as_lung_ml: float = 0.0
 
 
 def load_reference(geometry: Geometry) -> LabelMap:
@@ -125,4 +128,15 @@ def measure(auto: LabelMap, reference: LabelMap, hu: NDArray[np.generic]) -> Ana
         colon_as_bowel_fraction=(
             int(np.count_nonzero(colon & bowel)) / colon_count if colon_count else 1.0
         ),
+        organ_as_lung_ml=int(
+            np.count_nonzero(
+                _mask(auto, "lung")
+                & (
+                    _mask(reference, "liver")
+                    | _mask(reference, "spleen")
+                    | _mask(reference, "kidney")
+                )
+            )
+        )
+        * voxel_ml,
     )

@@ -55,6 +55,13 @@ def test_table_is_not_body(figures: AnatomyFigures) -> None:
     )
 
 
+def test_organs_seen_through_the_lung_are_not_lung(figures: AnatomyFigures) -> None:
+    # The liver dome is a 60 mm island inside the right lung's outline on axial slices;
+    # filling every hole of the lung per slice made 23 mL of it lung (an "avoid"
+    # structure, and the host of a dome tumor). Partial-volume edges stay below 5 mL.
+    assert figures.organ_as_lung_ml <= 5.0, f"{figures.organ_as_lung_ml:.1f} mL of organ as lung"
+
+
 def test_reference_map_and_measures_need_no_ct() -> None:
     """The committed reference loads on the CT's grid and the measures score it sensibly."""
     import numpy as np
