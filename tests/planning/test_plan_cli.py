@@ -98,6 +98,6 @@ def test_infeasible_plan_is_one_line_and_saves_the_best_partial_plan(tmp_path, c
     )  # fmt: skip
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
-    assert "max_probes" in err[-1] and "big.partial.json" in err[-1]
+    assert "--max-probes" in err[-1] and "big.partial.json" in err[-1]
     assert len(load_plan(tmp_path / "big.partial.json").probes) == 1
     assert not out.exists()
