@@ -7,7 +7,7 @@ These are plain frozen records so that they serialise into the plan file
 from __future__ import annotations
 
 import types
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 #: Structure groups the clinical checklist names; each lists the label names it covers.
@@ -150,6 +150,18 @@ class PathReport:
             if present:
                 grouped[group] = min(present)
         return grouped
+
+
+def paths_passed(paths: Sequence[PathReport]) -> bool | None:
+    """The one verdict on a plan's probe paths, for every summary that shows one.
+
+    ``False`` when any path has a problem; ``True`` when none has and at least one
+    was checked against a structure that matters (labelled, or found on the CT);
+    ``None`` ("not assessed") otherwise: a path checked against nothing is not safe.
+    """
+    if any(path.problems for path in paths):
+        return False
+    return True if any(path.assessed for path in paths) else None
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,12 @@ from planning_core.planning.plan import (
     image_title,
     looks_like_path,
 )
-from planning_core.planning.results import PathReport, PlanMetrics, RobustnessSummary
+from planning_core.planning.results import (
+    PathReport,
+    PlanMetrics,
+    RobustnessSummary,
+    paths_passed,
+)
 from planning_core.segmentation.metrics import mask_volume_ml, max_diameter_mm, recist_axes
 from planning_core.thermal.probes import load_probe_library
 from planning_core.thermal.tissues import load_tissue_library
@@ -324,16 +329,16 @@ def plan_checks(plan: Plan, metrics: PlanMetrics) -> tuple[Check, ...]:
         covered = math.nan
     margin = metrics.margin.minimum_mm
     path_problems = sum(len(p.problems) for p in metrics.paths)
-    paths_assessed = any(p.assessed for p in metrics.paths)
+    path_passed = paths_passed(metrics.paths)
     # An organ site that is unknown, or an organ it lists that is not labelled (a real
     # CT opened with a tumor label only), leaves "all clear" a verdict nothing supports.
     oar_value, oar_passed = organs_at_risk_check(metrics)
-    if path_problems:
-        path_value, path_passed = f"{path_problems} problem(s)", False
-    elif paths_assessed:
-        path_value, path_passed = "acceptable", True
+    if path_passed is False:
+        path_value = f"{path_problems} problem(s)"
+    elif path_passed:
+        path_value = "acceptable"
     else:
-        path_value, path_passed = "not assessed: no structure labelled along the paths", None
+        path_value = "not assessed: no structure labelled or found on the CT along the paths"
     return (
         Check(
             f"Tumor + {settings.margin_mm:g} mm margin covered by {lethal:g} °C",

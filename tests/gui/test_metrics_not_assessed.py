@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 
 from cryoplan_app.qt.panels.metrics import oar_note_text, oar_rows, path_rows
+from cryoplan_app.qt.panels.summary import paths_text
 
 from planning_core.planning.results import (
     AblativeMargin,
@@ -81,3 +82,14 @@ def test_organs_the_site_lists_but_nobody_labelled_read_not_assessed():
     note = oar_note_text(metrics)
     assert "organ site kidney" in note.lower()
     assert "not assessed" in note and "duodenum, ureter" in note and "all clear" not in note
+
+
+def test_summary_never_calls_paths_checked_against_nothing_safe():
+    # The summary panel used to say "all 1 safe" for a path checked against skin alone,
+    # while the report said "not assessed": one rule (paths_passed) now serves both.
+    unchecked = _metrics(oars=(), paths=(_path({"skin": 0.0}),))
+    assert paths_text(unchecked).startswith("not assessed")
+    on_the_ct = _metrics(oars=(), paths=(_path({"bone on the CT": 4.0}),))
+    assert paths_text(on_the_ct) == "all 1 safe"
+    crossing = dataclasses.replace(_path({"bone": 0.0}), problems=("crosses bone",))
+    assert paths_text(_metrics(oars=(), paths=(crossing,))) == "unsafe: probe 1"

@@ -16,7 +16,7 @@ from planning_core.figures import (
 )
 from planning_core.planning.organ_sites import organs_at_risk_check
 from planning_core.planning.plan import Plan
-from planning_core.planning.results import PlanMetrics
+from planning_core.planning.results import PlanMetrics, paths_passed
 from planning_core.thermal.protocol import PROTOCOL_PRESETS
 
 NOT_EVALUATED = "not evaluated"
@@ -66,11 +66,14 @@ def closest_oar_text(metrics: PlanMetrics) -> str:
 
 
 def paths_text(metrics: PlanMetrics) -> str:
-    problems = [i for i, path in enumerate(metrics.paths) if not path.acceptable]
     if not metrics.paths:
         return "not checked"
-    if not problems:
+    passed = paths_passed(metrics.paths)
+    if passed is None:
+        return "not assessed: nothing labelled or found on the CT along the paths"
+    if passed:
         return f"all {len(metrics.paths)} safe"
+    problems = [i for i, path in enumerate(metrics.paths) if not path.acceptable]
     return "unsafe: " + ", ".join(f"probe {i + 1}" for i in problems)
 
 
