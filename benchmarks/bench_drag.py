@@ -81,22 +81,22 @@ def main() -> int:
         np.argwhere(case.labels.mask("tumor"))[:, ::-1].mean(axis=0)
     )
     # The posterolateral flank approach the case suggests, below the ribs.
-    model_id = next(iter(session.probe_library.models))
-    session.add_probe(model_id, tumor, tumor + np.array((-50.0, 90.0, 0.0)))
-    session.set_crosshair(tumor)
-    session.set_layout("axial")
+    model_id = next(iter(session.document.probe_library.models))
+    session.document.add_probe(model_id, tumor, tumor + np.array((-50.0, 90.0, 0.0)))
+    session.view.set_crosshair(tumor)
+    session.view.set_layout("axial")
     wait_until(app, lambda: not window.runner.busy)
     view = window.view_area.views["axial"]
     # The view takes the whole area only once the layout change went through.
     wait_until(app, lambda: view.width() > 0.6 * window.view_area.width())
     view.render_now()
-    session.set_tool("probe")
+    session.view.set_tool("probe")
 
     renders = [0]
     view.rendered.connect(lambda: renders.__setitem__(0, renders[0] + 1))
     # The view's render count when each preview was stored: its next render draws it.
     previews: list[int] = []
-    window.plan_runner.preview_applied.connect(lambda _field: previews.append(renders[0]))
+    window.logic.evaluation.preview_applied.connect(lambda _field: previews.append(renders[0]))
 
     def mouse(kind: QEvent.Type, position: QPointF, buttons) -> None:
         button = (
@@ -131,7 +131,7 @@ def main() -> int:
     release_at = handle + QPointF(args.step_px * args.moves, 0.0)
     start = time.perf_counter()
     mouse(QEvent.Type.MouseButtonRelease, release_at, Qt.MouseButton.NoButton)
-    wait_until(app, lambda: session.results_fresh, timeout_s=600.0)
+    wait_until(app, lambda: session.document.results_fresh, timeout_s=600.0)
     full_s = time.perf_counter() - start
 
     def summary(values: list[float]) -> str:
@@ -149,9 +149,9 @@ def main() -> int:
     print(f"preview {verdict} the goal of {GOAL_PREVIEW_MS:.0f} ms (median)")
     print(
         f"full evaluation after release: {full_s:.1f} s "
-        f"({window.plan_runner.spacing_mm:g} mm grid, simulation and metrics)"
+        f"({window.logic.evaluation.spacing_mm:g} mm grid, simulation and metrics)"
     )
-    session.history.mark_saved()
+    session.document.history.mark_saved()
     window.close()
     return 0
 

@@ -67,7 +67,7 @@ def main() -> int:
     args = parser.parse_args()
     import vtkmodules.vtkRenderingFreeType  # noqa: F401  (the scenes' text actors)
     from cryoplan_app.model.case import CaseSource, load_case
-    from cryoplan_app.model.session import BULK_TISSUE_LABELS
+    from cryoplan_app.model.view_state import BULK_TISSUE_LABELS
 
     kidney = load_case(CaseSource("sample", "kidney"))
     shown = tuple(n for n in kidney.labels.names if n not in BULK_TISSUE_LABELS)

@@ -71,9 +71,9 @@ def scroll_fps(app, window, view_name: str, frames: int) -> float:
     view = window.view_area.views[view_name]
     slice_views = [v for name, v in window.view_area.visible_views.items() if name != "3d"]
     # Start at the backward end, so that every notch moves to a new slice.
-    window.session.step_slice(view_name, -window.session.slice_count(view_name))
+    window.session.view.step_slice(view_name, -window.session.view.slice_count(view_name))
     settle(app, window)
-    first = window.session.slice_index(view_name)
+    first = window.session.view.slice_index(view_name)
     centre = QPointF(view.width() / 2.0, view.height() / 2.0)
     notch = QWheelEvent(
         centre,
@@ -92,7 +92,7 @@ def scroll_fps(app, window, view_name: str, frames: int) -> float:
             app.processEvents()
     settle(app, window)
     elapsed = time.perf_counter() - start
-    moved = abs(window.session.slice_index(view_name) - first)
+    moved = abs(window.session.view.slice_index(view_name) - first)
     if moved != frames:
         raise RuntimeError(f"{frames} wheel notches moved {view_name} by {moved} slices")
     return frames / elapsed
@@ -134,11 +134,11 @@ def main() -> int:
     print(f"OpenGL {renderer.split(':', 1)[-1].strip()}, window 1600×1000")
     results = []
     for layout in ("4up", "axial", "sagittal", "coronal"):
-        window.session.set_layout(layout)
+        window.session.view.set_layout(layout)
         settle(app, window)
         views = ("axial", "sagittal", "coronal") if layout == "4up" else (layout,)
         for view_name in views:
-            frames = min(args.frames, window.session.slice_count(view_name) - 1)
+            frames = min(args.frames, window.session.view.slice_count(view_name) - 1)
             fps = scroll_fps(app, window, view_name, frames)
             results.append((layout, view_name, fps))
             print(f"layout {layout:9s} scrolling {view_name:9s} {fps:6.1f} frames/s")

@@ -82,13 +82,13 @@ def main() -> None:
     settle(lambda: controller.practice.state == "placing")
     for index in ATTEMPT_PROBES:
         probe = reference.probes[index]
-        session.add_probe(
+        session.document.add_probe(
             probe.model_id,
             np.add(probe.tip_lps_mm, ATTEMPT_SHIFT_MM),
             np.add(probe.entry_lps_mm, ATTEMPT_SHIFT_MM),
         )
-    session.set_protocol(ATTEMPT_PROTOCOL)
-    settle(lambda: session.results_fresh and not window.runner.busy)
+    session.document.set_protocol(ATTEMPT_PROTOCOL)
+    settle(lambda: session.document.results_fresh and not window.runner.busy)
     controller.submit()
     settle(lambda: controller.practice.state == "assessed" and not window.runner.busy)
     IMAGES.mkdir(parents=True, exist_ok=True)

@@ -26,7 +26,8 @@ DATA_FILES = (
 )
 
 #: Distributions whose metadata (dist-info) the bundle keeps: ours for the
-#: ``cryoplan.commands`` entry points (``cryoplan gui``), pylibjpeg's plugins
+#: ``cryoplan.commands`` entry points (``cryoplan gui``, ``cryoplan sample-data``)
+#: and the ``cryoplan.case_sources`` ones (the sample cases), pylibjpeg's plugins
 #: because pydicom finds the JPEG / JPEG 2000 / RLE decoders through entry points,
 #: and the packages that read their own version at import time.
 METADATA_DISTRIBUTIONS = (

@@ -2,9 +2,9 @@
 
 Each module in :mod:`planning_core.commands` exposes ``register(subparsers)``,
 which adds its parser and sets ``handler`` (a function taking the parsed
-arguments and returning an exit code). The desktop layer adds ``gui`` and
-``demo`` through the ``cryoplan.commands`` entry-point group, so the core never
-imports it.
+arguments and returning an exit code). The desktop layer adds ``gui`` and the
+sample package adds ``sample-data`` through the ``cryoplan.commands`` entry-point
+group, so the core never imports them.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from planning_core.errors import OperationCancelledError, PlanningError
 #: Core subcommand modules, in the order ``cryoplan --help`` lists them.
 CORE_COMMAND_MODULES: tuple[str, ...] = (
     "planning_core.commands.info",
-    "planning_core.commands.sample_data",
     "planning_core.commands.segment",
     "planning_core.commands.probes",
     "planning_core.commands.simulate",
@@ -60,7 +59,7 @@ def _add_unavailable(subparsers: argparse._SubParsersAction, name: str, error: E
 
     def handler(_: argparse.Namespace) -> int:
         raise PlanningError(
-            f"'cryoplan {name}' needs the desktop components, which failed to import ({error}). "
+            f"'cryoplan {name}' needs components that failed to import ({error}). "
             "Reinstall with: pip install cryoplanner"
         )
 

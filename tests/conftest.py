@@ -23,12 +23,3 @@ def shared_dicom() -> Path:
     if not root.is_dir():
         pytest.skip(f"real DICOM files not present at {root} (set CRYOPLAN_SHARED_DICOM)")
     return root
-
-
-@pytest.fixture(scope="session")
-def shared_reference() -> Path:
-    """The shared thermal/clinical reference folder (../shared/reference)."""
-    root = PROJECT_ROOT.parent / "shared" / "reference"
-    if not root.is_dir():
-        pytest.skip(f"shared reference data not present at {root}")
-    return root

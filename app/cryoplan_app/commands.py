@@ -70,17 +70,15 @@ def _window_size(text: str) -> tuple[int, int]:
 
 
 def run_gui_command(args: argparse.Namespace) -> int:
-    from cryoplan_app.model.case import resolve_case_argument
+    from planning_core.imaging.case_sources import resolve_case
 
     if args.case is None and (args.series or args.labels):
         raise InvalidParameterError("--series and --labels need a CASE to open.")
     case = (
         None
         if args.case is None
-        else resolve_case_argument(args.case, series_key=args.series, labels_path=args.labels)
+        else resolve_case(args.case, series_key=args.series, labels_path=args.labels)
     )
-    if args.labels is not None and not Path(args.labels).is_file():
-        raise InvalidParameterError(f"--labels {args.labels}: no such file.")
     if args.plan is not None and not args.plan.is_file():
         raise InvalidParameterError(f"--plan {args.plan}: no such file.")
     from cryoplan_app.qt.app import run_gui

@@ -66,9 +66,9 @@ def route(argv: Sequence[str]) -> tuple[str, list[str]]:
 
 def _is_sample_name(word: str) -> bool:
     # Imported here, after prepare_environment, and only for a word that is no path.
-    from cryoplan_samples import SAMPLE_CASE_NAMES
+    from planning_core.imaging.case_sources import named_cases
 
-    return word in SAMPLE_CASE_NAMES
+    return word in named_cases()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -58,21 +58,20 @@ class Context:
     """What the steps hand each other."""
 
     work_dir: Path
-    sample_root: Path | None
     values: dict[str, Any] = field(default_factory=dict)
 
 
 def _load_case(context: Context) -> str:
-    from cryoplan_samples import ensure_sample_case
+    from planning_core.imaging.case_sources import SAMPLE_CASE_KIND, CaseSource, open_case
 
-    from planning_core.imaging.loader import load_image
-
-    case = ensure_sample_case(SAMPLE_CASE, root=context.sample_root)
-    volume = load_image(case.image_path)
-    label_map = case.load_labels(volume.geometry)
-    context.values.update(case=case, volume=volume, truth=label_map)
+    # Through the case-source registry, as the window and the command line open it.
+    case = open_case(CaseSource(SAMPLE_CASE_KIND, SAMPLE_CASE))
+    volume, label_map = case.volume, case.labels
+    if label_map is None:
+        raise SelfTestError(f"the {SAMPLE_CASE} sample case came without its label map")
+    context.values.update(case=case.files, volume=volume, truth=label_map)
     shape = "×".join(str(n) for n in reversed(volume.geometry.shape))
-    return f"{case.name}: {volume.modality} {shape} voxels from {case.directory}"
+    return f"{SAMPLE_CASE}: {volume.modality} {shape} voxels from {case.files.image_path}"
 
 
 def _segment(context: Context) -> str:
@@ -81,7 +80,7 @@ def _segment(context: Context) -> str:
     from planning_core.segmentation.tumor import segment_tumor
 
     case, volume, truth = (context.values[k] for k in ("case", "volume", "truth"))
-    seed = case.manifest["tumor"]["seed_lps_mm"]
+    seed = case.details["tumor"]["seed_lps_mm"]
     tumor = segment_tumor(volume, seed).label_map.mask("tumor")
     score = dice(tumor, truth.mask("tumor"))
     if score < MIN_SEGMENTATION_DICE:
@@ -105,7 +104,7 @@ def _simulate(context: Context) -> str:
     from planning_core.planning.plan import Plan, PlannedProbe
 
     case, volume, labels = (context.values[k] for k in ("case", "volume", "labels"))
-    centre = np.asarray(case.manifest["tumor"]["center_lps_mm"], dtype=float)
+    centre = np.asarray(case.details["tumor"]["center_lps_mm"], dtype=float)
     inward = -np.asarray(APPROACH_LPS, dtype=float) / np.linalg.norm(APPROACH_LPS)
     tip = centre + TIP_BEYOND_CENTRE_MM * inward
     entry = tip - ENTRY_DISTANCE_MM * inward
@@ -266,24 +265,18 @@ STEPS: tuple[tuple[str, Callable[[Context], str]], ...] = (
 )
 
 
-def run_self_test(
-    *,
-    work_dir: Path,
-    sample_root: Path | None = None,
-    out=sys.stdout,
-) -> int:
+def run_self_test(*, work_dir: Path, out=sys.stdout) -> int:
     """Run the steps, printing ``[ok] name  seconds  detail`` per step; return 0 or 1.
 
     Parameters
     ----------
     work_dir : Path
-        Folder for the plan, the PNG and the PDF.
-    sample_root : Path, optional
-        Folder of the sample cases (default: the user cache).
+        Folder for the plan, the PNG and the PDF. The sample case comes from
+        ``$CRYOPLAN_SAMPLE_DIR``, else the user cache.
     out : text stream
         Where the lines go.
     """
-    context = Context(work_dir=work_dir, sample_root=sample_root)
+    context = Context(work_dir=work_dir)
     started = time.perf_counter()
     for name, step in STEPS:
         step_started = time.perf_counter()
@@ -337,8 +330,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         scratch_dir = Path(scratch)
         work_dir = args.out if args.out is not None else scratch_dir / "out"
         work_dir.mkdir(parents=True, exist_ok=True)
-        sample_root = scratch_dir / "samples" if args.fresh_sample else None
-        return run_self_test(work_dir=work_dir, sample_root=sample_root)
+        if args.fresh_sample:
+            # The sample case source generates into $CRYOPLAN_SAMPLE_DIR (this process only).
+            os.environ["CRYOPLAN_SAMPLE_DIR"] = str(scratch_dir / "samples")
+        return run_self_test(work_dir=work_dir)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from planning_core.commands.common import (
     add_robustness_arguments,
     print_json,
 )
-from planning_core.commands.plan import plan_summary, print_plan_summary
+from planning_core.commands.plan import plan_summary, print_plan_summary, print_plan_verdict
 from planning_core.planning.case_files import load_plan_case, write_plan_case_files
 from planning_core.planning.evaluate import evaluate_plan
 from planning_core.planning.limits import settings_limit_warnings
@@ -71,7 +71,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     # The case's warnings about unusable saved fields are moot after this evaluation.
     # The plan's warnings (image, segmentation, optimizer, this simulation) are saved with it.
     warnings = [*settings_limit_warnings(evaluated), *(str(w) for w in evaluated.warnings)]
-    summary = plan_summary(evaluated, case.label_map)
+    summary = plan_summary(
+        evaluated, case.label_map, allow_leaving_image=case.volume.modality == "US"
+    )
     summary.update(plan=str(out), warnings=warnings)
     if args.json:
         print_json(summary)
@@ -80,4 +82,5 @@ def run_evaluate(args: argparse.Namespace) -> int:
     for warning in warnings:
         print(f"warning: {warning}")
     print(f"wrote {out}")
+    print_plan_verdict(summary)
     return 0

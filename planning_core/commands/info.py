@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from pathlib import Path
 
 import numpy as np
 
 from planning_core.commands.common import StderrProgress, add_json_flag, print_json
-from planning_core.errors import PlanningError
+from planning_core.imaging.case_sources import locate_case, resolve_case
 from planning_core.imaging.dicom import DicomCatalog, SeriesInfo, load_series, scan_dicom
 from planning_core.imaging.geometry import Geometry
 from planning_core.imaging.volume import Volume
@@ -45,12 +44,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_info(args: argparse.Namespace) -> int:
-    path = resolve_image_path(args.path)
     progress = StderrProgress(enabled=sys.stderr.isatty())
+    source = resolve_case(args.path, case_option="PATH")
+    path = locate_case(source, progress=sub_progress(progress, 0.0, 0.1)).image_path
     if path.is_file() and is_volume_file(path):
         report = {"path": str(path), "kind": "volume", "volume": describe_volume(read_volume(path))}
     else:
-        catalog = scan_dicom(path, progress=sub_progress(progress, 0.0, 0.3))
+        catalog = scan_dicom(path, progress=sub_progress(progress, 0.1, 0.3))
         report = describe_catalog(catalog)
         if args.series is not None:
             series = catalog.select(args.series)
@@ -63,24 +63,6 @@ def run_info(args: argparse.Namespace) -> int:
     else:
         print(format_report(report))
     return 0
-
-
-def resolve_image_path(text: str) -> Path:
-    """An existing path, or the image of the sample case named ``text``."""
-    path = Path(text)
-    if path.exists():
-        return path
-    try:
-        from cryoplan_samples import SAMPLE_CASE_NAMES, ensure_sample_case
-    except ImportError as error:
-        raise PlanningError(
-            f"{text}: no such file or folder (sample cases are unavailable: {error})."
-        ) from None
-    if text in SAMPLE_CASE_NAMES:
-        return Path(ensure_sample_case(text).image_path)
-    raise PlanningError(
-        f"{text}: no such file or folder, and not a sample case ({', '.join(SAMPLE_CASE_NAMES)})."
-    )
 
 
 # -- dictionaries (the --json output)

@@ -10,6 +10,7 @@ from planning_core.atomic import atomic_path
 from planning_core.commands.common import StderrProgress, add_json_flag, print_json
 from planning_core.errors import InvalidParameterError
 from planning_core.figures import format_score
+from planning_core.imaging.case_sources import SAMPLE_CASE_KIND, named_cases
 from planning_core.planning.plan_json import load_plan
 from planning_core.planning.settings import TABLE_DIRECTION_LPS, PlanSettings
 from planning_core.training.assessment import (
@@ -176,14 +177,12 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_import(args: argparse.Namespace) -> int:
-    from cryoplan_samples import SAMPLE_CASE_NAMES
-
     path = Path(args.path)
     progress = _progress()
     with open_library(args.library) as connection:
         if args.path == ALL_SAMPLES and not path.exists():
             cases = ensure_sample_cases(connection, progress=progress)
-        elif args.path in SAMPLE_CASE_NAMES and not path.exists():
+        elif args.path in named_cases(SAMPLE_CASE_KIND) and not path.exists():
             cases = (import_sample_case(connection, args.path, progress=progress),)
         elif path.is_dir() and is_exported_case(path):
             cases = (

@@ -16,7 +16,6 @@ from planning_core.commands.common import (
     print_json,
     triple_argument,
 )
-from planning_core.commands.info import resolve_image_path
 from planning_core.errors import InfeasiblePlanError, InvalidParameterError, PlanningError
 from planning_core.figures import (
     format_coverage_percent,
@@ -24,18 +23,25 @@ from planning_core.figures import (
     format_margin_mm,
     format_volume_ml,
 )
+from planning_core.imaging.case_sources import open_case, resolve_case
 from planning_core.imaging.labels import LabelMap
-from planning_core.imaging.loader import load_image
 from planning_core.imaging.volume import Volume
 from planning_core.imaging.volume_io import read_label_map
+from planning_core.planning.acceptance import SETTING_OPTIONS, CheckKind, accept_plan
 from planning_core.planning.case_files import companion_path, write_plan_case_files
 from planning_core.planning.case_reference import CaseReference
 from planning_core.planning.optimizer import optimize_plan
 from planning_core.planning.optimizer.duration import PROTOCOL_FAMILIES
-from planning_core.planning.organ_sites import ORGAN_SITES, metrics_site, organs_at_risk_check
+from planning_core.planning.organ_sites import ORGAN_SITES, metrics_site
 from planning_core.planning.plan import Plan, image_title
 from planning_core.planning.plan_json import save_plan
-from planning_core.planning.settings import PlanSettings
+from planning_core.planning.settings import (
+    DEFAULT_COVERAGE_GOAL_PERCENT,
+    DEFAULT_ICE_MARGIN_MM,
+    SETTING_RANGES,
+    PlanGoal,
+    PlanSettings,
+)
 from planning_core.progress import ProgressCallback, sub_progress
 from planning_core.segmentation.anatomy import segment_anatomy
 from planning_core.segmentation.metrics import mask_volume_ml, max_diameter_mm
@@ -76,6 +82,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--max-probes", type=int, default=8, help="most probes (default 8)")
     parser.add_argument(
+        "--goal",
+        choices=[goal.value for goal in PlanGoal],
+        default=PlanGoal.LETHAL_MARGIN.value,
+        help="lethal-margin: the lethal isotherm covers tumor + margin (default); visible-ice: "
+        "the 0 °C edge reaches --ice-margin-mm beyond the tumor everywhere and -20 °C covers "
+        "the tumor, as practice plans it",
+    )
+    parser.add_argument(
+        "--ice-margin-mm",
+        type=float,
+        default=DEFAULT_ICE_MARGIN_MM,
+        help=f"with --goal visible-ice: 0 °C edge beyond the tumor (default "
+        f"{DEFAULT_ICE_MARGIN_MM:g}, range 5-10)",
+    )
+    parser.add_argument(
+        "--coverage-goal-percent",
+        type=float,
+        default=DEFAULT_COVERAGE_GOAL_PERCENT,
+        help="share of tumor + margin the lethal isotherm must reach "
+        f"(default {DEFAULT_COVERAGE_GOAL_PERCENT:g})",
+    )
+    parser.add_argument(
         "--site",
         choices=list(ORGAN_SITES),
         help="organ the tumor lies in; decides which organs at risk must be labelled "
@@ -112,13 +140,15 @@ def case_label_map(
     labels_path: Path | None,
     progress: ProgressCallback,
     add_anatomy: bool = False,
+    case_labels: LabelMap | None = None,
 ) -> tuple[LabelMap, list[str]]:
     """The label map to plan on, and warnings.
 
     With ``labels_path`` the file is used as it is, or with ``add_anatomy`` the
     automatic CT anatomy fills what it leaves unlabelled. With a seed the tumor
-    is segmented from it and joined to the organs: a sample case's ground-truth
-    organs (its own tumor removed), otherwise the automatic CT anatomy.
+    is segmented from it and joined to the organs: those of ``case_labels``, the
+    label map the case brings (a sample case's ground truth, its own tumor
+    removed), otherwise the automatic CT anatomy.
     """
     if labels_path is not None:
         labels = read_label_map(labels_path, reference=volume.geometry)
@@ -134,7 +164,9 @@ def case_label_map(
     assert tumor_seed is not None
     tumor = segment_tumor(volume, tumor_seed, progress=sub_progress(progress, 0.0, 0.6))
     warnings = list(tumor.warnings)
-    organs = _sample_organs(case, volume)
+    organs = None
+    if case_labels is not None:
+        organs = case_labels.without("tumor") if case_labels.has("tumor") else case_labels
     if organs is None:
         if volume.modality != "CT":
             raise InvalidParameterError(
@@ -147,26 +179,20 @@ def case_label_map(
     return organs.with_mask("tumor", tumor.mask), warnings
 
 
-def _sample_organs(case: str, volume: Volume) -> LabelMap | None:
-    if Path(case).exists():
-        return None
-    from cryoplan_samples import SAMPLE_CASE_NAMES, ensure_sample_case
-
-    if case not in SAMPLE_CASE_NAMES:
-        return None
-    truth = ensure_sample_case(case).load_labels(volume.geometry)
-    return truth.without("tumor") if truth.has("tumor") else truth
-
-
-def plan_summary(plan: Plan, label_map: LabelMap | None = None) -> dict[str, Any]:
+def plan_summary(
+    plan: Plan, label_map: LabelMap | None = None, *, allow_leaving_image: bool = False
+) -> dict[str, Any]:
     """The figures a user reads about a plan (also the ``--json`` payload).
 
     With ``label_map`` (on the image grid) the tumor's volume and largest
     diameter are included, measured as the report and the app measure them.
+    The checks are :func:`~planning_core.planning.acceptance.accept_plan`'s on
+    the plan's settings (``allow_leaving_image`` for an ultrasound image).
     """
     metrics = plan.metrics
     if metrics is None:
         raise PlanningError("the plan has no metrics; evaluate it first.")
+    acceptance = accept_plan(metrics, plan.settings, allow_leaving_image=allow_leaving_image)
     probes = []
     for probe, path in zip(plan.probes, metrics.paths, strict=True):
         probes.append(
@@ -218,7 +244,32 @@ def plan_summary(plan: Plan, label_map: LabelMap | None = None) -> dict[str, Any
         "organ_site": metrics.organ_site,
         "organ_site_note": metrics_site(metrics).sentence(),
         "not_assessed": list(metrics.not_assessed),
-        "organs_at_risk_check": organs_at_risk_check(metrics)[0],
+        "organs_at_risk_check": acceptance.check(CheckKind.ORGANS).value,
+        "checks": [
+            {
+                "name": check.name,
+                "value": check.value,
+                "goal": check.goal,
+                "status": check.status,
+                "change": [
+                    {"flag": option.flag, "field": option.field} for option in check.options
+                ],
+            }
+            for check in acceptance.checks
+        ],
+        "goal": plan.settings.goal.value,
+        "visible_ice": (
+            None
+            if metrics.visible_ice is None
+            else {
+                "ice_margin_mm": metrics.visible_ice.ice_margin_mm,
+                "coverage_percent": metrics.visible_ice.coverage_percent,
+                "minimal_ice_margin_mm": metrics.visible_ice.margin.minimum_mm,
+            }
+        ),
+        "passed": acceptance.passed,
+        "verdict": acceptance.verdict(),
+        "failed_checks": acceptance.describe_failure(),
         "robustness": None
         if metrics.robustness is None
         else dataclasses.asdict(metrics.robustness),
@@ -255,10 +306,26 @@ def print_plan_summary(summary: dict[str, Any]) -> None:
             f"{format_coverage_percent(item['tumor_and_margin_percent'])}"
         )
     margin = summary["minimal_margin_mm"]
+    # Under the visible-ice goal the lethal margin is shown, but it is not the goal.
+    goal = (
+        f"goal {summary['margin_mm']:g} mm at {summary['lethal_isotherm_c']:g} °C"
+        if summary["goal"] == PlanGoal.LETHAL_MARGIN.value
+        else f"at {summary['lethal_isotherm_c']:g} °C"
+    )
     print(
         f"minimal ablative margin: {'none' if margin is None else format_margin_mm(margin)} "
-        f"(goal {summary['margin_mm']:g} mm at {summary['lethal_isotherm_c']:g} °C)"
+        f"({goal})"
     )
+    ice = summary["visible_ice"]
+    if ice is not None:
+        reached = ice["minimal_ice_margin_mm"]
+        edge = "none" if reached is None else format_margin_mm(reached)
+        goal_mm = ice["ice_margin_mm"]
+        print(
+            f"goal visible-ice: 0 °C edge {edge} beyond the tumor (goal {goal_mm:g} mm "
+            f"everywhere); tumor + {goal_mm:g} mm at 0 °C: "
+            f"{format_coverage_percent(ice['coverage_percent'])}"
+        )
     print(f"{summary['organ_site_note']}")
     print(f"organs at risk: {summary['organs_at_risk_check']}")
     if not any(not oar["monitored"] for oar in summary["oars"]):
@@ -294,9 +361,47 @@ def print_plan_summary(summary: dict[str, Any]) -> None:
         print("WARNING: these metrics are stale (the plan changed); run `cryoplan evaluate`.")
 
 
-def load_case_image(case: str, progress: ProgressCallback) -> tuple[Path, Volume]:
-    path = resolve_image_path(case)
-    return path, load_image(path, progress=progress)
+def print_plan_verdict(summary: dict[str, Any]) -> None:
+    """The last line a user reads: the plan checks' verdict, naming each failed check."""
+    if summary["failed_checks"]:
+        print(f"plan checks FAIL: {summary['failed_checks']}.")
+    else:
+        print(f"plan checks: {summary['verdict']}.")
+
+
+#: Flags that set a ranged setting, with the setting and the seconds per flag unit.
+_RANGED_FLAGS = (
+    ("margin_mm", "margin_mm", 1.0),
+    ("isotherm", "lethal_isotherm_c", 1.0),
+    ("coverage_goal_percent", "coverage_goal_percent", 1.0),
+    ("ice_margin_mm", "ice_margin_mm", 1.0),
+    ("max_probes", "max_probes", 1.0),
+    ("max_freeze_min", "max_total_freeze_s", 60.0),
+)
+
+
+def plan_settings(args: argparse.Namespace) -> PlanSettings:
+    """The settings the flags give; a value out of range is named by its flag, in its unit."""
+    for attribute, setting, scale in _RANGED_FLAGS:
+        declared = SETTING_RANGES[setting]
+        if scale != 1.0:  # --max-freeze-min is in minutes, the setting in seconds
+            declared = dataclasses.replace(
+                declared,
+                unit="min",
+                minimum=declared.minimum / scale,
+                maximum=declared.maximum / scale,
+            )
+        declared.validate(getattr(args, attribute), where=SETTING_OPTIONS[setting].flag or "")
+    return PlanSettings(
+        margin_mm=args.margin_mm,
+        lethal_isotherm_c=args.isotherm,
+        coverage_goal_percent=args.coverage_goal_percent,
+        goal=args.goal,
+        ice_margin_mm=args.ice_margin_mm,
+        max_probes=args.max_probes,
+        max_total_freeze_s=args.max_freeze_min * 60.0,
+        organ_site=args.site,
+    )
 
 
 def run_plan(args: argparse.Namespace) -> int:
@@ -304,19 +409,20 @@ def run_plan(args: argparse.Namespace) -> int:
     if out.suffix.lower() != ".json":
         raise InvalidParameterError(f"--out {out}: the plan file must end in .json.")
     progress = StderrProgress(enabled=not args.json or sys.stderr.isatty())
-    settings = PlanSettings(
-        margin_mm=args.margin_mm,
-        lethal_isotherm_c=args.isotherm,
-        max_probes=args.max_probes,
-        max_total_freeze_s=args.max_freeze_min * 60.0,
-        organ_site=args.site,
+    settings = plan_settings(args)
+    # A sample case brings its ground-truth organs; with --labels the file is read below.
+    case = open_case(
+        resolve_case(args.case, labels_path=args.labels),
+        with_labels=args.labels is None,
+        progress=sub_progress(progress, 0.0, 0.05),
     )
-    image_path, volume = load_case_image(args.case, sub_progress(progress, 0.0, 0.05))
+    image_path, volume = case.files.image_path, case.volume
     # Titles name the image, never its path (a DICOM folder on a real CT).
     title = image_title(volume.metadata, fallback=args.case)
     label_map, warnings = case_label_map(
         args.case, volume, tumor_seed=args.tumor_seed, labels_path=args.labels,
-        add_anatomy=args.organs, progress=sub_progress(progress, 0.05, 0.15),
+        add_anatomy=args.organs, case_labels=case.labels,
+        progress=sub_progress(progress, 0.05, 0.15),
     )  # fmt: skip
     try:
         result = optimize_plan(
@@ -345,7 +451,7 @@ def run_plan(args: argparse.Namespace) -> int:
     )  # fmt: skip
     save_plan(plan, out)
     progress(1.0, f"Wrote {out}")
-    summary = plan_summary(plan, label_map)
+    summary = plan_summary(plan, label_map, allow_leaving_image=volume.modality == "US")
     summary.update(
         plan=str(out),
         labels=str(plan.labels_path),
@@ -366,4 +472,5 @@ def run_plan(args: argparse.Namespace) -> int:
         f"planned in {result.runtime_s:.1f} s (rule of thumb: {result.rule_of_thumb_probes} "
         f"probe(s)); wrote {out}, {plan.labels_path.name}, {plan.thermal_fields_path.name}"
     )
+    print_plan_verdict(summary)
     return 0

@@ -13,8 +13,8 @@ from planning_core.commands.common import (
     print_json,
 )
 from planning_core.progress import sub_progress
-from planning_core.report.build import build_report
-from planning_core.report.inputs import load_report_inputs
+from planning_core.report.inputs import load_report_case
+from planning_core.report.plan_report import report_plan
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -63,22 +63,22 @@ def add_evaluation_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_report(args: argparse.Namespace) -> int:
     progress = StderrProgress(enabled=not args.json or sys.stderr.isatty())
-    inputs = load_report_inputs(
-        args.plan, spacing_mm=args.spacing_mm, box_margin_mm=args.box_margin_mm,
-        progress=sub_progress(progress, 0.0, 0.5),
-    )  # fmt: skip
-    output = build_report(
-        inputs.plan,
-        inputs.volume,
-        inputs.label_map,
-        dose=inputs.dose,
+    case = load_report_case(args.plan, progress=progress)
+    report = report_plan(
+        case.plan,
+        case.volume,
+        case.label_map,
         out_path=args.out,
+        simulation=case.simulation,
+        spacing_mm=args.spacing_mm,
+        box_margin_mm=args.box_margin_mm,
+        warnings=case.warnings,
         deidentify=args.deidentify,
-        warnings=inputs.warnings,
         planned_by=args.planned_by,
         approved_by=args.approved_by,
-        progress=sub_progress(progress, 0.5, 1.0),
+        progress=sub_progress(progress, 0.1, 1.0),
     )
+    output = report.output
     summary = {
         "report": str(output.path),
         "passed": output.content.passed,
@@ -89,13 +89,13 @@ def run_report(args: argparse.Namespace) -> int:
             {
                 "name": c.name,
                 "value": c.value,
-                "requirement": c.requirement,
+                "requirement": c.goal,
                 "passed": c.passed,
                 "status": c.status,
             }
             for c in output.content.checks
         ],
-        "recomputed": inputs.recomputed,
+        "recomputed": report.recomputed,
         "warnings": list(output.content.warnings),
     }
     if args.json:

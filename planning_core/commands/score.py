@@ -10,6 +10,7 @@ from pathlib import Path
 from planning_core.commands.common import StderrProgress, add_json_flag, print_json
 from planning_core.commands.library import add_library_option
 from planning_core.figures import format_score
+from planning_core.imaging.case_sources import SAMPLE_CASE_KIND, named_cases
 from planning_core.training.assessment import assess_plan
 from planning_core.training.attempts import load_attempt, record_attempt
 from planning_core.training.database import open_library
@@ -44,8 +45,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_score(args: argparse.Namespace) -> int:
-    from cryoplan_samples import SAMPLE_CASE_NAMES
-
     attempt = load_attempt(args.attempt, case_id=args.case_id)
     if args.trainee:
         attempt = dataclasses.replace(attempt, trainee=args.trainee)
@@ -55,7 +54,7 @@ def run_score(args: argparse.Namespace) -> int:
         try:
             case = get_case(connection, attempt.case_id)
         except UnknownCaseError:
-            if attempt.case_id not in SAMPLE_CASE_NAMES:
+            if attempt.case_id not in named_cases(SAMPLE_CASE_KIND):
                 raise
             try:
                 case = import_sample_case(connection, attempt.case_id)  # first use of a sample

@@ -14,11 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from planning_core.commands.common import StderrProgress, add_json_flag, print_json, triple_argument
-from planning_core.commands.info import resolve_image_path
 from planning_core.errors import InvalidParameterError
 from planning_core.figures import format_length_mm, format_volume_ml
+from planning_core.imaging.case_sources import open_case, resolve_case
 from planning_core.imaging.labels import LabelMap
-from planning_core.imaging.loader import load_image
 from planning_core.imaging.volume_io import write_label_map
 from planning_core.progress import sub_progress
 from planning_core.segmentation.anatomy import segment_anatomy
@@ -185,7 +184,9 @@ def run_segment(args: argparse.Namespace) -> int:
     out = Path(args.out)
     progress = StderrProgress(enabled=not args.json or sys.stderr.isatty())
     _check_combination(args)
-    volume = load_image(resolve_image_path(args.case), progress=sub_progress(progress, 0.0, 0.2))
+    volume = open_case(
+        resolve_case(args.case), with_labels=False, progress=sub_progress(progress, 0.0, 0.2)
+    ).volume
     seeds = _seed_points(args, volume)
     _check_inside(volume, seeds, "--seed")
     _check_inside(volume, np.asarray(args.background or [], dtype=np.float64), "--background")

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 from planning_core.commands.common import StderrProgress, add_json_flag, print_json, triple_argument
-from planning_core.commands.info import resolve_image_path
 from planning_core.errors import InvalidParameterError
+from planning_core.imaging.case_sources import open_case, resolve_case
 from planning_core.imaging.labels import LabelMap
 from planning_core.imaging.volume import Volume
 from planning_core.progress import sub_progress
@@ -62,7 +62,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="probe entry point on the skin, LPS mm (repeat, one per --probe)",
     )
     parser.add_argument(
-        "--protocol", default="10-8-10", help="preset or sequence like F10-T8-F10 (minutes)"
+        "--protocol",
+        default="10-8-10",
+        help="preset or sequence like F10-T8-F10 (minutes; F10@50: freeze at 50 %% power)",
     )
     parser.add_argument(
         "--isotherms", default="0,-20,-40", metavar="T1,T2,...", help="isotherms in °C"
@@ -118,31 +120,14 @@ def placed_probes(args: argparse.Namespace) -> list[PlacedProbe]:
 
 def load_case(args: argparse.Namespace, progress) -> tuple[Volume | None, LabelMap | None]:
     """The image and label map of ``args.case`` (sample cases bring their labels)."""
-    from planning_core.imaging.loader import load_image
-    from planning_core.imaging.volume_io import read_label_map
-
     if args.medium is not None:
         if args.case is not None or args.labels is not None:
             raise InvalidParameterError("give either CASE (with --labels) or --medium, not both.")
         return None, None
     if args.case is None:
         raise InvalidParameterError("give a CASE (DICOM folder, volume, sample name) or --medium.")
-    labels_path = args.labels
-    if labels_path is None and not Path(args.case).exists():
-        labels_path = _sample_labels_path(args.case)
-    volume = load_image(resolve_image_path(args.case), progress=progress)
-    labels = None if labels_path is None else read_label_map(labels_path, reference=volume.geometry)
-    return volume, labels
-
-
-def _sample_labels_path(name: str) -> Path | None:
-    """The label map of sample case ``name``; None when it is not one (the image lookup
-    then reports the bad CASE)."""
-    try:
-        from cryoplan_samples import SAMPLE_CASE_NAMES, ensure_sample_case
-    except ImportError:
-        return None
-    return ensure_sample_case(name).labels_path if name in SAMPLE_CASE_NAMES else None
+    case = open_case(resolve_case(args.case, labels_path=args.labels), progress=progress)
+    return case.volume, case.labels
 
 
 def run_simulate(args: argparse.Namespace) -> int:

@@ -99,6 +99,7 @@ def write_ct_series(
     window_center_hu: float = 40.0,
     window_width_hu: float = 400.0,
     body_part_examined: str = "ABDOMEN",
+    patient_position: str = "HFS",
 ) -> list[Path]:
     """Write ``volume`` as a CT Image Storage series, one file per k-slice.
 
@@ -124,6 +125,8 @@ def write_ct_series(
         Default display window stored in the files.
     body_part_examined : str
         BodyPartExamined code (``"ABDOMEN"``, ``"CHEST"``, ...), at most 16 characters.
+    patient_position : str
+        PatientPosition code (``"HFS"`` supine, ``"HFP"`` prone, ...).
 
     Returns
     -------
@@ -154,6 +157,11 @@ def write_ct_series(
         raise InvalidParameterError(
             f"body_part_examined must be 1 to 16 upper-case letters, got {body_part_examined!r}."
         )
+    if not re.fullmatch(r"[HF]F(S|P|DL|DR)", patient_position):
+        raise InvalidParameterError(
+            f"patient_position must be HFS, HFP, FFS, FFP, HFDL, HFDR, FFDL or FFDR, "
+            f"got {patient_position!r}."
+        )
     if not window_width_hu > 0:
         raise InvalidParameterError(f"window_width_hu must be positive, got {window_width_hu}.")
     if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
@@ -175,6 +183,7 @@ def write_ct_series(
         position = geometry.index_to_lps([0.0, 0.0, float(k)])
         dataset = _slice_dataset(identity, stored[k], geometry.spacing_mm, series_description)
         dataset.BodyPartExamined = body_part_examined
+        dataset.PatientPosition = patient_position
         sop_uid = uid_from_seed(uid_seed, f"series-{series_number}-instance-{k + 1}")
         dataset.SOPInstanceUID = sop_uid
         dataset.StudyInstanceUID = study_uid

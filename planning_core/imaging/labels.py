@@ -215,12 +215,13 @@ class LabelMap:
             value = standard.value
         else:
             value = max(used | {_LAST_STANDARD_VALUE}) + 1
-        default_color = standard.color_rgb if standard else _color_for(value)
+        default_color = standard.color_rgb if standard else default_label_color(value)
         default_role = standard.role if standard else "anatomy"
         return LabelInfo(value, name, color_rgb or default_color, role or default_role)
 
 
-def _color_for(value: int) -> tuple[int, int, int]:
+def default_label_color(value: int) -> tuple[int, int, int]:
+    """The RGB colour of custom label ``value`` when its file names none."""
     # Golden-angle hues keep neighbouring custom labels distinguishable.
     import colorsys
 

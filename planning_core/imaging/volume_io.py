@@ -15,7 +15,7 @@ import SimpleITK as sitk
 from planning_core.atomic import atomic_path, write_text_atomic
 from planning_core.errors import InvalidParameterError, VolumeFormatError
 from planning_core.imaging.geometry import Geometry
-from planning_core.imaging.labels import STANDARD_LABELS, LabelInfo, LabelMap, _color_for
+from planning_core.imaging.labels import STANDARD_LABELS, LabelInfo, LabelMap, default_label_color
 from planning_core.imaging.sitk_bridge import array_to_sitk, geometry_from_sitk
 from planning_core.imaging.volume import Volume
 from planning_core.input_files import (
@@ -171,7 +171,7 @@ def _read_table(path: Path, present_values: np.ndarray) -> tuple[LabelInfo, ...]
             ) from None
     by_value = {info.value: info for info in STANDARD_LABELS.values()}
     return tuple(
-        by_value.get(int(v), LabelInfo(int(v), f"label_{int(v)}", _color_for(int(v))))
+        by_value.get(int(v), LabelInfo(int(v), f"label_{int(v)}", default_label_color(int(v))))
         for v in present_values
         if v != 0
     )

@@ -8,6 +8,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from planning_core.errors import InvalidParameterError
+from planning_core.planning import approach as approach_rules
+from planning_core.planning.approach import Approach
 from planning_core.planning.trajectory import DEFAULT_STEP_MM, TrajectoryContext, probe_angles_deg
 from planning_core.sphere import fibonacci_directions
 
@@ -17,13 +19,23 @@ CRANIOCAUDAL_ANGLE = 2
 BLOCKED = 4
 TOO_LONG = 8
 LEAVES_IMAGE = 16
+ENTRY_DOWN_SIDE = 32
+GANTRY = 64
 REJECTION_REASONS: dict[int, str] = {
     TABLE_SIDE: "entry on the table side",
     CRANIOCAUDAL_ANGLE: "craniocaudal angle beyond the limit",
     BLOCKED: "crosses a structure's clearance zone",
     TOO_LONG: "longer than the usable shaft length",
     LEAVES_IMAGE: "leaves the image before reaching the skin",
+    ENTRY_DOWN_SIDE: approach_rules.REFUSAL_REASONS[approach_rules.DOWN_SIDE],
+    GANTRY: approach_rules.REFUSAL_REASONS[approach_rules.GANTRY],
 }
+#: Where the approach rules' refusals (:meth:`Approach.refusals`) go in the map's flags.
+_APPROACH_FLAGS = (
+    (approach_rules.DOWN_SIDE, ENTRY_DOWN_SIDE),
+    (approach_rules.GANTRY, GANTRY),
+    (approach_rules.CRANIOCAUDAL, CRANIOCAUDAL_ANGLE),
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -87,6 +99,7 @@ def feasible_entries(
     usable_length_mm: float | None = None,
     search_margin_mm: float = 50.0,
     step_mm: float = DEFAULT_STEP_MM,
+    approach: Approach | None = None,
 ) -> EntryMap:
     """Evaluate straight paths to ``target_lps_mm`` along many directions at once.
 
@@ -113,6 +126,11 @@ def feasible_entries(
         too-long paths still show where they would enter.
     step_mm : float
         Sampling distance along each ray.
+    approach : Approach, optional
+        The case's approach rules (:mod:`planning_core.planning.approach`):
+        entries on the side the patient lies on, handles outside the gantry
+        bore and tilts beyond the position's limit are rejected too. Without
+        it (the default) only the settings' rules apply.
 
     Raises
     ------
@@ -179,6 +197,10 @@ def feasible_entries(
         for bits, hit in zip(blocking_bits, blocked, strict=True)
     )
     entries = target + directions * length[:, None]
+    if approach is not None:
+        refused = approach.refusals(entries, -directions, length)
+        for flag, map_flag in _APPROACH_FLAGS:
+            reasons[(refused & flag) != 0] |= map_flag
     return EntryMap(
         target_lps_mm=target,
         directions_lps=directions,

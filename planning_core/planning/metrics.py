@@ -40,7 +40,9 @@ from planning_core.planning.results import (
     OarMetrics,
     PlanMetrics,
     TemperatureVolumeHistogram,
+    VisibleIce,
 )
+from planning_core.planning.settings import ICE_EDGE_C, PlanGoal
 from planning_core.planning.trajectory import TrajectoryContext
 from planning_core.progress import CancelToken, ProgressCallback
 from planning_core.segmentation.metrics import recist_axes
@@ -372,6 +374,14 @@ def compute_plan_metrics(
     coverage = isotherm_coverage(dose, tumor, zone, settings.metric_isotherms_c())
     step(0.2, "Ablative margin")
     margin = signed_ablative_margin(dose, tumor, geometry, lethal)
+    visible_ice = None
+    if settings.goal is PlanGoal.VISIBLE_ICE:
+        ice_zone = margin_zone_mask(tumor, geometry, settings.ice_margin_mm)
+        visible_ice = VisibleIce(
+            ice_margin_mm=settings.ice_margin_mm,
+            coverage_percent=100.0 * float(np.mean(dose[ice_zone] <= ICE_EDGE_C)),
+            margin=signed_ablative_margin(dose, tumor, geometry, ICE_EDGE_C),
+        )
     step(0.4, "Organs at risk and monitored structures")
     site = plan_organ_site(plan, label_map)
     chosen = oar_names(plan, label_map, site=site)
@@ -423,4 +433,5 @@ def compute_plan_metrics(
         not_assessed=not_assessed,
         tumor_long_axis_mm=None if recist is None else recist.long_mm,
         tumor_short_axis_mm=None if recist is None else recist.short_mm,
+        visible_ice=visible_ice,
     )

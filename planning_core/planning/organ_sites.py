@@ -270,35 +270,6 @@ def not_assessed_organs(
 MAX_NAMED = max(len(site.organs_at_risk) for site in ORGAN_SITES.values())
 
 
-def organs_at_risk_check(metrics: PlanMetrics) -> tuple[str, bool | None]:
-    """The organ-at-risk line of every summary: its text and pass (True), fail or ``None``.
-
-    The one rule for the report, the app and the command line: an organ too
-    close to the ice fails; otherwise the organs at risk are clear only when the
-    organ site is known, no organ it lists is missing from the label map
-    (``metrics.not_assessed``) and at least one organ at risk was measured.
-    Anything less is "not assessed", never a pass.
-    """
-    failing = [o.name for o in metrics.oars if not o.clear]
-    reasons = []
-    if metrics.organ_site is None:
-        reasons.append("organ site unknown")
-    missing = metrics.not_assessed
-    if missing:
-        # A long list (an unknown site lists every site's organs) stays in the tables.
-        names = ", ".join(missing) if len(missing) <= MAX_NAMED else f"{len(missing)} organs"
-        reasons.append(f"{names} not labelled")
-    if not any(not o.monitored for o in metrics.oars):
-        reasons.append("no organ at risk is labelled")
-    unassessed = "not assessed: " + "; ".join(reasons) if reasons else ""
-    if failing:
-        text = "too close: " + ", ".join(failing)
-        return (f"{text}; {unassessed}" if unassessed else text), False
-    if unassessed:
-        return unassessed, None
-    return "all clear", True
-
-
 def metrics_site(metrics: PlanMetrics) -> SiteResolution:
     """The organ site the metrics were computed for."""
     return SiteResolution(metrics.organ_site, metrics.organ_site_inferred_from)

@@ -36,6 +36,7 @@ from planning_core.planning.results import (
     PlanMetrics,
     RobustnessSummary,
     TemperatureVolumeHistogram,
+    VisibleIce,
 )
 from planning_core.planning.settings import PlanSettings
 from planning_core.thermal.protocol import parse_protocol
@@ -153,7 +154,7 @@ def _case_to_dict(case: CaseReference) -> dict[str, str]:
 
 def _metrics_to_dict(metrics: PlanMetrics, stale: bool) -> dict[str, Any]:
     margin = metrics.margin
-    return {
+    values: dict[str, Any] = {
         "computed_with": metrics.computed_with,
         "inputs_sha256": metrics.inputs_sha256,
         "stale": stale,
@@ -172,15 +173,7 @@ def _metrics_to_dict(metrics: PlanMetrics, stale: bool) -> dict[str, Any]:
             }
             for c in metrics.coverage
         ],
-        "minimal_ablative_margin": {
-            "minimum_mm": margin.minimum_mm,
-            "percentile5_mm": margin.percentile5_mm,
-            "minimum_location_lps_mm": (
-                None
-                if margin.minimum_location_lps_mm is None
-                else list(margin.minimum_location_lps_mm)
-            ),
-        },
+        "minimal_ablative_margin": _margin_to_dict(margin),
         "oars": [
             {
                 "name": o.name,
@@ -211,6 +204,23 @@ def _metrics_to_dict(metrics: PlanMetrics, stale: bool) -> dict[str, Any]:
         "organ_site": metrics.organ_site,
         "organ_site_inferred_from": metrics.organ_site_inferred_from or None,
         "not_assessed": list(metrics.not_assessed),
+    }
+    if metrics.visible_ice is not None:  # measured for visible-ice plans only
+        values["visible_ice"] = {
+            "ice_margin_mm": metrics.visible_ice.ice_margin_mm,
+            "coverage_percent": metrics.visible_ice.coverage_percent,
+            "margin": _margin_to_dict(metrics.visible_ice.margin),
+        }
+    return values
+
+
+def _margin_to_dict(margin: AblativeMargin) -> dict[str, Any]:
+    return {
+        "minimum_mm": margin.minimum_mm,
+        "percentile5_mm": margin.percentile5_mm,
+        "minimum_location_lps_mm": (
+            None if margin.minimum_location_lps_mm is None else list(margin.minimum_location_lps_mm)
+        ),
     }
 
 
@@ -514,7 +524,7 @@ def _settings(node: _Node) -> PlanSettings:
         elif key == "organ_site":
             # null: inferred from the labels, as when the key is absent.
             values[key] = None if child.value is None else child.text()
-        elif key == "patient_position":
+        elif key in ("patient_position", "goal"):
             values[key] = child.text()
         elif key == "max_probes":
             values[key] = child.integer()
@@ -594,11 +604,7 @@ def _metrics(node: _Node) -> PlanMetrics:
             )
             for item in node.field("coverage").items()
         ),
-        margin=AblativeMargin(
-            minimum_mm=margin.optional_number("minimum_mm"),
-            percentile5_mm=margin.optional_number("percentile5_mm"),
-            minimum_location_lps_mm=_optional_point(margin, "minimum_location_lps_mm"),
-        ),
+        margin=_margin(margin),
         oars=tuple(
             OarMetrics(
                 name=item.field("name").text(),
@@ -622,6 +628,26 @@ def _metrics(node: _Node) -> PlanMetrics:
         not_assessed=(
             () if node.optional("not_assessed") is None else node.field("not_assessed").texts()
         ),
+        # Measured for visible-ice plans only; absent or null otherwise.
+        visible_ice=_visible_ice(node.optional("visible_ice")),
+    )
+
+
+def _margin(node: _Node) -> AblativeMargin:
+    return AblativeMargin(
+        minimum_mm=node.optional_number("minimum_mm"),
+        percentile5_mm=node.optional_number("percentile5_mm"),
+        minimum_location_lps_mm=_optional_point(node, "minimum_location_lps_mm"),
+    )
+
+
+def _visible_ice(node: _Node | None) -> VisibleIce | None:
+    if node is None or node.value is None:
+        return None
+    return VisibleIce(
+        ice_margin_mm=node.field("ice_margin_mm").number(),
+        coverage_percent=node.field("coverage_percent").number(),
+        margin=_margin(node.field("margin")),
     )
 
 

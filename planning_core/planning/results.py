@@ -7,7 +7,7 @@ These are plain frozen records so that they serialise into the plan file
 from __future__ import annotations
 
 import types
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 #: Structure groups the clinical checklist names; each lists the label names it covers.
@@ -152,18 +152,6 @@ class PathReport:
         return grouped
 
 
-def paths_passed(paths: Sequence[PathReport]) -> bool | None:
-    """The one verdict on a plan's probe paths, for every summary that shows one.
-
-    ``False`` when any path has a problem; ``True`` when none has and at least one
-    was checked against a structure that matters (labelled, or found on the CT);
-    ``None`` ("not assessed") otherwise: a path checked against nothing is not safe.
-    """
-    if any(path.problems for path in paths):
-        return False
-    return True if any(path.assessed for path in paths) else None
-
-
 @dataclass(frozen=True)
 class IsothermCoverage:
     """Share of the tumor and of tumor plus margin at or below one isotherm."""
@@ -185,6 +173,25 @@ class AblativeMargin:
     minimum_mm: float | None
     percentile5_mm: float | None
     minimum_location_lps_mm: tuple[float, float, float] | None
+
+
+@dataclass(frozen=True)
+class VisibleIce:
+    """How far the 0 °C ice edge reaches beyond the tumor (the visible-ice goal).
+
+    Attributes
+    ----------
+    ice_margin_mm : float
+        The setting measured against.
+    coverage_percent : float
+        Share of tumor + ``ice_margin_mm`` voxels at or below 0 °C.
+    margin : AblativeMargin
+        Signed distance from the tumor surface to the 0 °C surface.
+    """
+
+    ice_margin_mm: float
+    coverage_percent: float
+    margin: AblativeMargin
 
 
 @dataclass(frozen=True)
@@ -317,6 +324,9 @@ class PlanMetrics:
         The tumor's RECIST long and short axes on the label grid
         (:func:`~planning_core.segmentation.metrics.recist_axes`); ``None`` in
         metrics written before they were recorded.
+    visible_ice : VisibleIce or None
+        The 0 °C edge beyond the tumor; measured for plans whose goal is
+        visible ice (``None`` otherwise).
     """
 
     computed_with: str
@@ -340,6 +350,7 @@ class PlanMetrics:
     not_assessed: tuple[str, ...] = ()
     tumor_long_axis_mm: float | None = None
     tumor_short_axis_mm: float | None = None
+    visible_ice: VisibleIce | None = None
 
     def coverage_at(self, isotherm_c: float) -> IsothermCoverage:
         """The coverage entry of ``isotherm_c``; raises KeyError when not reported."""

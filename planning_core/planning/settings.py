@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -22,6 +23,20 @@ SETTING_RANGES: dict[str, ParameterRange] = {
         ),
         ParameterRange(
             "lethal_isotherm_c", "°C", -60.0, -10.0, "temperature below which tissue is dead"
+        ),
+        ParameterRange(
+            "coverage_goal_percent",
+            "%",
+            50.0,
+            100.0,
+            "share of tumor + margin voxels the goal's isotherm must reach",
+        ),
+        ParameterRange(
+            "ice_margin_mm",
+            "mm",
+            5.0,
+            10.0,
+            "visible-ice goal: distance the 0 °C ice edge must reach beyond the tumor",
         ),
         ParameterRange(
             "default_oar_clearance_mm",
@@ -72,6 +87,38 @@ SETTING_RANGES: dict[str, ParameterRange] = {
             "usable_length_mm", "mm", 50.0, 300.0, "shaft length that can go into the patient"
         ),
     )
+}
+
+#: Share of tumor + margin the lethal isotherm must reach unless a plan says otherwise.
+DEFAULT_COVERAGE_GOAL_PERCENT = 99.0
+#: Visible-ice goal: the 0 °C edge this far beyond the tumor everywhere (practice: 5-10 mm) ...
+DEFAULT_ICE_MARGIN_MM = 6.0
+#: ... and the whole tumor at or below this temperature.
+VISIBLE_ICE_TUMOR_C = -20.0
+#: The ice edge seen on CT or ultrasound.
+ICE_EDGE_C = 0.0
+
+
+class PlanGoal(enum.Enum):
+    """What a plan must achieve.
+
+    ``LETHAL_MARGIN``: the lethal isotherm covers the tumor plus ``margin_mm``.
+    ``VISIBLE_ICE``: what the operator sees during the freeze, as practice
+    plans it: the 0 °C edge reaches ``ice_margin_mm`` beyond the tumor
+    everywhere and -20 °C covers the whole tumor.
+    """
+
+    LETHAL_MARGIN = "lethal-margin"
+    VISIBLE_ICE = "visible-ice"
+
+
+#: Settings added after plan files were first written, left out of :meth:`PlanSettings.as_dict`
+#: at these values so that older plans keep their inputs hash (and their metrics stay fresh).
+_LEFT_OUT_AT: dict[str, object] = {
+    "organ_site": None,
+    "coverage_goal_percent": DEFAULT_COVERAGE_GOAL_PERCENT,
+    "goal": PlanGoal.LETHAL_MARGIN,
+    "ice_margin_mm": DEFAULT_ICE_MARGIN_MM,
 }
 
 #: Range of every clearance entry and of the reported isotherms.
@@ -155,6 +202,14 @@ class PlanSettings:
         Safety margin around the tumor that the lethal isotherm must cover.
     lethal_isotherm_c : float
         Lethal temperature (-40 °C by default; -20 °C is a common alternative).
+    coverage_goal_percent : float
+        Share of tumor + margin voxels the goal's isotherm must reach (99 % by
+        default: voxels cut by the margin's edge keep 100 % out of reach on a
+        voxel grid). :mod:`~planning_core.planning.acceptance` judges every goal.
+    goal : PlanGoal
+        Lethal margin (the default) or visible ice; a string value is accepted.
+    ice_margin_mm : float
+        Visible-ice goal: distance the 0 °C edge must reach beyond the tumor.
     reported_isotherms_c : tuple of float
         Isotherms whose coverage is reported; 0 °C and the lethal isotherm are
         always reported as well (see :meth:`metric_isotherms_c`).
@@ -182,6 +237,9 @@ class PlanSettings:
 
     margin_mm: float = 5.0
     lethal_isotherm_c: float = -40.0
+    coverage_goal_percent: float = DEFAULT_COVERAGE_GOAL_PERCENT
+    goal: PlanGoal = PlanGoal.LETHAL_MARGIN
+    ice_margin_mm: float = DEFAULT_ICE_MARGIN_MM
     reported_isotherms_c: tuple[float, ...] = (0.0, -20.0, -40.0)
     oar_clearances_mm: Mapping[str, float] = field(
         default_factory=lambda: dict(DEFAULT_OAR_CLEARANCES_MM)
@@ -233,6 +291,13 @@ class PlanSettings:
                 f"patient_position {self.patient_position!r} is not supported; use one of "
                 f"{', '.join(TABLE_DIRECTION_LPS)}."
             )
+        try:
+            object.__setattr__(self, "goal", PlanGoal(self.goal))
+        except ValueError:
+            raise InvalidParameterError(
+                f"goal {self.goal!r} is not known; use one of "
+                f"{', '.join(goal.value for goal in PlanGoal)} (--goal)."
+            ) from None
         if self.organ_site is not None and self.organ_site not in ORGAN_SITES:
             raise InvalidParameterError(
                 f"organ site {self.organ_site!r} is not known; use one of "
@@ -244,11 +309,11 @@ class PlanSettings:
         values: dict[str, object] = {}
         for item in fields(self):
             value = getattr(self, item.name)
-            if item.name == "organ_site" and value is None:
-                # Left out when inferred, so plans saved before organ sites existed
-                # keep their inputs hash (and their metrics stay fresh).
+            if item.name in _LEFT_OUT_AT and value == _LEFT_OUT_AT[item.name]:
                 continue
-            if isinstance(value, Mapping):
+            if isinstance(value, PlanGoal):
+                value = value.value
+            elif isinstance(value, Mapping):
                 value = dict(value)
             elif isinstance(value, tuple):
                 value = list(value)
@@ -264,9 +329,21 @@ class PlanSettings:
         return self.path_clearances_mm.get(label, self.default_path_clearance_mm)
 
     def metric_isotherms_c(self) -> tuple[float, ...]:
-        """Reported isotherms plus 0 °C and the lethal isotherm, warmest first."""
-        union = {*self.reported_isotherms_c, 0.0, self.lethal_isotherm_c}
+        """Reported isotherms plus 0 °C, the lethal isotherm and the goal's, warmest first."""
+        union = {*self.reported_isotherms_c, ICE_EDGE_C, self.lethal_isotherm_c}
+        if self.goal is PlanGoal.VISIBLE_ICE:
+            union.add(VISIBLE_ICE_TUMOR_C)
         return tuple(sorted(union, reverse=True))
+
+    @property
+    def zone_isotherm_c(self) -> float:
+        """The isotherm the goal's zone must reach: lethal, or 0 °C for visible ice."""
+        return ICE_EDGE_C if self.goal is PlanGoal.VISIBLE_ICE else self.lethal_isotherm_c
+
+    @property
+    def zone_margin_mm(self) -> float:
+        """How far beyond the tumor the goal's zone reaches: margin, or ice margin."""
+        return self.ice_margin_mm if self.goal is PlanGoal.VISIBLE_ICE else self.margin_mm
 
     def table_direction_lps(self) -> NDArray[np.float64]:
         """Unit vector in LPS pointing from the patient toward the table."""

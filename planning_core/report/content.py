@@ -10,7 +10,6 @@ passed alongside it.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,12 +22,13 @@ from scipy import ndimage
 
 from planning_core import __version__
 from planning_core.errors import InvalidParameterError, ReportError
-from planning_core.figures import format_coverage_percent, format_length_mm, format_margin_mm
+from planning_core.figures import format_length_mm
 from planning_core.imaging.geometry import Geometry
 from planning_core.imaging.labels import LabelMap
 from planning_core.imaging.volume import Volume
+from planning_core.planning.acceptance import Acceptance, AcceptanceCheck, accept_plan
 from planning_core.planning.masks import bounding_box
-from planning_core.planning.organ_sites import not_assessed_warning, organs_at_risk_check
+from planning_core.planning.organ_sites import not_assessed_warning
 from planning_core.planning.plan import (
     Plan,
     PlannedProbe,
@@ -36,19 +36,11 @@ from planning_core.planning.plan import (
     image_title,
     looks_like_path,
 )
-from planning_core.planning.results import (
-    PathReport,
-    PlanMetrics,
-    RobustnessSummary,
-    paths_passed,
-)
+from planning_core.planning.results import PathReport, PlanMetrics, RobustnessSummary
 from planning_core.segmentation.metrics import mask_volume_ml, max_diameter_mm, recist_axes
 from planning_core.thermal.probes import load_probe_library
 from planning_core.thermal.tissues import load_tissue_library
 
-#: Share of tumor + margin voxels the lethal isotherm must reach for the coverage check
-#: to pass; voxels cut by the margin's edge keep 100 % out of reach on a voxel grid.
-REQUIRED_MARGIN_COVERAGE_PERCENT = 99.0
 #: Shown in place of every patient identifier in de-identified reports.
 DEIDENTIFIED = "DE-IDENTIFIED"
 #: The plan's title in de-identified reports (a plan name or description may name the patient).
@@ -135,28 +127,6 @@ class PhaseRow:
 
 
 @dataclass(frozen=True)
-class Check:
-    """One line of the summary box.
-
-    ``passed`` is ``None`` when the check could not be made (nothing labelled to
-    check against): the report then says "not assessed" instead of a PASS that
-    nothing supports.
-    """
-
-    name: str
-    value: str
-    requirement: str
-    passed: bool | None
-
-    @property
-    def status(self) -> str:
-        """``"PASS"``, ``"FAIL"`` or ``"NOT ASSESSED"``."""
-        if self.passed is None:
-            return "NOT ASSESSED"
-        return "PASS" if self.passed else "FAIL"
-
-
-@dataclass(frozen=True)
 class ReportContent:
     """Everything the report states, as plain values."""
 
@@ -167,7 +137,7 @@ class ReportContent:
     phases: tuple[PhaseRow, ...]
     total_freeze_s: float
     metrics: PlanMetrics
-    checks: tuple[Check, ...]
+    acceptance: Acceptance
     robustness: RobustnessSummary | None
     warnings: tuple[str, ...]
     assumptions: tuple[str, ...]
@@ -175,31 +145,29 @@ class ReportContent:
     notes: str = ""
 
     @property
+    def checks(self) -> tuple[AcceptanceCheck, ...]:
+        """The plan's checks (:func:`~planning_core.planning.acceptance.accept_plan`)."""
+        return self.acceptance.checks
+
+    @property
     def passed(self) -> bool:
         """True when every check was made and passed."""
-        return all(check.passed is True for check in self.checks)
+        return self.acceptance.passed
 
     @property
     def failed(self) -> bool:
         """True when at least one check was made and failed."""
-        return any(check.passed is False for check in self.checks)
+        return bool(self.acceptance.failed)
 
     @property
     def not_assessed(self) -> tuple[str, ...]:
         """Names of the checks that could not be made."""
-        return tuple(check.name for check in self.checks if check.passed is None)
+        return tuple(check.name for check in self.acceptance.not_assessed)
 
     @property
     def verdict(self) -> str:
         """One sentence for the summary box and the command line."""
-        if self.failed:
-            return "One or more plan checks FAIL: review"
-        if self.not_assessed:
-            return (
-                "No check fails, but not everything was assessed: review "
-                + ", ".join(name.lower() for name in self.not_assessed)
-            )
-        return "All plan checks pass"
+        return self.acceptance.verdict()
 
 
 def collect_report_content(
@@ -297,7 +265,7 @@ def collect_report_content(
         phases=phases,
         total_freeze_s=protocol.freeze_time_s,
         metrics=metrics,
-        checks=plan_checks(plan, metrics),
+        acceptance=accept_plan(metrics, plan.settings, allow_leaving_image=volume.modality == "US"),
         robustness=metrics.robustness,
         warnings=warnings,
         assumptions=_assumptions(plan, metrics),
@@ -307,71 +275,15 @@ def collect_report_content(
     )
 
 
-def plan_checks(plan: Plan, metrics: PlanMetrics) -> tuple[Check, ...]:
+def plan_checks(
+    plan: Plan, metrics: PlanMetrics, *, allow_leaving_image: bool = False
+) -> tuple[AcceptanceCheck, ...]:
     """Pass/fail of the plan's goals and limits, in the order the summary lists them.
 
-    Parameters
-    ----------
-    plan : Plan
-        Settings (margin, lethal isotherm, limits) and probes.
-    metrics : PlanMetrics
-        Fresh metrics of ``plan``.
-
-    Returns
-    -------
-    tuple of Check
+    The checks of :func:`~planning_core.planning.acceptance.accept_plan` on the
+    plan's settings: the report judges by the rule every other summary applies.
     """
-    settings = plan.settings
-    lethal = settings.lethal_isotherm_c
-    try:
-        covered = metrics.coverage_at(lethal).tumor_and_margin_percent
-    except KeyError:
-        covered = math.nan
-    margin = metrics.margin.minimum_mm
-    path_problems = sum(len(p.problems) for p in metrics.paths)
-    path_passed = paths_passed(metrics.paths)
-    # An organ site that is unknown, or an organ it lists that is not labelled (a real
-    # CT opened with a tumor label only), leaves "all clear" a verdict nothing supports.
-    oar_value, oar_passed = organs_at_risk_check(metrics)
-    if path_passed is False:
-        path_value = f"{path_problems} problem(s)"
-    elif path_passed:
-        path_value = "acceptable"
-    else:
-        path_value = "not assessed: no structure labelled or found on the CT along the paths"
-    return (
-        Check(
-            f"Tumor + {settings.margin_mm:g} mm margin covered by {lethal:g} °C",
-            format_coverage_percent(covered),
-            f"≥ {REQUIRED_MARGIN_COVERAGE_PERCENT:g} %",
-            covered >= REQUIRED_MARGIN_COVERAGE_PERCENT,
-        ),
-        Check(
-            "Minimal ablative margin",
-            "no lethal zone" if margin is None else format_margin_mm(margin),
-            f"≥ {settings.margin_mm:g} mm",
-            margin is not None and margin >= settings.margin_mm,
-        ),
-        Check(
-            "Organs at risk clear of the 0 °C edge",
-            oar_value,
-            "each OAR ≥ its clearance",
-            oar_passed,
-        ),
-        Check("Probe paths", path_value, "no path problem", path_passed),
-        Check(
-            "Probe count",
-            str(len(plan.probes)),
-            f"≤ {settings.max_probes}",
-            len(plan.probes) <= settings.max_probes,
-        ),
-        Check(
-            "Total freeze time",
-            f"{metrics.total_freeze_s / 60.0:g} min",
-            f"≤ {settings.max_total_freeze_s / 60.0:g} min",
-            metrics.total_freeze_s <= settings.max_total_freeze_s,
-        ),
-    )
+    return accept_plan(metrics, plan.settings, allow_leaving_image=allow_leaving_image).checks
 
 
 def window_level(volume: Volume) -> tuple[float, float]:
@@ -621,8 +533,10 @@ def _assumptions(plan: Plan, metrics: PlanMetrics) -> tuple[str, ...]:
         "Probes are straight rigid shafts placed exactly as planned; deflection and "
         "placement error are not modelled unless a robustness analysis is shown.",
         "Organ positions are those of the planning image (no breathing or deformation).",
-        f"Coverage passes at ≥ {REQUIRED_MARGIN_COVERAGE_PERCENT:g} % of tumor + margin voxels "
-        f"at or below {plan.settings.lethal_isotherm_c:g} °C.",
+        f"Planning goal {plan.settings.goal.value}: coverage passes at "
+        f"≥ {plan.settings.coverage_goal_percent:g} % of tumor + "
+        f"{plan.settings.zone_margin_mm:g} mm voxels at or below "
+        f"{plan.settings.zone_isotherm_c:g} °C.",
     ]
     return tuple(lines)
 

@@ -15,11 +15,13 @@ from planning_core.errors import ReportError
 from planning_core.imaging.labels import LabelMap
 from planning_core.imaging.volume import Volume
 from planning_core.planning.case_files import load_plan_case
-from planning_core.planning.evaluate import SIMULATION_MARGIN_MM, evaluate_plan
+from planning_core.planning.evaluate import SIMULATION_MARGIN_MM
 from planning_core.planning.plan import Plan
 from planning_core.planning.plan_json import load_plan
 from planning_core.progress import CancelToken, ProgressCallback, sub_progress
+from planning_core.report.plan_report import fresh_dose, simulation_usable
 from planning_core.report.slices import DoseField
+from planning_core.thermal.result import SimulationResult
 
 
 @dataclass(frozen=True, eq=False)
@@ -52,6 +54,72 @@ class ReportInputs:
     warnings: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, eq=False)
+class ReportCase:
+    """A plan file's plan, image and labels, with its simulation when that is still valid.
+
+    Attributes
+    ----------
+    plan : Plan
+        The plan as saved.
+    plan_path : Path
+        The plan file.
+    volume, label_map : Volume, LabelMap
+        Planning image and labels.
+    simulation : SimulationResult or None
+        The plan's saved simulation fields; ``None`` when they are missing or the
+        plan's metrics are stale, so the plan must be evaluated again.
+    warnings : tuple of str
+        What was missing or stale, the re-evaluation's reason included.
+    """
+
+    plan: Plan
+    plan_path: Path
+    volume: Volume
+    label_map: LabelMap
+    simulation: SimulationResult | None
+    warnings: tuple[str, ...] = ()
+
+
+def load_report_case(
+    plan_path: str | Path,
+    *,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> ReportCase:
+    """Load a plan file and its case, keeping its simulation only when it is still valid.
+
+    Raises
+    ------
+    PlanFileError
+        When the plan, its image or its label map is missing, unreadable, or the
+        image differs from the one the plan was made on.
+    ReportError
+        When the plan has no probes.
+    """
+    plan_path = Path(plan_path)
+    plan = load_plan(plan_path)
+    if not plan.probes:
+        raise ReportError(f"{plan_path}: the plan has no probes; there is nothing to report.")
+    if progress is not None:
+        progress(0.0, "Loading the planning image")
+    case = load_plan_case(plan, plan_path=plan_path)
+    if cancel is not None:
+        cancel.raise_if_cancelled()
+    warnings = list(case.warnings)
+    simulation = case.thermal if simulation_usable(plan, case.thermal) else None
+    if simulation is None:
+        reason = (
+            "the plan had no metrics"
+            if plan.metrics is None
+            else "the plan's metrics were stale"
+            if plan.metrics_stale()
+            else "the simulation fields were not available"
+        )
+        warnings.append(f"Metrics and temperatures were recomputed for this report ({reason}).")
+    return ReportCase(plan, plan_path, case.volume, case.label_map, simulation, tuple(warnings))
+
+
 def load_report_inputs(
     plan_path: str | Path,
     *,
@@ -81,39 +149,23 @@ def load_report_inputs(
     ReportError
         When the plan has no probes.
     """
-    plan_path = Path(plan_path)
-    plan = load_plan(plan_path)
-    if not plan.probes:
-        raise ReportError(f"{plan_path}: the plan has no probes; there is nothing to report.")
-    if progress is not None:
-        progress(0.0, "Loading the planning image")
-    case = load_plan_case(plan, plan_path=plan_path)
-    if cancel is not None:
-        cancel.raise_if_cancelled()
-    warnings = list(case.warnings)
-    if case.thermal is not None and not plan.metrics_stale():
-        thermal = case.thermal
-        recomputed = False
-    else:
-        reason = (
-            "the plan had no metrics"
-            if plan.metrics is None
-            else "the plan's metrics were stale"
-            if plan.metrics_stale()
-            else "the simulation fields were not available"
-        )
-        warnings.append(f"Metrics and temperatures were recomputed for this report ({reason}).")
-        evaluation = evaluate_plan(
-            plan,
-            case.volume,
-            case.label_map,
-            spacing_mm=spacing_mm,
-            box_margin_mm=box_margin_mm,
-            progress=sub_progress(progress, 0.1, 1.0),
-            cancel=cancel,
-        )
-        plan, thermal, recomputed = evaluation.plan, evaluation.simulation, True
-    dose = DoseField(thermal.min_temperature_c, thermal.geometry, thermal.body_temperature_c)
+    case = load_report_case(plan_path, progress=progress, cancel=cancel)
+    fresh = fresh_dose(
+        case.plan,
+        case.volume,
+        case.label_map,
+        simulation=case.simulation,
+        spacing_mm=spacing_mm,
+        box_margin_mm=box_margin_mm,
+        progress=sub_progress(progress, 0.1, 1.0),
+        cancel=cancel,
+    )
     return ReportInputs(
-        plan, plan_path, case.volume, case.label_map, dose, recomputed, tuple(warnings)
+        fresh.plan,
+        case.plan_path,
+        case.volume,
+        case.label_map,
+        fresh.dose,
+        fresh.recomputed,
+        case.warnings,
     )

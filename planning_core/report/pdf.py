@@ -45,10 +45,10 @@ from planning_core.figures import (
     format_margin_mm,
     format_volume_ml,
 )
+from planning_core.planning.acceptance import AcceptanceCheck
 from planning_core.planning.organ_sites import metrics_site
 from planning_core.report.content import (
     DISCLAIMER,
-    Check,
     HeaderInfo,
     ReportContent,
     TargetInfo,
@@ -562,8 +562,8 @@ def _sign_off(header: HeaderInfo, styles: dict) -> Table:
     return styled_table(rows, [26 * mm, 64 * mm, 28 * mm, 62 * mm], styles, header_rows=0)
 
 
-def _check_row(check: Check, styles: dict) -> list:
-    return [check.name, check.value, check.requirement, _status(check.passed, styles)]
+def _check_row(check: AcceptanceCheck, styles: dict) -> list:
+    return [check.name, check.value, check.goal, _status(check.passed, styles)]
 
 
 def _recist_text(target: TargetInfo) -> str:

@@ -5,7 +5,10 @@ sizes: medium, protocol, isotherm, quantity, measured value) and, for fitted
 models, the ``fitted_parameters``. :func:`fit_model` adjusts those parameters by
 weighted least squares (residual / measurement SD) with one probe simulated in a
 homogeneous medium; models marked ``derived_from`` take the fitted wall curve of
-their parent. ``validation`` entries are checked, not fitted.
+their parent; models marked ``parameters_frozen`` keep their parameters (saved
+plans reproduce) and only have their residuals re-evaluated. ``validation``
+entries are checked, not fitted. Organ factors (published organ-to-organ ice
+size ratios) are simulated with one probe in each medium.
 
 Regenerate the numbers in the data file with::
 
@@ -30,6 +33,7 @@ from planning_core.atomic import write_text_atomic
 from planning_core.errors import InvalidParameterError
 from planning_core.input_files import read_json_file
 from planning_core.thermal.measure import isotherm_dimensions
+from planning_core.thermal.probe_families import OrganFactor
 from planning_core.thermal.probes import PlacedProbe, ProbeModel, parse_probe_library
 from planning_core.thermal.protocol import parse_protocol
 from planning_core.thermal.setup import build_setup
@@ -236,6 +240,30 @@ def evaluate_model(
     )
 
 
+def simulate_organ_factor(
+    model: ProbeModel, factor: OrganFactor, *, spacing_mm: float = CALIBRATION_SPACING_MM
+) -> float:
+    """The engine's ratio of ``factor.quantity`` in ``factor.organ`` to ``factor.reference_medium``.
+
+    One probe of ``model`` in each homogeneous medium at 37 °C, same protocol.
+    """
+    values = []
+    for medium in (factor.organ, factor.reference_medium):
+        target = CalibrationTarget(
+            label=factor.label,
+            medium=medium,
+            protocol=factor.protocol,
+            initial_temperature_c=37.0,
+            isotherm_c=factor.isotherm_c,
+            quantity=factor.quantity,
+            measured_mm=1.0,
+            sd_mm=1.0,
+        )
+        (value,) = simulate_targets(model, [target], spacing_mm=spacing_mm)
+        values.append(value)
+    return values[0] / values[1]
+
+
 def _packaged_probe_file() -> Path:
     return Path(str(resources.files("planning_core.thermal").joinpath("data", "probes.json")))
 
@@ -275,7 +303,9 @@ def calibrate_library(path: Path, *, spacing_mm: float = CALIBRATION_SPACING_MM)
                 _set_parameter(entry, name, value)
             model = dataclasses.replace(model, **inherited)
         targets = [CalibrationTarget.from_dict(t) for t in calibration.get("targets", [])]
-        fitted = calibration.get("fitted_parameters", [])
+        fitted = (
+            [] if calibration.get("parameters_frozen") else calibration.get("fitted_parameters", [])
+        )
         result = fit_model(
             model,
             targets,
@@ -300,6 +330,11 @@ def calibrate_library(path: Path, *, spacing_mm: float = CALIBRATION_SPACING_MM)
                 target["simulated_mm"], target["residual_mm"] = value, residual
         calibration["grid_mm"] = spacing_mm
         library = parse_probe_library(payload, where=str(path))
+    for entry, factor in zip(payload.get("organ_factors", []), library.organ_factors, strict=True):
+        ratio = simulate_organ_factor(library.get(factor.model), factor, spacing_mm=spacing_mm)
+        entry["simulated_ratio"] = round(ratio, 3)
+        measured = factor.measured_ratio
+        entry["residual"] = None if measured is None else round(ratio - measured, 3)
     return payload
 
 
@@ -322,6 +357,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"  {kind[:6]:6s} {target['label']}: measured {target['measured_mm']} "
                     f"simulated {target['simulated_mm']} residual {target['residual_mm']} mm"
                 )
+    for factor in payload.get("organ_factors", []):
+        print(
+            f"organ factor {factor['label']}: measured {factor['measured_ratio']} "
+            f"simulated {factor['simulated_ratio']} residual {factor['residual']}"
+        )
     if args.write:
         write_text_atomic(path, json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
     return 0

@@ -131,7 +131,8 @@ def preview_min_field(
     ----------
     probes : sequence of PlacedProbe
     protocol : Protocol
-        Applied to every probe (per-probe phases are ignored).
+        Applied to every probe (per-probe phases are ignored; per-probe powers
+        are not: each probe's template runs at its own duty cycle).
     grid : Geometry, optional
         Identity-direction grid of the preview; by default a box around the
         probes with ``spacing_mm`` voxels.
@@ -163,8 +164,12 @@ def preview_min_field(
     body_enthalpy = float(tissue.enthalpy_j_m3(body_temperature_c))
     drops = np.zeros(grid.shape, dtype=np.float64)
     removed = np.zeros(grid.shape, dtype=np.float64)
-    for probe in probes:
-        template = probe_template(probe.model, protocol, medium, float(body_temperature_c))
+    for number, probe in enumerate(probes):
+        if not protocol.freezes_probe(number):
+            continue
+        template = probe_template(
+            probe.model, protocol.for_probe(number), medium, float(body_temperature_c)
+        )
         block = _block_around(grid, probe, template.reach_mm)
         if block is None:
             continue

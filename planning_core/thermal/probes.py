@@ -21,6 +21,12 @@ from numpy.typing import ArrayLike, NDArray
 
 from planning_core.errors import InvalidParameterError
 from planning_core.input_files import read_json_file
+from planning_core.thermal.probe_families import (
+    OrganFactor,
+    ProbeFamily,
+    parse_family,
+    parse_organ_factor,
+)
 
 PROBE_FILE_FORMAT = "cryoplan-probe-library"
 BoundaryType = Literal["wall_temperature", "heat_extraction"]
@@ -53,6 +59,9 @@ class ProbeModel:
         Wall temperature during an active thaw.
     calibration : dict
         Where the parameters come from: source, data, fitted residuals.
+    family : str
+        Id of the :class:`~planning_core.thermal.probe_families.ProbeFamily`
+        (device class and its published sources); empty for models built in code.
     """
 
     id: str
@@ -67,6 +76,7 @@ class ProbeModel:
     heat_extraction_w_m: float = 0.0
     active_thaw_wall_c: float = 20.0
     calibration: dict = field(default_factory=dict, compare=False, hash=False)
+    family: str = ""
 
     def __post_init__(self) -> None:
         where = f"probe model {self.id!r}"
@@ -100,12 +110,15 @@ class ProbeModel:
         return {
             "id": self.id,
             "name": self.name,
+            "family": self.family,
             "cryogen": self.cryogen,
             "diameter_mm": self.diameter_mm,
             "active_length_mm": self.active_length_mm,
             "tip_offset_mm": self.tip_offset_mm,
             "boundary": self.boundary,
             "calibration_source": self.calibration.get("source", ""),
+            "calibration_method": self.calibration.get("method", ""),
+            "rms_residual_mm": self.calibration.get("rms_residual_mm"),
         }
 
 
@@ -187,6 +200,7 @@ def _parse_model(entry: dict, where: str) -> ProbeModel:
             heat_extraction_w_m=float(boundary.get("heat_extraction_w_m", 0.0)),
             active_thaw_wall_c=float(entry.get("active_thaw_wall_c", 20.0)),
             calibration=calibration,
+            family=str(entry["family"]),
         )
     except (KeyError, TypeError, ValueError) as error:
         raise InvalidParameterError(f"{spot}: missing or malformed field ({error}).") from None
@@ -194,38 +208,132 @@ def _parse_model(entry: dict, where: str) -> ProbeModel:
 
 @dataclass(frozen=True)
 class ProbeLibrary:
-    """The probe models of a probe file, by id."""
+    """The probe models of a probe file, by id, with their families and sources.
+
+    Attributes
+    ----------
+    version : str
+    models : dict of str to ProbeModel
+        Models by id, in file order (the first is the app's default for a new probe).
+    path : str
+    families : dict of str to ProbeFamily
+        Device classes and the published data behind them.
+    aliases : dict of str to str
+        Other ids a plan file may use for a model (kept so old plans open).
+    defaults : dict of str to str
+        The model the optimizer uses per cryogen when the user names none.
+    organ_factors : tuple of OrganFactor
+        Published organ-to-organ ice size ratios against the engine's.
+    """
 
     version: str
     models: dict[str, ProbeModel]
     path: str = ""
+    families: dict[str, ProbeFamily] = field(default_factory=dict)
+    aliases: dict[str, str] = field(default_factory=dict)
+    defaults: dict[str, str] = field(default_factory=dict)
+    organ_factors: tuple[OrganFactor, ...] = ()
 
     def get(self, model_id: str) -> ProbeModel:
-        """The model ``model_id``; the error lists the known ids."""
+        """The model ``model_id`` (or the model an alias names); the error lists the known ids."""
         try:
-            return self.models[model_id]
+            return self.models[self.aliases.get(model_id, model_id)]
         except KeyError:
             raise InvalidParameterError(
                 f"unknown probe model {model_id!r}; known: {', '.join(self.models)} "
                 "(see 'cryoplan probes')."
             ) from None
 
+    def default_model(self, cryogen: str) -> ProbeModel | None:
+        """The library's default model for ``cryogen``, or ``None`` when it names none."""
+        model_id = self.defaults.get(cryogen)
+        return None if model_id is None else self.models[model_id]
+
+    def family_of(self, model: ProbeModel) -> ProbeFamily | None:
+        """The family of ``model`` (``None`` for a model built in code)."""
+        return self.families.get(model.family)
+
+
+def _check_links(library: ProbeLibrary, where: str) -> None:
+    """Every model names a known family of its cryogen; aliases and defaults name models."""
+    for model in library.models.values():
+        family = library.families.get(model.family)
+        if family is None:
+            raise InvalidParameterError(
+                f"{where}, probe {model.id!r}: unknown family {model.family!r}; "
+                f"known: {', '.join(library.families)}."
+            )
+        if family.cryogen != model.cryogen:
+            raise InvalidParameterError(
+                f"{where}, probe {model.id!r}: cryogen {model.cryogen!r} differs from its "
+                f"family's ({family.cryogen!r})."
+            )
+    for alias, target in library.aliases.items():
+        if alias in library.models or target not in library.models:
+            raise InvalidParameterError(
+                f"{where}: alias {alias!r} must be a new id naming a model (got {target!r})."
+            )
+    for cryogen, model_id in library.defaults.items():
+        model = library.models.get(model_id)
+        if model is None or model.cryogen != cryogen:
+            raise InvalidParameterError(
+                f"{where}: default for {cryogen!r} must be a {cryogen} model (got {model_id!r})."
+            )
+    for factor in library.organ_factors:
+        if factor.model not in library.models:
+            raise InvalidParameterError(
+                f"{where}: organ factor {factor.label!r} names unknown model {factor.model!r}."
+            )
+
+
+def _string_map(payload: dict, key: str, where: str) -> dict[str, str]:
+    value = payload.get(key, {})
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise InvalidParameterError(f"{where}: '{key}' must map ids to ids.")
+    return dict(value)
+
 
 def parse_probe_library(payload: dict, *, where: str = "probes.json") -> ProbeLibrary:
-    """Build a :class:`ProbeLibrary` from the decoded JSON of a probe file."""
+    """Build a :class:`ProbeLibrary` from the decoded JSON of a probe file.
+
+    The file's schema: ``format``, ``version``, ``families`` (each with its
+    sources), ``probes`` (each naming its family, with calibration data),
+    optional ``aliases``, ``defaults`` and ``organ_factors``. Every error names
+    the file and the entry.
+    """
     if payload.get("format") != PROBE_FILE_FORMAT:
         raise InvalidParameterError(
             f"{where}: not a probe library (format must be {PROBE_FILE_FORMAT!r})."
         )
     if not payload.get("version"):
         raise InvalidParameterError(f"{where}: missing 'version'.")
+    families: dict[str, ProbeFamily] = {}
+    for entry in payload.get("families", []):
+        family = parse_family(entry, where)
+        if family.id in families:
+            raise InvalidParameterError(f"{where}: family id {family.id!r} appears twice.")
+        families[family.id] = family
     models: dict[str, ProbeModel] = {}
     for entry in payload.get("probes", []):
         model = _parse_model(entry, where)
         if model.id in models:
             raise InvalidParameterError(f"{where}: probe id {model.id!r} appears twice.")
         models[model.id] = model
-    return ProbeLibrary(str(payload["version"]), models, where)
+    library = ProbeLibrary(
+        str(payload["version"]),
+        models,
+        where,
+        families=families,
+        aliases=_string_map(payload, "aliases", where),
+        defaults=_string_map(payload, "defaults", where),
+        organ_factors=tuple(
+            parse_organ_factor(entry, where) for entry in payload.get("organ_factors", [])
+        ),
+    )
+    _check_links(library, where)
+    return library
 
 
 def probe_library_payload(path: str | None = None) -> dict:

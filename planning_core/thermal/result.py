@@ -276,10 +276,7 @@ def load_result_fields(path: str | Path) -> SimulationResult:
         )
         protocol_meta = meta["protocol"]
         protocol = Protocol(
-            tuple(
-                Phase(phase["kind"], float(phase["duration_s"]), phase["probes"])
-                for phase in protocol_meta["phases"]
-            ),
+            tuple(Phase.from_dict(phase) for phase in protocol_meta["phases"]),
             str(protocol_meta.get("name", "")),
         )
         probes = tuple(

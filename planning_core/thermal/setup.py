@@ -217,7 +217,7 @@ def build_setup(
     )
 
 
-def _sample_nearest(grid: Geometry, source: Geometry) -> tuple[NDArray[np.intp], bool]:
+def sample_nearest(grid: Geometry, source: Geometry) -> tuple[NDArray[np.intp], bool]:
     """Flat indices into ``source`` nearest to each ``grid`` voxel centre (clamped)."""
     nk, nj, ni = grid.shape
     k, j, i = np.meshgrid(np.arange(nk), np.arange(nj), np.arange(ni), indexing="ij")
@@ -240,7 +240,7 @@ def _tissue_keys_on_grid(
     warnings: list[str],
 ) -> NDArray[np.str_]:
     reference = (volume or labels).geometry  # type: ignore[union-attr]
-    flat, outside = _sample_nearest(grid, reference)
+    flat, outside = sample_nearest(grid, reference)
     if outside:
         warnings.append(
             "the simulation box (the probes plus the simulation box margin) reaches beyond the "

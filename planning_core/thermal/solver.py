@@ -5,7 +5,11 @@
 unfrozen fraction ``f_u``. Space: 7-point finite volumes with harmonic-mean
 face conductivities. Time: explicit RKL1 super-time-steps (see
 :mod:`planning_core.thermal.stability`); the probe sources are refreshed once per
-step from the sub-grid model (:mod:`planning_core.thermal.subgrid`).
+step from the sub-grid model (:mod:`planning_core.thermal.subgrid`) and scaled by
+each probe's duty cycle in phases below full power (see
+:mod:`planning_core.thermal.protocol`). Fixed-temperature regions (hydrodissection
+fluid, skin packs: :mod:`planning_core.thermal.protection`) are inert voxels held
+at their initial temperature.
 
 Speed: the cost is voxels × stages, with stages ≈ duration · sqrt(λ_max / (0.8 Δt_max))
 and ``λ_max ∝ 1/h²``, so it grows as ``1/h⁴`` with the spacing ``h``. The knobs are
@@ -139,19 +143,31 @@ class _Fields:
 
 @dataclass
 class _ProbeDrive:
-    """What each probe does during one step."""
+    """What each probe does during one step.
+
+    ``power_fraction`` is the duty cycle of each probe (0-1), or ``None`` at
+    full power, where the extraction is left unscaled (bit-identical to runs
+    from before duty cycles existed).
+    """
 
     wall_c: NDArray[np.float64]
     fixed_w_m: NDArray[np.float64]
+    power_fraction: NDArray[np.float64] | None = None
 
 
 def _drive(setup: SimulationSetup, phase: Phase, time_in_phase_s: float) -> _ProbeDrive:
     count = len(setup.probes)
     wall = np.full(count, np.nan)
     fixed = np.zeros(count)
+    power = None if phase.full_power else np.zeros(count)
     for index, probe in enumerate(setup.probes):
         if not phase.drives(index) or phase.kind == "passive_thaw":
             continue
+        if power is not None:
+            power[index] = phase.power_fraction(index)
+            if power[index] == 0.0:
+                # 0 % is off, as in a passive thaw: no exchange at all.
+                continue
         model = probe.model
         if phase.kind == "active_thaw":
             wall[index] = model.active_thaw_wall_c
@@ -161,7 +177,7 @@ def _drive(setup: SimulationSetup, phase: Phase, time_in_phase_s: float) -> _Pro
             wall[index] = model.wall_temperature_c(
                 time_in_phase_s, start_c=setup.body_temperature_c
             )
-    return _ProbeDrive(wall, fixed)
+    return _ProbeDrive(wall, fixed, power)
 
 
 def _record_schedule(times_s: Sequence[float], total_s: float) -> list[float]:
@@ -227,6 +243,13 @@ def simulate(
                 f"protocol phase {phase.code} drives probe {max(phase.probes) + 1} but the "
                 f"set-up has {len(setup.probes)} probe(s)."
             )
+        power = phase.power_percent
+        if isinstance(power, tuple) and len(power) != len(setup.probes):
+            raise InvalidParameterError(
+                f"protocol phase {phase.code} gives the power of {len(power)} probe(s) but "
+                f"the plan has {len(setup.probes)}; give one percentage per probe or one "
+                "for all (e.g. F10@50)."
+            )
     schedule = _record_schedule(record_times_s, protocol.duration_s)
     fields = _Fields(setup)
     params = _parameter_table(setup)
@@ -274,6 +297,9 @@ def simulate(
             extraction = coupling.extraction_w_m(
                 setup, fields.temperature, drive.wall_c, drive.fixed_w_m
             )
+            if drive.power_fraction is not None:
+                # Duty cycle: the time average of an on/off cycle much shorter than a step.
+                extraction = extraction * drive.power_fraction[coupling.sample_probe]
             density = coupling.power_density_w_m3(extraction)
             sample_power = extraction * coupling.sample_length_m
             probe_power = np.bincount(

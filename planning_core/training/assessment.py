@@ -19,6 +19,7 @@ from planning_core.errors import InfeasiblePlanError, PlanFileError
 from planning_core.figures import format_score
 from planning_core.imaging.labels import LabelMap
 from planning_core.imaging.volume import Volume
+from planning_core.planning.acceptance import Acceptance, accept_plan
 from planning_core.planning.case_reference import CaseReference
 from planning_core.planning.evaluate import PlanEvaluation, evaluate_plan
 from planning_core.planning.optimizer import optimize_plan
@@ -62,6 +63,9 @@ class Assessment:
         Parts of the tumor above the lethal isotherm, largest first.
     undertreated_surface : ndarray of bool
         Under-treated tumor surface voxels on the image grid (painted red).
+    acceptance : Acceptance
+        The attempt judged on the case's goals, as every plan is
+        (:func:`~planning_core.planning.acceptance.accept_plan`).
     """
 
     score: Score
@@ -69,6 +73,7 @@ class Assessment:
     reference: Plan
     undertreated: tuple[UndertreatedRegion, ...]
     undertreated_surface: NDArray[np.bool_]
+    acceptance: Acceptance
 
 
 def attempt_plan_for_case(plan: Plan, reference: Plan, volume: Volume) -> Plan:
@@ -150,16 +155,20 @@ def assess_plan(
         label_map, simulation.min_temperature_c, simulation.geometry,
         lethal_isotherm_c=lethal, target_label=attempt.target_label, surface_only=True,
     )  # fmt: skip
+    acceptance = accept_plan(
+        evaluation.metrics, attempt.settings, allow_leaving_image=volume.modality == "US"
+    )
     score = score_attempt(
         evaluation.metrics,
         reference.metrics,
         probe_labels=[probe.label for probe in attempt.probes],
         undertreated=regions,
         weights=weights,
+        acceptance=acceptance,
     )
     if progress is not None:
         progress(1.0, f"Score {format_score(score.total)} / 100")
-    return Assessment(score, evaluation, reference, regions, surface)
+    return Assessment(score, evaluation, reference, regions, surface, acceptance)
 
 
 def evaluate_reference(

@@ -33,6 +33,12 @@ from typing import Any
 
 from planning_core.atomic import write_text_atomic
 from planning_core.errors import PlanFileError
+from planning_core.imaging.case_sources import (
+    SAMPLE_CASE_KIND,
+    CaseSource,
+    locate_case,
+    named_cases,
+)
 from planning_core.imaging.deidentify import Deidentifier
 from planning_core.imaging.labels import LabelMap
 from planning_core.imaging.loader import load_image
@@ -459,17 +465,21 @@ def import_sample_case(
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> LibraryCase:
-    """Import the synthetic sample case ``name`` (generated first when needed) as case ``name``."""
-    from cryoplan_samples import ensure_sample_case
+    """Import the synthetic sample case ``name`` (generated first when needed) as case ``name``.
 
-    sample = ensure_sample_case(name, progress=sub_progress(progress, 0.0, 0.5))
-    manifest = sample.manifest
+    The sample cases come through the case-source registry; their manifest gives
+    the title, organ and description.
+    """
+    sample = locate_case(
+        CaseSource(SAMPLE_CASE_KIND, name), progress=sub_progress(progress, 0.0, 0.5), cancel=cancel
+    )
+    manifest = sample.details
     return import_case(
         connection,
         sample.image_path,
         sample.labels_path,
         case_id=name,
-        title=str(manifest.get("title", name)),
+        title=sample.title or name,
         organ=str(manifest.get("organ", "")) or None,
         description=str(manifest.get("description", "")),
         progress=sub_progress(progress, 0.5, 1.0),
@@ -488,9 +498,7 @@ def ensure_sample_cases(
     Another window or command importing the same samples at the same time is no
     error: a sample it recorded first is skipped here.
     """
-    from cryoplan_samples import SAMPLE_CASE_NAMES
-
-    missing = [n for n in SAMPLE_CASE_NAMES if not _has_case(connection, n)]
+    missing = [n for n in named_cases(SAMPLE_CASE_KIND) if not _has_case(connection, n)]
     imported = []
     for index, name in enumerate(missing):
         step = sub_progress(progress, index / len(missing), (index + 1) / len(missing))

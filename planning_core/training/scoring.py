@@ -55,6 +55,7 @@ from planning_core.figures import (
     format_margin_mm,
     format_volume_ml,
 )
+from planning_core.planning.acceptance import Acceptance
 from planning_core.planning.results import OarMetrics, PlanMetrics
 from planning_core.training.undertreatment import UndertreatedRegion
 
@@ -178,6 +179,7 @@ def score_attempt(
     probe_labels: Sequence[str] = (),
     undertreated: Sequence[UndertreatedRegion] = (),
     weights: ScoreWeights | None = None,
+    acceptance: Acceptance | None = None,
 ) -> Score:
     """Score an attempt's metrics against the reference plan's.
 
@@ -194,6 +196,11 @@ def score_attempt(
         (:func:`~planning_core.training.undertreatment.undertreated_regions`), for feedback.
     weights : ScoreWeights, optional
         Points per component and penalty; the documented defaults when omitted.
+    acceptance : Acceptance, optional
+        The attempt judged on the case's goals
+        (:func:`~planning_core.planning.acceptance.accept_plan`): the feedback
+        never says a goal is reached that a check fails, even where the
+        reference falls short of it as well.
 
     Returns
     -------
@@ -231,6 +238,13 @@ def score_attempt(
         + clearance_feedback
         + effort_feedback
     )
+    failed = () if acceptance is None else acceptance.failed
+    if failed:
+        feedback.append(
+            "On the case's goals the plan fails: "
+            + "; ".join(f"{c.phrase} {c.value} (goal {c.goal})" for c in failed)
+            + "."
+        )
     if not feedback:
         feedback.append(
             "The plan matches the reference: lethal coverage and margin reached, organs at "

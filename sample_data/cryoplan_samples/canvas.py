@@ -44,15 +44,31 @@ class Box:
         )  # type: ignore[return-value]
 
 
-class Canvas:
-    """A grid of tissue classes on an axis-aligned geometry; later paint covers earlier."""
+#: Patient positions the synthetic torso can lie in, and the sign of y toward the table
+#: (+1: the back rests on the table, -1: the front does).
+TABLE_SIDE_Y: dict[str, float] = {"HFS": 1.0, "HFP": -1.0}
 
-    def __init__(self, geometry: Geometry) -> None:
+
+class Canvas:
+    """A grid of tissue classes on an axis-aligned geometry; later paint covers earlier.
+
+    ``patient_position`` (``"HFS"`` supine or ``"HFP"`` prone) decides where the
+    table lies and which way gravity pulls (:attr:`table_side_y`).
+    """
+
+    def __init__(self, geometry: Geometry, *, patient_position: str = "HFS") -> None:
         if not np.allclose(geometry.direction, np.eye(3)):
             raise InvalidParameterError(
                 "Canvas: the synthetic grid must be axis aligned (identity direction)."
             )
+        if patient_position not in TABLE_SIDE_Y:
+            raise InvalidParameterError(
+                f"patient position {patient_position!r} is not available for synthetic cases; "
+                f"use one of {', '.join(TABLE_SIDE_Y)}."
+            )
         self.geometry = geometry
+        self.patient_position = patient_position
+        self.table_side_y = TABLE_SIDE_Y[patient_position]
         self.tissue = np.zeros(geometry.shape, dtype=np.uint8)
         ni, nj, nk = geometry.size_ijk
         origin, spacing = geometry.origin_lps_mm, geometry.spacing_mm

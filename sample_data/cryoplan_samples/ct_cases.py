@@ -56,6 +56,9 @@ class CtCaseSpec:
     #: Bumped when the case's bytes change; ``None`` for the cases that predate revisions
     #: (their bytes change only with ``GENERATOR_VERSION``).
     revision: int | None = None
+    #: ``"HFS"`` (supine) or ``"HFP"`` (prone): where the table lies, which way gas rises
+    #: and lungs grow dense, and the DICOM Patient Position. The anatomy stays the same.
+    patient_position: str = "HFS"
 
     def geometry(self) -> Geometry:
         half = (self.matrix - 1) / 2.0 * self.pixel_mm
@@ -314,14 +317,20 @@ def generate_ct_case(
     ``directory / "labels.nii.gz"``).
     """
     geometry = spec.geometry()
-    canvas = Canvas(geometry)
+    canvas = Canvas(geometry, patient_position=spec.patient_position)
     paint_torso(canvas, progress=sub_progress(progress, 0.0, 0.35), cancel=cancel)
     spec.tumor.paint(canvas, np.random.default_rng([seed, 1]))
     if cancel is not None:
         cancel.raise_if_cancelled()
     if progress is not None:
         progress(0.4, "Rendering CT")
-    hu = render_ct(canvas.tissue, geometry, CT_TISSUES, np.random.default_rng([seed, 2]))
+    hu = render_ct(
+        canvas.tissue,
+        geometry,
+        CT_TISSUES,
+        np.random.default_rng([seed, 2]),
+        table_side_y=canvas.table_side_y,
+    )
     if cancel is not None:
         cancel.raise_if_cancelled()
     if progress is not None:
@@ -336,6 +345,7 @@ def generate_ct_case(
         window_center_hu=spec.window_center_hu,
         window_width_hu=spec.window_width_hu,
         body_part_examined=spec.body_part,
+        patient_position=spec.patient_position,
     )
     if progress is not None:
         progress(0.8, "Writing label map")

@@ -38,14 +38,20 @@ def render_ct(
     *,
     noise_sd_hu: float = NOISE_SD_HU,
     blur_sigma_mm: float = BLUR_SIGMA_MM,
+    table_side_y: float = 1.0,
 ) -> NDArray[np.float32]:
-    """HU image of a tissue grid: class means plus smooth texture, blurred, plus noise."""
+    """HU image of a tissue grid: class means plus smooth texture, blurred, plus noise.
+
+    ``table_side_y`` (+1 supine, -1 prone) is the sign of y toward the table:
+    tissues with a ``dependent_per_mm`` gradient grow denser toward it.
+    """
     spacing = np.asarray(geometry.spacing_kji_mm)
     hu = table.lookup("mean")[tissue]
     dependent = table.lookup("dependent_per_mm")
     if np.any(dependent):
         # Synthetic grids are axis aligned, so j alone gives the posterior coordinate y.
         y_mm = geometry.origin_lps_mm[1] + geometry.spacing_mm[1] * np.arange(tissue.shape[1])
+        y_mm = y_mm * table_side_y
         hu += dependent[tissue] * y_mm.astype(np.float32)[np.newaxis, :, np.newaxis]
     texture = smooth_unit_field(rng, tissue.shape, tuple(TEXTURE_SIGMA_MM / spacing))
     texture *= table.lookup("texture")[tissue]

@@ -91,9 +91,13 @@ def paint_body_wall(canvas: Canvas) -> None:
     depth = body_depth_mm(x, y)
     angle = angle_from_posterior(x, y)
     layer = np.full(depth.shape, T("air"), dtype=np.uint8)
-    y_full = np.broadcast_to(y, depth.shape)
-    layer[(y_full >= 110.5) & (y_full <= 140.5)] = T("table_shell")
-    layer[(y_full > 113.0) & (y_full < 138.0)] = T("table_foam")
+    # The table lies 2.5 mm below the skin on the side the patient rests on.
+    side = canvas.table_side_y
+    y_full = np.broadcast_to(y, depth.shape) * np.float32(side)
+    skin_to_table = BODY_POSTERIOR_MM if side > 0 else BODY_ANTERIOR_MM
+    top = skin_to_table + 2.5
+    layer[(y_full >= top) & (y_full <= top + 30.0)] = T("table_shell")
+    layer[(y_full > top + 2.5) & (y_full < top + 27.5)] = T("table_foam")
     fat_start = SKIN_MM
     wall_start = fat_start + fat_thickness_mm(angle)
     layer[depth >= 0] = T("skin")
@@ -613,7 +617,7 @@ def _paint_hollow_viscus(
     gas_fraction: float,
     tissues: tuple[str, str, str],
 ) -> None:
-    """A tube with a wall, liquid content and, in supine position, gas anteriorly."""
+    """A tube with a wall, liquid content and gas on the side away from the table."""
     samples, parameter = smooth_curve(control_points)
     radii = np.interp(parameter, np.arange(len(radii_mm)), radii_mm)
     wall, content, gas = (T(name) for name in tissues)
@@ -626,9 +630,10 @@ def _paint_hollow_viscus(
     canvas.paint(box, clearance <= 0, wall, over=fat)
     lumen = clearance <= -wall_mm
     if gas_fraction > 0:
-        # Gas rises anteriorly (towards -y) in a supine patient: it fills the part of the
-        # lumen that a posteriorly shifted copy of the tube does not cover.
-        shift = np.array([0.0, 2.0 * gas_fraction, 0.0])[np.newaxis, :] * radii[:, np.newaxis]
+        # Gas rises away from the table (towards -y in a supine patient): it fills the
+        # part of the lumen that a copy of the tube shifted toward the table does not cover.
+        toward_table = 2.0 * gas_fraction * canvas.table_side_y
+        shift = np.array([0.0, toward_table, 0.0])[np.newaxis, :] * radii[:, np.newaxis]
         liquid = tube_clearance(canvas, box, samples + shift, radii) <= -wall_mm
         canvas.paint(box, lumen & ~liquid, gas, over=(wall,))
         canvas.paint(box, lumen & liquid, content, over=(wall,))

@@ -81,7 +81,7 @@ def dispose_window(window) -> None:
     from PyQt6.QtCore import QEvent
     from PyQt6.QtWidgets import QApplication
 
-    window.session.history.mark_saved()  # never ask about unsaved changes
+    window.session.document.history.mark_saved()  # never ask about unsaved changes
     window.runner.cancel_all()
     window.runner.wait(30000)
     QApplication.processEvents()  # deliver what finished workers queued, while all lives

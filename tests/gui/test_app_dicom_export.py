@@ -75,9 +75,9 @@ def test_a_case_from_a_volume_file_is_refused_with_the_reason(qapp, small_case, 
     window = _window(qapp, case, tmp_path)
     try:
         assert all(action.isEnabled() for action in window.export_actions)
-        window.session.add_probe("argon-2.4", (0.0, -15.0, 0.0), (0.0, 60.0, 0.0))
+        window.session.document.add_probe("argon-2.4", (0.0, -15.0, 0.0), (0.0, 60.0, 0.0))
         with pytest.raises(ReportError, match="loaded from a DICOM series"):
-            export_dicom(window, tmp_path / "out", deidentify=True)
+            export_dicom(window.context, tmp_path / "out", deidentify=True)
     finally:
         dispose_window(window)
 
@@ -90,9 +90,9 @@ def test_the_window_exports_deidentified_dicom(qapp, qtbot, small_case, tmp_path
     )
     window = _window(qapp, case, tmp_path)
     try:
-        window.session.add_probe("argon-2.4", (0.0, -15.0, 0.0), (0.0, 60.0, 0.0))
+        window.session.document.add_probe("argon-2.4", (0.0, -15.0, 0.0), (0.0, 60.0, 0.0))
         out = tmp_path / "out"
-        export_dicom(window, out, deidentify=True)
+        export_dicom(window.context, out, deidentify=True)
         qtbot.waitUntil(lambda: not window.runner.busy, timeout=120_000)
         assert "de-identified DICOM objects" in window.statusBar().currentMessage()
         files = sorted(out.rglob("*.dcm"))
@@ -104,6 +104,6 @@ def test_the_window_exports_deidentified_dicom(qapp, qtbot, small_case, tmp_path
             for value in (b"DOE^JANE", b"MRN-123456", b"19600203", b"20140817", b"ACC987654"):
                 assert value not in raw, (path.name, value)
         with pytest.raises(ReportError, match="already holds files"):
-            export_dicom(window, out, deidentify=True)
+            export_dicom(window.context, out, deidentify=True)
     finally:
         dispose_window(window)

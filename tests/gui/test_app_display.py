@@ -28,9 +28,9 @@ def test_case_opens_on_the_target_centre(kidney_case, kidney_tumor_lps, probe_li
     session = Session(probe_library=probe_library)
     session.open_case(kidney_case)
     i, j, k = _nearest_ijk(kidney_case, kidney_tumor_lps)
-    assert session.slice_index("axial") == k
-    assert session.slice_index("coronal") == j
-    assert session.slice_index("sagittal") == i
+    assert session.view.slice_index("axial") == k
+    assert session.view.slice_index("coronal") == j
+    assert session.view.slice_index("sagittal") == i
 
 
 def test_first_target_label_map_moves_to_the_target(
@@ -39,27 +39,27 @@ def test_first_target_label_map_moves_to_the_target(
     bare = replace(kidney_case, labels=None)
     session = Session(probe_library=probe_library)
     session.open_case(bare)  # no labels: the middle of the volume
-    assert session.slice_index("axial") == kidney_case.volume.geometry.size_ijk[2] // 2
+    assert session.view.slice_index("axial") == kidney_case.volume.geometry.size_ijk[2] // 2
     session.set_labels(kidney_case.labels)
-    assert session.slice_index("axial") == _nearest_ijk(kidney_case, kidney_tumor_lps)[2]
-    session.set_crosshair(session.crosshair_lps + np.array((0.0, 0.0, 20.0)))
-    moved = session.slice_index("axial")
+    assert session.view.slice_index("axial") == _nearest_ijk(kidney_case, kidney_tumor_lps)[2]
+    session.view.set_crosshair(session.view.crosshair_lps + np.array((0.0, 0.0, 20.0)))
+    moved = session.view.slice_index("axial")
     session.set_labels(kidney_case.labels)  # the reader's place is kept from now on
-    assert session.slice_index("axial") == moved
+    assert session.view.slice_index("axial") == moved
 
 
 def test_bulk_tissues_of_labels_arriving_later_start_hidden(kidney_case, probe_library) -> None:
     """A plan opened on a bare image brings its label map: body tissues would hide the rest."""
     session = Session(probe_library=probe_library)
     session.open_case(replace(kidney_case, labels=None))
-    assert session.planes_3d  # without labels the planes are all the 3-D view has
-    session.replace_labels(kidney_case.labels, "Labels of the plan")
-    assert not session.label_visible("fat") and not session.label_visible("skin")
-    assert not session.planes_3d  # they would hide the structures
-    assert session.label_visible("tumor") and session.label_visible("kidney")
-    session.set_label_visible("fat", True)
-    session.replace_labels(replace(kidney_case.labels), "Edit")  # a new map, same names
-    assert session.label_visible("fat")  # a label kept keeps its visibility
+    assert session.view.planes_3d  # without labels the planes are all the 3-D view has
+    session.document.replace_labels(kidney_case.labels, "Labels of the plan")
+    assert not session.view.label_visible("fat") and not session.view.label_visible("skin")
+    assert not session.view.planes_3d  # they would hide the structures
+    assert session.view.label_visible("tumor") and session.view.label_visible("kidney")
+    session.view.set_label_visible("fat", True)
+    session.document.replace_labels(replace(kidney_case.labels), "Edit")  # a new map, same names
+    assert session.view.label_visible("fat")  # a label kept keeps its visibility
 
 
 # -- the window ----------------------------------------------------------------------------
@@ -70,9 +70,9 @@ def window(main_window, qapp, kidney_case, kidney_tumor_lps, qtbot):
     qtbot.waitUntil(lambda: not main_window.runner.busy, timeout=60000)
     session = main_window.session
     session.open_case(kidney_case)
-    session.set_crosshair(kidney_tumor_lps)
-    session.set_layout("4up")
-    session.apply_preset("abdomen")
+    session.view.set_crosshair(kidney_tumor_lps)
+    session.view.set_layout("4up")
+    session.view.apply_preset("abdomen")
     qapp.processEvents()
     yield main_window
     qtbot.waitUntil(lambda: not main_window.runner.busy, timeout=60000)
@@ -84,7 +84,7 @@ def _add_probe_ring(session, centre) -> None:
     for angle in np.radians(np.arange(0, 360, 60)):
         offset = RING_RADIUS_MM * np.array((0.0, np.cos(angle), np.sin(angle)))
         tip = centre + offset + np.array((15.0, 0.0, 0.0))
-        session.add_probe("test-2.4", tip, tip + np.array((-100.0, 0.0, 0.0)))
+        session.document.add_probe("test-2.4", tip, tip + np.array((-100.0, 0.0, 0.0)))
 
 
 @pytest.mark.gui
@@ -111,9 +111,9 @@ def test_window_names_the_patient_and_study_date(window, qapp, kidney_case) -> N
 
 def _tumor_edge_lps(session) -> tuple[np.ndarray, np.ndarray]:
     """The tumor's centre on the shown axial slice and a point on its right border there."""
-    labels = session.labels
+    labels = session.document.labels
     geometry = labels.geometry
-    i, j, k = geometry.lps_to_nearest_index(session.crosshair_lps)
+    i, j, k = geometry.lps_to_nearest_index(session.view.crosshair_lps)
     row = np.nonzero(labels.mask("tumor")[k, j, :])[0]
     edge = geometry.index_to_lps(np.array((row.max() + 0.5, j, k), dtype=float))
     centre = geometry.index_to_lps(np.array((i, j, k), dtype=float))
@@ -132,7 +132,7 @@ def _near_color(view, lps, color_rgb, *, radius_px: int = 2) -> bool:
 def test_labels_are_outlined_by_default_and_fill_is_a_toggle(window, qapp) -> None:
     session, axial = window.session, window.view_area.views["axial"]
     centre, edge = _tumor_edge_lps(session)
-    tumor_rgb = session.labels.info("tumor").color_rgb
+    tumor_rgb = session.document.labels.info("tumor").color_rgb
     axial.render_now()
     grey = view_pixel(axial, centre)
     assert max(grey) - min(grey) < 10  # the enhancement shows, untinted
@@ -148,19 +148,19 @@ def test_labels_are_outlined_by_default_and_fill_is_a_toggle(window, qapp) -> No
 
     item.setCheckState(FILL_COLUMN, Qt.CheckState.Checked)
     qapp.processEvents()
-    assert session.label_filled("tumor")
+    assert session.view.label_filled("tumor")
     axial.render_now()
     red, green, blue = view_pixel(axial, centre)
     item.setCheckState(FILL_COLUMN, Qt.CheckState.Unchecked)
-    assert not session.label_filled("tumor")
+    assert not session.view.label_filled("tumor")
     assert red > green + 40 and red > blue + 40
 
 
 def _tumor_pixels(view, session) -> tuple[np.ndarray, np.ndarray]:
     """Rows and columns of the view's pixels over tumor voxels of its shown plane."""
-    labels = session.labels
-    frame = session.frame(view.view)
-    index = session.slice_index(view.view)
+    labels = session.document.labels
+    frame = session.view.frame(view.view)
+    index = session.view.slice_index(view.view)
     voxels = np.argwhere(np.take(labels.mask("tumor"), index, axis=2 - frame.normal_axis))
     in_plane = [a for a in (2, 1, 0) if a != frame.normal_axis]
     ijk = np.zeros((len(voxels), 3))
@@ -176,12 +176,12 @@ def _tumor_pixels(view, session) -> tuple[np.ndarray, np.ndarray]:
 def test_parallel_probes_leave_the_tumor_visible(window, qapp, view_name) -> None:
     """Six parallel probes seen from the side: most of the tumor keeps its grey values."""
     session, view = window.session, window.view_area.views[view_name]
-    centre = session.crosshair_lps
+    centre = session.view.crosshair_lps
     view.render_now()
     rows, columns = _tumor_pixels(view, session)
     bare = view.capture_rgb()[rows, columns].astype(int)
     _add_probe_ring(session, centre)
-    session.set_crosshair(centre)
+    session.view.set_crosshair(centre)
     qapp.processEvents()
     view.render_now()
     with_probes = view.capture_rgb()[rows, columns].astype(int)
@@ -205,8 +205,8 @@ def _label_boxes(view) -> list[tuple[float, float, float, float]]:
 @pytest.mark.gui
 def test_probe_names_overlap_neither_each_other_nor_the_tumor(window, qapp) -> None:
     session = window.session
-    _add_probe_ring(session, session.crosshair_lps)
-    session.set_layout("4up")
+    _add_probe_ring(session, session.view.crosshair_lps)
+    session.view.set_layout("4up")
     qapp.processEvents()
     shown = {}
     for name in ("axial", "sagittal", "coronal"):
@@ -232,12 +232,12 @@ def test_probe_names_overlap_neither_each_other_nor_the_tumor(window, qapp) -> N
 def test_3d_freezing_segments_leave_the_tumor_visible(window, qapp, qtbot) -> None:
     """Seen from the probes' entry side, the tumor's red surface shows through them."""
     session, view = window.session, window.view_area.views["3d"]
-    centre = session.crosshair_lps
-    shown = session.visible_labels
+    centre = session.view.crosshair_lps
+    shown = session.view.visible_labels
     for name in shown:
         if name != "tumor":
-            session.set_label_visible(name, False)
-    session.set_planes_3d(False)
+            session.view.set_label_visible(name, False)
+    session.view.set_planes_3d(False)
     qtbot.waitUntil(lambda: "tumor" in view.scene.surfaces, timeout=60000)
 
     def red_pixels() -> int:
@@ -252,6 +252,6 @@ def test_3d_freezing_segments_leave_the_tumor_visible(window, qapp, qtbot) -> No
     qapp.processEvents()
     with_probes = red_pixels()
     for name in shown:
-        session.set_label_visible(name, True)
+        session.view.set_label_visible(name, True)
     assert bare > 1000
     assert with_probes > 0.8 * bare, (with_probes, bare)

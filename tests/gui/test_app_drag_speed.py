@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from cryoplan_app.model.evaluation import preview_for_display
+from cryoplan_app.logic.evaluation import preview_for_display
 from cryoplan_app.model.session import Session
 from cryoplan_app.qt.panels.widgets import after_drag
 
@@ -18,32 +18,34 @@ def session(kidney_case, probe_library) -> Session:
 
 def _add(session: Session, tip) -> None:
     tip = np.asarray(tip, dtype=float)
-    session.add_probe("test-2.4", tip, tip + np.array((0.0, 80.0, 0.0)))
+    session.document.add_probe("test-2.4", tip, tip + np.array((0.0, 80.0, 0.0)))
 
 
 def test_after_drag_refreshes_once_when_the_drag_ends(session, kidney_tumor_lps) -> None:
     _add(session, kidney_tumor_lps)
     refreshes = []
-    session.plan_changed.connect(after_drag(session, lambda: refreshes.append(session.plan)))
-    session.move_probe(0, tip_lps_mm=kidney_tumor_lps + np.array((1.0, 0.0, 0.0)))
+    session.document.plan_changed.connect(
+        after_drag(session, lambda: refreshes.append(session.document.plan))
+    )
+    session.document.move_probe(0, tip_lps_mm=kidney_tumor_lps + np.array((1.0, 0.0, 0.0)))
     assert len(refreshes) == 1  # not dragging: at once
     for step in range(2, 6):
-        session.move_probe(
+        session.document.move_probe(
             0, tip_lps_mm=kidney_tumor_lps + np.array((step, 0.0, 0.0)), dragging=True
         )
     assert len(refreshes) == 1
-    session.end_drag()
-    assert len(refreshes) == 2 and refreshes[-1] is session.plan
-    session.end_drag()  # no drag, nothing held back
+    session.document.end_drag()
+    assert len(refreshes) == 2 and refreshes[-1] is session.document.plan
+    session.document.end_drag()  # no drag, nothing held back
     assert len(refreshes) == 2
 
 
 def test_preview_freezes_around_the_probe_only(session, kidney_tumor_lps) -> None:
     _add(session, kidney_tumor_lps)
-    field = preview_for_display(session.plan, probe_library=session.probe_library)
+    field = preview_for_display(session.document.plan, probe_library=session.document.probe_library)
     assert field.approximate
     assert np.allclose(field.geometry.spacing_mm, 2.0)
-    probe = session.probe_parts()[0]
+    probe = session.document.probe_parts()[0]
     middle = 0.5 * (np.asarray(probe.active_start) + np.asarray(probe.active_end))
     centre_kji = np.rint(field.geometry.lps_to_index(middle[None])[0][::-1]).astype(int)
     # Beside the freezing segment (within a voxel of the shaft) the tissue freezes hard; the

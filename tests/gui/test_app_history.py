@@ -121,3 +121,37 @@ def test_changed_signal_fires_on_every_change() -> None:
     history.mark_saved()
     history.clear()
     assert len(calls) == 5
+
+
+def test_save_finishing_after_more_edits_marks_the_saved_state_only() -> None:
+    # A save in a worker copies the state, the user edits on, then the save ends.
+    box, history = Box(), History()
+    history.push(box.setter(1))
+    checkpoint = history.checkpoint()
+    history.push(box.setter(2))
+    assert history.mark_saved(checkpoint)
+    assert history.dirty  # the edit made during the save is not saved
+    assert history.undo() and not history.dirty  # back at the saved state
+    assert history.redo() and history.dirty
+
+
+def test_save_of_a_state_that_cannot_return_marks_nothing() -> None:
+    box, history = Box(), History()
+    history.push(box.setter(1))
+    cleared = history.checkpoint()
+    history.clear()  # another plan was opened meanwhile
+    history.push(box.setter(5))
+    assert not history.mark_saved(cleared) and history.dirty
+    undone = history.checkpoint()
+    history.undo()
+    history.push(box.setter(6))  # the saved state lay on the discarded redo branch
+    assert not history.mark_saved(undone) and history.dirty
+
+
+def test_save_of_an_undone_state_is_clean_after_redo() -> None:
+    box, history = Box(), History()
+    history.push(box.setter(1))
+    checkpoint = history.checkpoint()
+    history.undo()
+    assert history.mark_saved(checkpoint) and history.dirty
+    assert history.redo() and not history.dirty

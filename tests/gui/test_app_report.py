@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import dispose_window
-from cryoplan_app.qt.report_action import export_report, report_work
+from cryoplan_app.qt.report_action import export_report
 
 from planning_core.errors import ReportError
 
@@ -29,7 +29,7 @@ def report_window(qapp, kidney_case, tmp_path):
 def test_a_plan_without_probes_is_refused_with_the_reason(report_window, tmp_path):
     assert report_window.report_action.isEnabled()
     with pytest.raises(ReportError, match="no probes"):
-        report_work(report_window, tmp_path / "r.pdf")
+        report_window.logic.report.report_work(tmp_path / "r.pdf")
 
 
 @pytest.mark.gui
@@ -37,9 +37,9 @@ def test_a_plan_without_probes_is_refused_with_the_reason(report_window, tmp_pat
 def test_the_report_of_the_window_plan_is_written(report_window, kidney_tumor_lps, qtbot, tmp_path):
     session = report_window.session
     tip = np.asarray(kidney_tumor_lps) + np.array([0.0, 0.0, -15.0])
-    session.add_probe("argon-2.4", tip, tip + np.array([0.0, 0.0, 110.0]))
+    session.document.add_probe("argon-2.4", tip, tip + np.array([0.0, 0.0, 110.0]))
     out = tmp_path / "window-report.pdf"
-    export_report(report_window, out)
+    export_report(report_window.context, out)
     qtbot.waitUntil(lambda: not report_window.runner.busy, timeout=180_000)
     assert out.read_bytes()[:5] == b"%PDF-"
     assert "Report written" in report_window.statusBar().currentMessage()

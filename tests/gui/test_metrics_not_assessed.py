@@ -93,3 +93,33 @@ def test_summary_never_calls_paths_checked_against_nothing_safe():
     assert paths_text(on_the_ct) == "all 1 safe"
     crossing = dataclasses.replace(_path({"bone": 0.0}), problems=("crosses bone",))
     assert paths_text(_metrics(oars=(), paths=(crossing,))) == "unsafe: probe 1"
+
+
+def test_the_summary_states_the_plan_checks_and_the_visible_ice_goal():
+    # The optimizer summary judges by the one acceptance rule: a 4.2 mm margin against
+    # a 5 mm goal fails there as in the report, and a visible-ice plan shows its own goal.
+    from cryoplan_app.qt.panels.summary import summary_rows
+
+    from planning_core.planning.plan import Plan
+    from planning_core.planning.results import VisibleIce
+    from planning_core.planning.settings import PlanSettings
+
+    labelled = dataclasses.replace(
+        _metrics(
+            oars=(OarMetrics("bowel", 12.0, 10.0, 0.0, 0.0),),
+            paths=(_path({"skin": 0.0, "bowel": 14.0}),),
+        ),
+        organ_site="kidney",
+        margin=AblativeMargin(4.2, 4.6, (0.0, 0.0, 0.0)),
+    )
+    rows = dict(summary_rows(Plan(), labelled))
+    assert rows["Plan checks"] == "FAIL: minimal ablative margin"
+    ice = dataclasses.replace(
+        labelled,
+        coverage=(IsothermCoverage(-20.0, 100.0, 90.0), IsothermCoverage(-40.0, 100.0, 90.0)),
+        visible_ice=VisibleIce(6.0, 99.5, AblativeMargin(6.3, 6.8, (0.0, 0.0, 0.0))),
+    )
+    rows = dict(summary_rows(Plan(settings=PlanSettings(goal="visible-ice")), ice))
+    assert rows["0 °C ice edge beyond the tumor"] == "6.3 mm (needs ≥ 6 mm everywhere): met"
+    assert rows["Tumor covered by -20 °C"] == "100.0 % (needs ≥ 99 %): met"
+    assert rows["Plan checks"] == "all pass"

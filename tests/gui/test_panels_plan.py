@@ -14,7 +14,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from cryoplan_app.qt.panels import optimizer as optimizer_module
+from cryoplan_app.logic import optimizer as optimizer_module
 from cryoplan_app.qt.panels.metrics import coverage_rows
 from cryoplan_app.qt.panels.summary import NOT_EVALUATED, lethal_coverage
 from panel_helpers import tumor_centroid_lps, wait_idle
@@ -28,6 +28,7 @@ from planning_core.figures import (
     format_margin_mm,
     format_volume_ml,
 )
+from planning_core.planning.acceptance import SETTING_OPTIONS, Acceptance, accept_plan
 from planning_core.planning.evaluate import evaluate_plan
 from planning_core.planning.metrics import MARGIN_SHELL
 from planning_core.planning.plan import Plan, PlannedProbe
@@ -52,6 +53,8 @@ def proposal(kidney_case, probe_library):
     )
     return SimpleNamespace(
         plan=evaluation.plan,
+        # A verified result: no check failed (the stand-in judges nothing itself).
+        acceptance=Acceptance(()),
         simulation=evaluation.simulation,
         runtime_s=1.5,
         log=("tried 1 probe", "verified on a 2-mm grid"),
@@ -62,10 +65,10 @@ def proposal(kidney_case, probe_library):
 def window(main_window, kidney_case, qtbot):
     session = main_window.session
     wait_idle(qtbot, main_window)
-    if session.labels is not kidney_case.labels:
-        session.replace_labels(kidney_case.labels, "Reset labels")
-    session.set_plan(Plan(), text="Reset plan")
-    session.set_results(None)
+    if session.document.labels is not kidney_case.labels:
+        session.document.replace_labels(kidney_case.labels, "Reset labels")
+    session.document.set_plan(Plan(), text="Reset plan")
+    session.document.set_results(None)
     yield main_window
     # Work a test left running must not outlive the module's window.
     wait_idle(qtbot, main_window)
@@ -81,6 +84,25 @@ def stand_in(result, calls):
     return run
 
 
+def test_every_field_a_plan_check_names_is_a_row_of_the_settings_form(window):
+    # Failure messages send the user to these labels: each must exist, spelled as shown.
+    from PyQt6.QtWidgets import QFormLayout, QLabel
+
+    panel = window.panels["optimizer"]
+    titles = set()
+    for form in panel.findChildren(QFormLayout):
+        for row in range(form.rowCount()):
+            item = form.itemAt(row, QFormLayout.ItemRole.LabelRole)
+            if item is not None and isinstance(item.widget(), QLabel):
+                titles.add(item.widget().text())
+    for option in SETTING_OPTIONS.values():
+        assert option.field in titles, option
+    box = panel.setting_boxes["coverage_goal_percent"]
+    box.setValue(95.0)
+    assert window.session.document.plan.settings.coverage_goal_percent == 95.0
+    window.session.document.history.undo()
+
+
 def test_settings_form_follows_the_declared_ranges_and_edits_the_plan(window):
     session = window.session
     panel = window.panels["optimizer"]
@@ -89,29 +111,29 @@ def test_settings_form_follows_the_declared_ranges_and_edits_the_plan(window):
     assert (margin.minimum(), margin.maximum()) == (declared.minimum, declared.maximum)
     assert margin.suffix() == " mm"
     margin.setValue(7.0)
-    assert session.plan.settings.margin_mm == 7.0
+    assert session.document.plan.settings.margin_mm == 7.0
     freeze = panel.setting_boxes["max_total_freeze_s"]
     assert freeze.suffix() == " min"
-    assert freeze.value() == pytest.approx(session.plan.settings.max_total_freeze_s / 60.0)
+    assert freeze.value() == pytest.approx(session.document.plan.settings.max_total_freeze_s / 60.0)
     freeze.setValue(20.0)
-    assert session.plan.settings.max_total_freeze_s == pytest.approx(1200.0)
+    assert session.document.plan.settings.max_total_freeze_s == pytest.approx(1200.0)
     panel.setting_boxes["max_probes"].setValue(3)
-    assert session.plan.settings.max_probes == 3
-    session.undo()
-    session.undo()
-    session.undo()
-    assert session.plan.settings == Plan().settings
+    assert session.document.plan.settings.max_probes == 3
+    session.document.history.undo()
+    session.document.history.undo()
+    session.document.history.undo()
+    assert session.document.plan.settings == Plan().settings
     assert margin.value() == Plan().settings.margin_mm
 
 
 def test_organ_site_field_sets_the_plans_site(window):
     session = window.session
     choice = window.panels["optimizer"].site_choice
-    assert choice.currentData() == "" and session.plan.settings.organ_site is None
+    assert choice.currentData() == "" and session.document.plan.settings.organ_site is None
     choice.setCurrentIndex(choice.findData("kidney"))
-    assert session.plan.settings.organ_site == "kidney"
-    session.undo()
-    assert session.plan.settings.organ_site is None and choice.currentData() == ""
+    assert session.document.plan.settings.organ_site == "kidney"
+    session.document.history.undo()
+    assert session.document.plan.settings.organ_site is None and choice.currentData() == ""
 
 
 def test_stand_in_optimizer_run_accept_compare_and_undo(window, proposal, monkeypatch, qtbot):
@@ -126,7 +148,7 @@ def test_stand_in_optimizer_run_accept_compare_and_undo(window, proposal, monkey
     wait_idle(qtbot, window)
     assert "Trying one probe" in messages
     ((_volume, labels, options),) = calls
-    assert labels is session.labels and options["settings"].margin_mm == 4.0
+    assert labels is session.document.labels and options["settings"].margin_mm == 4.0
     assert options["probe_model"] is None and options["target_label"] == "tumor"
     assert options["robustness_samples"] == panel.samples_box.value()
     assert not panel.result_box.isHidden() and panel.result_box.title() == "Proposal"
@@ -151,14 +173,14 @@ def test_stand_in_optimizer_run_accept_compare_and_undo(window, proposal, monkey
     assert NOT_EVALUATED in current.values()
     QTest.mouseClick(panel.compare_button, Qt.MouseButton.LeftButton)
 
-    before = session.plan
+    before = session.document.plan
     QTest.mouseClick(panel.accept_button, Qt.MouseButton.LeftButton)
-    assert session.plan.probes == proposal.plan.probes
-    assert session.plan.protocol == proposal.plan.protocol
-    assert session.history.undo_text == "Accept optimized plan"
-    assert session.results.metrics is metrics and session.results_fresh
-    assert session.undo()
-    assert session.plan == before
+    assert session.document.plan.probes == proposal.plan.probes
+    assert session.document.plan.protocol == proposal.plan.protocol
+    assert session.document.history.undo_text == "Accept optimized plan"
+    assert session.document.results.metrics is metrics and session.document.results_fresh
+    assert session.document.history.undo()
+    assert session.document.plan == before
 
 
 def test_cancel_stops_the_optimizer_and_keeps_the_plan(window, monkeypatch, qtbot):
@@ -174,14 +196,14 @@ def test_cancel_stops_the_optimizer_and_keeps_the_plan(window, monkeypatch, qtbo
             time.sleep(0.01)
 
     monkeypatch.setattr(optimizer_module, "run_optimizer", slow)
-    before = session.plan
+    before = session.document.plan
     QTest.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: bool(started), timeout=10_000)
     assert panel.cancel_button.isEnabled() and not panel.run_button.isEnabled()
     QTest.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
     wait_idle(qtbot, window, timeout_ms=10_000)
     assert "Cancelled" in panel.progress_note.text()
-    assert session.plan is before
+    assert session.document.plan is before
     assert panel.run_button.isEnabled()
 
 
@@ -199,6 +221,26 @@ def test_an_infeasible_plan_reaches_the_error_presenter(window, monkeypatch, qtb
     assert panel.run_button.isEnabled()
     assert panel.progress_note.text().startswith("No plan: max_probes 1")
     assert panel.result_box.isHidden()
+
+
+def test_a_result_failing_a_check_is_not_offered_as_a_full_proposal(window, proposal, qtbot):
+    # The optimizer meets coverage, organs and paths; the minimal ablative margin may
+    # still fail. The panel must then say so, naming the check and what to change.
+    panel = window.panels["optimizer"]
+    metrics = proposal.plan.metrics
+    acceptance = accept_plan(metrics, proposal.plan.settings)
+    assert acceptance.failed
+    failing = SimpleNamespace(**{**vars(proposal), "acceptance": acceptance})
+    window.logic.optimizer.optimized(failing, window.session.document.labels)
+    assert panel.result_box.title() == "Closest plan (goals not met)"
+    first = acceptance.failed[0]
+    assert first.name.lower() in panel.progress_note.text().lower()
+    assert first.options[0].field in panel.progress_note.text()
+    rows = {
+        panel.summary_table.item(r, 0).text(): panel.summary_table.item(r, 1).text()
+        for r in range(panel.summary_table.rowCount())
+    }
+    assert rows["Plan checks"].startswith("FAIL: ")
 
 
 def test_an_infeasible_search_offers_its_closest_plan(window, proposal, monkeypatch, qtbot):
@@ -225,9 +267,11 @@ def test_an_infeasible_search_offers_its_closest_plan(window, proposal, monkeypa
     assert rows["Probes"] == f"1 × {closest.probes[0].model_id}"
     assert rows["Minimal ablative margin"] == NOT_EVALUATED
     QTest.mouseClick(panel.accept_button, Qt.MouseButton.LeftButton)
-    assert session.plan.probes == closest.probes
-    assert session.history.undo_text == "Accept closest plan"
-    assert session.results is None or not session.results_fresh  # evaluated like any edit
+    assert session.document.plan.probes == closest.probes
+    assert session.document.history.undo_text == "Accept closest plan"
+    assert (
+        session.document.results is None or not session.document.results_fresh
+    )  # evaluated like any edit
 
 
 def test_metrics_panel_shows_the_models_metrics_and_goes_stale(window, proposal, monkeypatch):
@@ -236,9 +280,9 @@ def test_metrics_panel_shows_the_models_metrics_and_goes_stale(window, proposal,
     assert "No probes" in panel.stale_note.text()
     optimizer = window.panels["optimizer"]
     monkeypatch.setattr(optimizer_module, "run_optimizer", stand_in(proposal, []))
-    optimizer._optimized(proposal, session.labels)  # as if the stand-in had just run
+    window.logic.optimizer.optimized(proposal, session.document.labels)  # as if it had just run
     optimizer.accept()
-    metrics = session.results.metrics
+    metrics = session.document.results.metrics
     assert panel.metrics is metrics and not panel.stale
     assert panel.stale_note.isHidden()
 
@@ -252,7 +296,8 @@ def test_metrics_panel_shows_the_models_metrics_and_goes_stale(window, proposal,
     # The organs the kidney site lists but the sample lacks follow, "not assessed".
     assert metrics.not_assessed == ("duodenum", "spleen", "pancreas")
     assert [oars.item(r, 0).text() for r in range(oars.rowCount())] == [
-        *(o.name for o in metrics.oars), *metrics.not_assessed
+        *(o.name for o in metrics.oars),
+        *metrics.not_assessed,
     ]
     for row, oar in enumerate(metrics.oars):
         verdict = "monitored" if oar.monitored else "clear" if oar.clear else "TOO CLOSE"
@@ -278,26 +323,26 @@ def test_metrics_panel_shows_the_models_metrics_and_goes_stale(window, proposal,
             for p, f in zip(percent, histogram.fraction_at_or_below, strict=True)
         )
 
-    session.move_probe(0, tip_lps_mm=np.add(session.plan.probes[0].tip_lps_mm, [0.0, 0.0, 3.0]))
+    session.document.move_probe(
+        0, tip_lps_mm=np.add(session.document.plan.probes[0].tip_lps_mm, [0.0, 0.0, 3.0])
+    )
     assert panel.stale and "Out of date" in panel.stale_note.text()
     assert not panel.coverage_table.isEnabled()
-    session.undo()
+    session.document.history.undo()
     assert not panel.stale and panel.coverage_table.isEnabled()
 
 
-def test_metrics_panel_gives_tumor_size_and_coverage_as_every_screen(
-    window, proposal, monkeypatch
-):
+def test_metrics_panel_gives_tumor_size_and_coverage_as_every_screen(window, proposal, monkeypatch):
     session = window.session
     panel = window.panels["metrics"]
     optimizer = window.panels["optimizer"]
     monkeypatch.setattr(optimizer_module, "run_optimizer", stand_in(proposal, []))
-    optimizer._optimized(proposal, session.labels)
+    window.logic.optimizer.optimized(proposal, session.document.labels)
     optimizer.accept()
     # Measured on the label's own grid with the one definition the report and the CLI
     # use, not on the (coarser) simulation grid.
-    tumor = session.labels.mask(session.plan.target_label)
-    geometry = session.labels.geometry
+    tumor = session.document.labels.mask(session.document.plan.target_label)
+    geometry = session.document.labels.geometry
     size = (
         f"Tumor {format_volume_ml(mask_volume_ml(tumor, geometry))}, "
         f"{format_length_mm(max_diameter_mm(tumor, geometry))} across"
@@ -305,7 +350,7 @@ def test_metrics_panel_gives_tumor_size_and_coverage_as_every_screen(
     assert size in panel.summary_note.text()
     # 99.96 % leaves tumor untreated: it must not read as full coverage.
     almost = dataclasses.replace(
-        session.results.metrics, coverage=(IsothermCoverage(-40.0, 99.96, 99.96),)
+        session.document.results.metrics, coverage=(IsothermCoverage(-40.0, 99.96, 99.96),)
     )
     ((texts, _),) = coverage_rows(almost)
     assert texts[1:] == ["99.9 %", "99.9 %"]

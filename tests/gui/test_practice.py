@@ -211,12 +211,14 @@ def test_a_full_practice_attempt(practice_window, qtbot, kidney_tumor_lps, tmp_p
     assert case_row(case)[4] in window.practice_panel.case_label.text()
 
     # The reference is nowhere: not in the plan, the probe table, the views or the history.
-    assert session.plan.probes == () and not session.can_undo
+    assert session.document.plan.probes == () and not session.document.history.can_undo
     assert window.panels["probes"].table.rowCount() == 0
-    assert session.probe_parts() == ()
+    assert session.document.probe_parts() == ()
     with pytest.raises(PracticeStateError):
         _ = controller.practice.reference
-    assert session.plan.settings.patient_position == "HFP"  # the case's goals are the trainee's
+    assert (
+        session.document.plan.settings.patient_position == "HFP"
+    )  # the case's goals are the trainee's
     assert not window.panels["optimizer"].isEnabled()  # it would plan for the trainee
     assert not window.panels["segmentation"].isEnabled()  # nor may the tumor be redrawn
     connection = connect(None)
@@ -225,10 +227,10 @@ def test_a_full_practice_attempt(practice_window, qtbot, kidney_tumor_lps, tmp_p
 
     # One probe through the tumor centre, from posterior: it under-treats the tumor's rim.
     tumor = np.asarray(kidney_tumor_lps)
-    session.set_crosshair(tumor + np.array([0.0, -12.0, 0.0]))
+    session.view.set_crosshair(tumor + np.array([0.0, -12.0, 0.0]))
     window.add_probe_at_crosshair()
     assert window.panels["probes"].table.rowCount() == 1
-    session.set_protocol("F10-T8-F10")
+    session.document.set_protocol("F10-T8-F10")
 
     # A cancelled assessment stores nothing and leaves the attempt open.
     cancelled = controller.submit()
@@ -254,15 +256,15 @@ def test_a_full_practice_attempt(practice_window, qtbot, kidney_tumor_lps, tmp_p
     assert score.feedback and score.feedback[0][:40] in panel.feedback_label.text()
     assert panel.breakdown.rowCount() == len(score.components) + len(score.penalties)
     assert not panel.submit_button.isEnabled() and panel.reveal_button.isEnabled()
-    assert not window.add_probe_action.isEnabled() and not session.can_undo
+    assert not window.add_probe_action.isEnabled() and not session.document.history.can_undo
 
     # The under-treated tumor surface is red in the axial view, on its own slice.
     surface = result.assessment.undertreated_surface
     assert surface.any()
     k, j, i = np.argwhere(surface)[len(np.argwhere(surface)) // 2]
     point = session.case.volume.geometry.index_to_lps(np.array([i, j, k], dtype=float))
-    session.set_crosshair(point)
-    session.set_layout("axial")
+    session.view.set_crosshair(point)
+    session.view.set_layout("axial")
     qtbot.wait(50)
     axial = window.view_area.views["axial"]
     # Away from the crosshair lines, on a neighbouring red voxel of the same slice.
@@ -271,7 +273,7 @@ def test_a_full_practice_attempt(practice_window, qtbot, kidney_tumor_lps, tmp_p
     red_point = session.case.volume.geometry.index_to_lps(np.array([far[1], far[0], k], float))
     r, g, b = view_pixel(axial, red_point)
     assert r > 200 and g < 60 and b < 60, (r, g, b)
-    assert controller._surface is not None and controller._surface.shown
+    assert controller.undertreated_shown
 
     # The attempt is in the library with its score and time spent.
     connection = connect(None)
@@ -284,16 +286,16 @@ def test_a_full_practice_attempt(practice_window, qtbot, kidney_tumor_lps, tmp_p
     with qtbot.waitSignal(controller.revealed, timeout=10_000) as revealed:
         controller.reveal()
     reveal = revealed.args[0]
-    assert len(reveal.reference_session.plan.probes) == len(REFERENCE_OFFSETS_MM)
-    assert len(reveal.attempt_session.plan.probes) == 1
-    assert reveal.reference_session.temperature_field is not None
-    assert reveal.reference_session.slice_index("axial") == session.slice_index("axial")
+    assert len(reveal.reference_session.document.plan.probes) == len(REFERENCE_OFFSETS_MM)
+    assert len(reveal.attempt_session.document.plan.probes) == 1
+    assert reveal.reference_session.document.temperature_field is not None
+    assert reveal.reference_session.view.slice_index("axial") == session.view.slice_index("axial")
     assert reveal.table.item(0, 1).text() == "1" and reveal.table.item(0, 2).text() == "3"
-    session.step_slice("axial", 2)  # scrolling the main window scrolls both sides
-    assert reveal.reference_session.slice_index("axial") == session.slice_index("axial")
+    session.view.step_slice("axial", 2)  # scrolling the main window scrolls both sides
+    assert reveal.reference_session.view.slice_index("axial") == session.view.slice_index("axial")
     reference_view = reveal.slice_views[1]
     reference_view.render_now()
-    assert len(reveal.reference_session.probe_parts()) == 3
+    assert len(reveal.reference_session.document.probe_parts()) == 3
 
     # Training ▸ My history… and the logbook.
     history = window.training_actions.history_dialog("test")

@@ -94,11 +94,11 @@ def panel_window(main_window, kidney_case, qtbot, monkeypatch):
     session = main_window.session
     wait_idle(qtbot, main_window)
     main_window.view_tool.deactivate()
-    session.set_layout("4up")
-    session.replace_labels(kidney_case.labels.without("tumor"), "Remove tumor")
+    session.view.set_layout("4up")
+    session.document.replace_labels(kidney_case.labels.without("tumor"), "Remove tumor")
     figures = lesion_figures(kidney_case.labels)
     assert figures is not None and figures.recist is not None
-    session.set_crosshair(figures.recist.long_end_points_lps_mm.mean(axis=0))
+    session.view.set_crosshair(figures.recist.long_end_points_lps_mm.mean(axis=0))
     main_window.view_area.render_all()
     yield main_window, figures.recist
     wait_idle(qtbot, main_window)
@@ -128,7 +128,7 @@ def test_line_then_strokes_segment_the_lesion_and_undo_takes_them_back(panel_win
     session = window.session
     panel = window.panels["segmentation"]
     axial = window.view_area.views["axial"]
-    without_tumor = session.labels
+    without_tumor = session.document.labels
     start, end = recist.long_end_points_lps_mm
 
     # The line, dragged along the tumor's long axis: its length shows while dragging.
@@ -145,9 +145,9 @@ def test_line_then_strokes_segment_the_lesion_and_undo_takes_them_back(panel_win
     send_mouse(axial, "release", widget_point(axial, end))
     wait_idle(qtbot, window)
     assert window.view_tool.active == ""
-    after_line = session.labels
+    after_line = session.document.labels
     assert inside(after_line, 0.5 * (start + end))  # seeded at the line's midpoint
-    assert session.history.undo_text == "Diameter line"
+    assert session.document.history.undo_text == "Diameter line"
     figures = lesion_figures(after_line)
     assert figures is not None and figures.recist is not None
     assert panel.figures_note.text() == figures.text() and panel.figures_note.isVisible()
@@ -163,9 +163,9 @@ def test_line_then_strokes_segment_the_lesion_and_undo_takes_them_back(panel_win
     drag(qtbot, axial, [centre - across, centre, centre + across])
     assert len(panel.sketch.strokes) == 1  # shown at once, before the result
     wait_idle(qtbot, window)
-    after_first = session.labels
+    after_first = session.document.labels
     assert after_first is not after_line and inside(after_first, centre + across)
-    assert session.history.undo_text == "Lesion stroke"
+    assert session.document.history.undo_text == "Lesion stroke"
     # A not-lesion stroke, and at once another lesion stroke while that update runs: the
     # newest strokes win, in one step.
     QTest.mouseClick(panel.background_stroke_button, Qt.MouseButton.LeftButton)
@@ -175,27 +175,27 @@ def test_line_then_strokes_segment_the_lesion_and_undo_takes_them_back(panel_win
     drag(qtbot, axial, [centre, centre + 0.2 * (end - start)])
     assert window.runner.busy  # the first update still runs
     wait_idle(qtbot, window)
-    after_second = session.labels
+    after_second = session.document.labels
     assert after_second is not after_first
     assert panel.stroke_note.text().startswith("Strokes: 2 lesion, 1 not lesion")
     assert panel.strokes.applied == panel.strokes.strokes
-    assert session.history.undo_text == "Lesion stroke"
+    assert session.document.history.undo_text == "Lesion stroke"
     assert panel.figures_note.text() == lesion_figures(after_second).text()
     assert reported == []
 
     # Undo: the last two strokes go, then the first one, then the line's lesion.
-    assert session.undo()
-    assert session.labels is after_first
+    assert session.document.history.undo()
+    assert session.document.labels is after_first
     assert [s.lesion for s in panel.strokes.strokes] == [True]
     assert [s.lesion for s in panel.sketch.strokes] == [True]
-    assert session.undo()
-    assert session.labels is after_line and panel.strokes.strokes == ()
-    assert session.undo()
-    assert session.labels is without_tumor
+    assert session.document.history.undo()
+    assert session.document.labels is after_line and panel.strokes.strokes == ()
+    assert session.document.history.undo()
+    assert session.document.labels is without_tumor
     assert panel.figures_note.text() == "" and not panel.figures_note.isVisible()
     # Redo brings the strokes back with their result.
-    assert session.redo() and session.redo()
-    assert session.labels is after_first and len(panel.strokes.strokes) == 1
+    assert session.document.history.redo() and session.document.history.redo()
+    assert session.document.labels is after_first and len(panel.strokes.strokes) == 1
     QTest.mouseClick(panel.lesion_stroke_button, Qt.MouseButton.LeftButton)
     assert window.view_tool.active == ""
 

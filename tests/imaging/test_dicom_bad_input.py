@@ -16,6 +16,7 @@ from pydicom.uid import JPEGBaseline8Bit, RTStructureSetStorage, SegmentationSto
 from planning_core.errors import DicomLoadError, OperationCancelledError
 from planning_core.imaging.dicom import load_series, scan_dicom
 from planning_core.imaging.loader import load_image
+from planning_core.planning.approach import read_patient_position
 from planning_core.progress import CancelToken
 
 GRADIENT = np.array([0.5, -0.8, 1.2])  # HU per mm along L, P, S
@@ -422,3 +423,22 @@ def test_duplicate_copies_of_an_instance_are_used_once(tmp_path):
     reasons = {s.path.name: s.reason for s in catalog.skipped}
     assert "another copy of slice000.dcm" in reasons["again.dcm"]
     assert catalog.series[0].frame_count == 2
+
+
+def test_a_ct_without_patient_position_says_the_table_side_is_unknown(tmp_path):
+    def drop_position(ds, k):
+        del ds.PatientPosition
+
+    stored = np.full((3, 6, 5), 1024, dtype=np.uint16)
+    write_stack(tmp_path / "none", stored, spacing_ijk=(1.0, 1.0, 2.0), edit=drop_position)
+    volume = load_image(tmp_path / "none")
+    assert any("no Patient Position (0018,5100)" in w for w in volume.warnings)
+    assert read_patient_position(volume.metadata).source == "absent"
+
+    def prone(ds, k):
+        ds.PatientPosition = "HFP"
+
+    write_stack(tmp_path / "prone", stored, spacing_ijk=(1.0, 1.0, 2.0), edit=prone)
+    volume = load_image(tmp_path / "prone")
+    assert not any("Patient Position" in w for w in volume.warnings)
+    assert read_patient_position(volume.metadata).position == "HFP"

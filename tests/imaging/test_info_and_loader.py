@@ -1,8 +1,6 @@
 """`cryoplan info` and the load_image dispatcher."""
 
 import json
-import sys
-import types
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +10,8 @@ from dicom_factory import rotation, write_stack
 
 from planning_core.cli import main
 from planning_core.errors import VolumeFormatError
+from planning_core.imaging import case_sources
+from planning_core.imaging.case_sources import CaseFiles, CaseSourceRegistry
 from planning_core.imaging.geometry import Geometry
 from planning_core.imaging.loader import load_image
 from planning_core.imaging.volume import Volume
@@ -103,20 +103,34 @@ def test_info_on_a_volume_file(tmp_path, capsys):
 
 
 def test_info_accepts_a_sample_case_name(two_series, monkeypatch, capsys):
-    @dataclass
-    class FakeCase:
-        image_path: Path
+    @dataclass(frozen=True)
+    class FakeSamples:
+        name: str = "sample"
+        noun: str = "sample case"
 
-    samples = types.ModuleType("cryoplan_samples")
-    samples.SAMPLE_CASE_NAMES = ("kidney", "liver")
-    samples.ensure_sample_case = lambda name: FakeCase(two_series)
-    monkeypatch.setitem(sys.modules, "cryoplan_samples", samples)
+        def claim(self, text):
+            return text if text in self.case_names() else None
+
+        def case_names(self):
+            return ("kidney", "liver")
+
+        def title(self, location):
+            return location
+
+        def locate(self, location, *, progress=None, cancel=None):
+            return CaseFiles(two_series)
+
+    registry = CaseSourceRegistry(entry_point_group=None)
+    registry.register(FakeSamples())
+    monkeypatch.setattr(case_sources, "registry", registry)
     monkeypatch.chdir(two_series.parent)
 
     assert main(["info", "kidney"]) == 0
     assert "Series 1.2.3.2" in capsys.readouterr().out
     assert main(["info", "spleen"]) == 2
-    assert "not a sample case (kidney, liver)" in capsys.readouterr().err
+    assert "PATH spleen: no such file or folder, and not a sample case (kidney, liver)" in (
+        capsys.readouterr().err
+    )
 
 
 def test_load_image_reads_volume_files_and_reports_progress(tmp_path):

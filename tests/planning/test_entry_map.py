@@ -7,14 +7,19 @@ import pytest
 from planning_phantoms import BODY_HALF_X_MM, BODY_HALF_Y_MM, torso_phantom
 
 from planning_core.errors import InvalidParameterError
+from planning_core.imaging.volume import Volume
+from planning_core.planning.approach import ApproachRules, approach_for_case
 from planning_core.planning.entry_map import (
     BLOCKED,
     CRANIOCAUDAL_ANGLE,
+    ENTRY_DOWN_SIDE,
+    GANTRY,
     LEAVES_IMAGE,
     TABLE_SIDE,
     TOO_LONG,
     feasible_entries,
 )
+from planning_core.planning.optimizer.candidates import candidate_directions
 from planning_core.planning.settings import PlanSettings
 from planning_core.planning.trajectory import TrajectoryContext, directions_from_angles_deg
 
@@ -124,3 +129,56 @@ def test_target_outside_the_body_is_refused(context):
 def test_zero_direction_is_refused(context):
     with pytest.raises(InvalidParameterError, match="non-zero"):
         feasible_entries(context, TARGET, directions_lps=[[0.0, 0.0, 0.0]])
+
+
+def _approach(context: TrajectoryContext, position: str, **rules: float):
+    """The phantom as a CT without a table, its header stating ``position``."""
+    body = context.body_mask
+    hu = np.where(body, 20.0, -1000.0).astype(np.float32)
+    volume = Volume(hu, context.geometry, "CT", {"patient_position": position})
+    return approach_for_case(volume, body_mask=body, rules=ApproachRules(**rules))
+
+
+def test_without_approach_rules_no_entry_is_refused_for_them(entry_map):
+    assert not np.any(entry_map.reasons & (ENTRY_DOWN_SIDE | GANTRY))
+
+
+def test_entries_near_the_table_are_refused_with_the_approach_rules(context):
+    approach = _approach(context, "HFS")
+    result = feasible_entries(context, TARGET, direction_count=2000, approach=approach)
+    found = ~np.isnan(result.path_length_mm)
+    # The back (y = +50 mm) rests on the table: entries below 40 mm above it, y > 10 mm.
+    down_side = (result.reasons & ENTRY_DOWN_SIDE) != 0
+    np.testing.assert_array_equal(down_side, found & (result.entries_lps_mm[:, 1] > 10.0))
+    assert "entry on the side the patient lies on" in result.reasons_for(
+        int(np.flatnonzero(down_side)[0])
+    )
+
+
+def test_handles_outside_the_bore_are_refused(context):
+    approach = _approach(context, "HFS", bore_diameter_mm=320.0, min_entry_height_mm=0.0)
+    directions = -directions_from_angles_deg(
+        0.0, np.array([0.0, 90.0]), context.settings.table_direction_lps()
+    )
+    result = feasible_entries(context, TARGET, directions_lps=directions, approach=approach)
+    # Straight down from the front: handle end at y = -150 mm, inside the 160 mm radius;
+    # horizontal from the right flank: x = -170 mm, outside.
+    assert result.reasons.tolist() == [0, GANTRY]
+
+
+def test_prone_candidates_keep_their_entries_off_the_table(context):
+    prone = TrajectoryContext(context.label_map, PlanSettings(patient_position="HFP"))
+    target = np.array([0.0, -25.0, 0.0])
+    without, _ = candidate_directions(prone, target, count=12, min_separation_deg=5.0)
+    chosen, _ = candidate_directions(
+        prone, target, count=12, min_separation_deg=5.0, approach=_approach(context, "HFP")
+    )
+
+    # The front (y = -50 mm) rests on the table: entries must lie at y >= -10 mm.
+    def entry_y(candidates):
+        lengths = np.array([c.path_length_mm for c in candidates])
+        points = target - np.array([c.insertion_lps for c in candidates]) * lengths[:, None]
+        return points[:, 1]
+
+    assert entry_y(without).min() < -10.0  # the settings alone allow them
+    assert len(chosen) > 0 and entry_y(chosen).min() >= -10.0

@@ -143,8 +143,10 @@ def test_family_defaults_follow_cryogen_and_organ():
 def test_unknown_family_and_too_short_limit_are_refused():
     with pytest.raises(InvalidParameterError, match="unknown protocol family"):
         protocol_family("triple", max_total_freeze_s=1800.0)
-    with pytest.raises(InvalidParameterError, match="max_total_freeze_s"):
+    # The user-facing option, never the setting's internal name (issue 17).
+    with pytest.raises(InvalidParameterError, match=r"5 min .*--max-freeze-min / 'Max total") as e:
         protocol_family("double-freeze", max_total_freeze_s=300.0)
+    assert "max_total_freeze_s" not in str(e.value)
 
 
 # -- surrogate against the solver --------------------------------------------------------------
@@ -208,6 +210,6 @@ def test_solver_rounds_message_names_what_the_best_plan_failed():
     text = solver_rounds_message(99.7, 5.0, 99.0, ["ice edge 9.7 mm from bowel (clearance 10 mm)"])
     assert "the best covers 99.7 % of tumor + 5 mm (goal 99 %) but fails: ice edge 9.7" in text
     # The user-facing names of what to change, never the settings' internal names.
-    assert "--max-probes" in text and "'Organ clearance'" in text
+    assert "--max-probes" in text and "'Organ clearance (default)'" in text
     assert "oar_clearances_mm" not in text and "max_total_freeze_s" not in text
     assert "fails" not in solver_rounds_message(80.0, 5.0, 99.0, [])

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
+from planning_core.planning.acceptance import LEAVES_IMAGE_PROBLEM
 from planning_core.planning.optimizer import optimize_plan
-from planning_core.planning.optimizer.verify import LEAVES_IMAGE_PROBLEM
 
 pytestmark = pytest.mark.slow
 

@@ -17,12 +17,9 @@ from planning_core.commands import plan as plan_command
 from planning_core.errors import InvalidParameterError, PlanFileError
 from planning_core.imaging.geometry import Geometry
 from planning_core.imaging.labels import STANDARD_LABELS, LabelMap
+from planning_core.planning.acceptance import organs_at_risk_check
 from planning_core.planning.metrics import compute_plan_metrics, oar_names
-from planning_core.planning.organ_sites import (
-    ORGAN_SITES,
-    infer_organ_site,
-    organs_at_risk_check,
-)
+from planning_core.planning.organ_sites import ORGAN_SITES, infer_organ_site
 from planning_core.planning.plan import Plan, PlannedProbe
 from planning_core.planning.plan_json import plan_from_dict, plan_to_dict
 from planning_core.planning.settings import PlanSettings

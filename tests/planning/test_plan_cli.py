@@ -10,6 +10,7 @@ import pytest
 from planning_phantoms import torso_phantom
 
 from planning_core.cli import main
+from planning_core.figures import format_margin_mm
 from planning_core.imaging.volume import Volume
 from planning_core.imaging.volume_io import write_label_map, write_volume
 from planning_core.planning.case_files import write_plan_case_files
@@ -31,6 +32,21 @@ def test_plan_refuses_a_non_json_output(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2
     assert err.count("\n") == 1 and "must end in .json" in err
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "said"),
+    [("--max-freeze-min", "200", "200 min is outside its range [1, 120] min"),
+     ("--margin-mm", "30", "30 mm is outside its range [0, 20] mm")],
+)  # fmt: skip
+def test_an_out_of_range_flag_is_named_by_its_flag_in_its_unit(tmp_path, capsys, flag, value, said):
+    # Issue 17: error hints name the flag a user typed, never the setting's internal name.
+    out = str(tmp_path / "p.json")
+    code = main(["plan", "kidney", "--tumor-seed", "0,0,0", "--out", out, flag, value])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert f"{flag} = {said}" in err
+    assert "max_total_freeze_s" not in err and "margin_mm" not in err
 
 
 def test_plan_seed_must_be_three_numbers(capsys):
@@ -82,6 +98,20 @@ def test_evaluate_prints_a_readable_summary(saved_plan, capsys):
     out = capsys.readouterr().out
     assert "1 probe(s), protocol F10-T8-F10" in out
     assert "minimal ablative margin" in out and "organs at risk" in out
+
+
+def test_the_last_line_names_each_failed_check_with_its_numbers_and_flag(saved_plan, capsys):
+    # One probe cannot kill 8 mm around the tumor: the final line must say which check
+    # fails, by how much, and which option changes it (not "no plan passed").
+    plan = load_plan(saved_plan)
+    wide = dataclasses.replace(plan, settings=PlanSettings(margin_mm=8.0))
+    save_plan(wide, saved_plan)
+    assert main(["evaluate", str(saved_plan), "--spacing-mm", "2"]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    metrics = load_plan(saved_plan).metrics
+    assert last.startswith("plan checks FAIL: ")
+    assert f"minimal ablative margin: {format_margin_mm(metrics.margin.minimum_mm)}" in last
+    assert "(goal ≥ 8 mm; change --margin-mm / 'Safety margin'" in last
 
 
 def test_infeasible_plan_is_one_line_and_saves_the_best_partial_plan(tmp_path, capsys):

@@ -22,7 +22,6 @@ from planning_core.planning.results import (
 )
 from planning_core.planning.settings import PlanSettings
 from planning_core.report.content import (
-    REQUIRED_MARGIN_COVERAGE_PERCENT,
     collect_report_content,
     plan_checks,
     slice_number,
@@ -146,7 +145,7 @@ def test_a_path_problem_fails_even_without_labelled_organs(plan):
 
 
 def test_each_failed_goal_fails_its_own_check(plan):
-    below = REQUIRED_MARGIN_COVERAGE_PERCENT - 0.1
+    below = plan.settings.coverage_goal_percent - 0.1
     checks = plan_checks(plan, _metrics(plan, covered=below, margin=4.9, ice_mm=9.9))
     by_name = {c.name: c for c in checks}
     assert not by_name["Tumor + 5 mm margin covered by -40 °C"].passed

@@ -246,3 +246,31 @@ def test_plan_organs_fill_what_the_label_file_leaves_unlabelled(phantom_file, tm
     assert "body" in filled.names
     np.testing.assert_array_equal(filled.mask("tumor"), tumor)  # the file's own label kept
     assert any("no bone found" in warning for warning in warnings)
+
+
+def test_plan_with_a_seed_keeps_the_organs_the_case_brings(phantom_file):
+    # A sample case brings its ground truth: its organs are planned around, while the
+    # tumor is the one segmented from the seed, not the case's own.
+    from planning_core.commands.plan import case_label_map
+    from planning_core.imaging.labels import LabelMap
+    from planning_core.progress import no_progress
+
+    phantom, _ = phantom_file
+    volume = phantom.volume
+    own_tumor = np.zeros(volume.geometry.shape, dtype=bool)
+    own_tumor[0, :3, :3] = True
+    brought = (
+        LabelMap.empty(volume.geometry)
+        .with_mask("kidney", phantom.truth["kidney"])
+        .with_mask("tumor", own_tumor)
+    )
+
+    labels, _ = case_label_map(
+        "x", volume, tumor_seed=tuple(phantom.seed_lps_mm), labels_path=None,
+        progress=no_progress, case_labels=brought,
+    )  # fmt: skip
+
+    assert set(labels.names) == {"kidney", "tumor"}  # no automatic anatomy added
+    assert not labels.mask("tumor")[own_tumor].any()
+    i, j, k = volume.geometry.lps_to_nearest_index(phantom.seed_lps_mm)
+    assert labels.mask("tumor")[k, j, i]

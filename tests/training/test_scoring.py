@@ -8,8 +8,10 @@ import pytest
 from training_phantom import one_probe_plan, phantom_case, synthetic_metrics
 
 from planning_core.errors import InvalidParameterError
+from planning_core.planning.acceptance import accept_plan
 from planning_core.planning.evaluate import evaluate_plan
 from planning_core.planning.results import OarMetrics
+from planning_core.planning.settings import PlanSettings
 from planning_core.training.scoring import ScoreWeights, score_attempt
 from planning_core.training.undertreatment import undertreated_regions
 
@@ -24,6 +26,18 @@ def test_reference_against_itself_scores_100_with_praise():
     assert score.total == pytest.approx(100.0)
     assert score.penalties == ()
     assert "matches the reference" in score.feedback[0]
+
+
+def test_matching_a_reference_that_falls_short_is_not_called_reaching_the_goal():
+    # Both plans stop at a 4.2 mm margin: full points against the reference, but the
+    # feedback must not say the margin was reached, and must name the failed check.
+    reference = synthetic_metrics(zone=99.5, margin_mm=4.2)
+    acceptance = accept_plan(reference, PlanSettings())
+    score = score_attempt(reference, reference, acceptance=acceptance)
+    assert score.total == pytest.approx(100.0)
+    assert not any("matches the reference" in line for line in score.feedback)
+    assert score.feedback[-1].startswith("On the case's goals the plan fails:")
+    assert "minimal ablative margin 4.2 mm (goal ≥ 5 mm)" in score.feedback[-1]
 
 
 def test_coverage_shortfall_is_linear_over_25_points():

@@ -7,7 +7,10 @@ each other while merging is open (between the first move of a drag and
 the first command's ``revert`` and the last one's ``apply``.
 
 The history also knows whether the state differs from the last saved one
-(:attr:`History.dirty`), also after undoing past the save point.
+(:attr:`History.dirty`), also after undoing past the save point. A save that
+runs in a worker takes a :class:`Checkpoint` when it copies the state and marks
+that state saved when it is done (:meth:`History.mark_saved`), even when edits
+came in between.
 """
 
 from __future__ import annotations
@@ -19,6 +22,15 @@ from cryoplan_app.model.signals import Signal
 
 #: Undo steps kept; older ones are forgotten.
 DEFAULT_UNDO_LIMIT = 200
+
+
+@dataclass(frozen=True, eq=False)
+class Checkpoint:
+    """A state of one history: see :meth:`History.checkpoint`."""
+
+    epoch: int
+    depth: int  # steps done since the history was cleared, trimmed ones included
+    top: Command | None  # the step on top then (identity: merging replaces it)
 
 
 @dataclass(frozen=True)
@@ -57,6 +69,9 @@ class History:
         # (it was trimmed away or lay on a discarded redo branch).
         self._clean_depth: int | None = 0
         self._merging = False
+        # Checkpoints from before a clear never match again; trimmed steps keep depths comparable.
+        self._epoch = 0
+        self._trimmed = 0
 
     # -- editing ------------------------------------------------------------------------
     def push(self, command: Command) -> None:
@@ -77,6 +92,7 @@ class History:
             self._done.append(command)
             if len(self._done) > self._limit:
                 del self._done[0]
+                self._trimmed += 1
                 if self._clean_depth is not None:
                     self._clean_depth = self._clean_depth - 1 if self._clean_depth else None
         self._undone.clear()
@@ -115,6 +131,8 @@ class History:
         self._undone.clear()
         self._clean_depth = 0
         self._merging = False
+        self._epoch += 1
+        self._trimmed = 0
         self.changed.emit()
 
     # -- state --------------------------------------------------------------------------
@@ -140,16 +158,41 @@ class History:
         return len(self._done)
 
     @property
-    def redo_count(self) -> int:
-        return len(self._undone)
-
-    @property
     def dirty(self) -> bool:
         """True when the state differs from the one last marked saved."""
         return self._clean_depth != len(self._done)
 
-    def mark_saved(self) -> None:
-        """The present state was saved: :attr:`dirty` becomes False."""
-        self._clean_depth = len(self._done)
+    def checkpoint(self) -> Checkpoint:
+        """The present state, for :meth:`mark_saved` once a save of it has finished."""
+        return Checkpoint(self._epoch, self._trimmed + len(self._done), self.top)
+
+    @property
+    def top(self) -> Command | None:
+        return self._done[-1] if self._done else None
+
+    def mark_saved(self, checkpoint: Checkpoint | None = None) -> bool:
+        """The state at ``checkpoint`` (the present one by default) was saved.
+
+        :attr:`dirty` becomes False when the history still is at that state, and
+        turns False again when undo or redo return to it. Returns False, and
+        changes nothing, when that state can no longer return (the history was
+        cleared, the step was merged into or lay on a discarded redo branch).
+        """
+        depth = len(self._done) if checkpoint is None else self._depth_of(checkpoint)
+        if depth is None:
+            return False
+        self._clean_depth = depth
         self._merging = False
         self.changed.emit()
+        return True
+
+    def _depth_of(self, checkpoint: Checkpoint) -> int | None:
+        """Where ``checkpoint``'s state lies along done and undone steps; None when gone."""
+        if checkpoint.epoch != self._epoch:
+            return None
+        depth = checkpoint.depth - self._trimmed
+        steps = [*self._done, *reversed(self._undone)]
+        if not 0 <= depth <= len(steps):
+            return None
+        top = steps[depth - 1] if depth else None
+        return depth if top is checkpoint.top else None

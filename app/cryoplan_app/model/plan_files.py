@@ -6,10 +6,15 @@ beside it, replaced as a set (:mod:`planning_core.planning.companions`), so
 that opening it again shows the same labels and iceball without simulating.
 Opening reads the image the plan names; a plan that names none is opened onto
 the image already open, after checking that it is the one the plan was made on.
+
+Saving can run in a worker thread: the window copies what is saved into a
+:class:`PlanSnapshot` on its own thread (the snapshot shares only immutable
+objects with the session), and the worker writes it with :meth:`PlanSnapshot.write`.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -51,6 +56,51 @@ class OpenedPlan:
     labels: LabelMap | None = None
     simulation: SimulationResult | None = None
     warnings: tuple[str, ...] = ()
+
+
+# Two saves to the same plan would interleave their companion files; one at a time.
+_WRITE_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True, eq=False)
+class PlanSnapshot:
+    """Everything a plan save writes, copied from the session at one moment.
+
+    Attributes
+    ----------
+    plan : Plan
+        The plan with its fresh metrics and present warnings.
+    labels : LabelMap or None
+        The label map it was made with.
+    simulation : SimulationResult or None
+        The simulation behind ``plan.metrics`` when they are fresh.
+    image_path : Path or None
+        The planning image's file or DICOM folder.
+    """
+
+    plan: Plan
+    labels: LabelMap | None
+    simulation: SimulationResult | None
+    image_path: Path | None
+
+    def write(self, path: str | Path) -> Path:
+        """Write the plan and its companion files to ``path`` (safe in a worker); returns it.
+
+        Raises
+        ------
+        PlanFileError
+            When a file cannot be written.
+        """
+        path = Path(path)
+        with _WRITE_LOCK:
+            write_plan_files(
+                self.plan,
+                path,
+                labels=self.labels,
+                simulation=self.simulation,
+                image_path=self.image_path,
+            )
+        return path
 
 
 def write_plan_files(

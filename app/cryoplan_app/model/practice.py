@@ -10,10 +10,10 @@ While ``placing`` the trainee edits the window's ordinary plan (probes and
 protocol); the case's reference plan is held here, privately, and
 :attr:`PracticeSession.reference` refuses to hand it out before the reveal,
 so no view can draw it by mistake. A submission freezes the attempt (the
-plan, the trainee, the case, the time spent) and runs
-:func:`planning_core.training.assessment.assess_plan` in a worker
-(:func:`assessment_work`); an attempt is submitted once: a second submit is
-refused until the practice ends. No Qt, no VTK.
+plan, the trainee, the case, the time spent), which the application's logic
+assesses in the background (:class:`cryoplan_app.logic.practice.PracticeLogic`);
+an attempt is submitted once: a second submit is refused until the practice
+ends. No Qt, no VTK.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from enum import StrEnum
 
 import numpy as np
 from numpy.typing import NDArray
@@ -32,28 +32,33 @@ from planning_core.errors import InvalidParameterError, PlanningError
 from planning_core.figures import (
     format_coverage_percent,
     format_margin_mm,
-    format_score,
     format_volume_ml,
 )
 from planning_core.imaging.labels import LabelMap
-from planning_core.imaging.volume import Volume
-from planning_core.planning.evaluate import simulate_plan
 from planning_core.planning.plan import Plan
 from planning_core.planning.results import PlanMetrics
-from planning_core.progress import CancelToken, ProgressCallback, sub_progress
-from planning_core.thermal.probes import ProbeLibrary
-from planning_core.training.assessment import DEFAULT_GRID_MM, Assessment, assess_plan
-from planning_core.training.attempts import AttemptFile, duration_s, record_attempt
-from planning_core.training.database import open_library
+from planning_core.training.assessment import Assessment
+from planning_core.training.attempts import AttemptFile
 from planning_core.training.library import LibraryCase, utc_now
-from planning_core.training.undertreatment import undertreated_tumor_mask
 from planning_core.training.users import clean_name
 
 #: Weight of the miss's side against the probes' entry side in :func:`miss_view_direction`;
 #: from the miss's side alone, organs around the tumor often hide it.
 MISS_SIDE_WEIGHT = 0.6
+
+
+class PracticeState(StrEnum):
+    """Where a practice stands (equal to its text value: ``PracticeState.IDLE == "idle"``)."""
+
+    IDLE = "idle"
+    PLACING = "placing"
+    ASSESSING = "assessing"
+    ASSESSED = "assessed"
+    REVEALED = "revealed"
+
+
 #: States of a practice, in the order they are reached.
-PRACTICE_STATES = ("idle", "placing", "assessing", "assessed", "revealed")
+PRACTICE_STATES = tuple(PracticeState)
 
 
 class PracticeStateError(PlanningError):
@@ -107,7 +112,7 @@ class PracticeSession:
         self.state_changed = Signal()
         self.result_changed = Signal()
         self._clock = clock
-        self._state = "idle"
+        self._state = PracticeState.IDLE
         self._trainee: str | None = None
         self._case: LibraryCase | None = None
         self._reference: Plan | None = None
@@ -117,13 +122,13 @@ class PracticeSession:
 
     # -- what the views may read --------------------------------------------------------
     @property
-    def state(self) -> str:
+    def state(self) -> PracticeState:
         return self._state
 
     @property
     def active(self) -> bool:
         """True from the start of a practice to its end."""
-        return self._state != "idle"
+        return self._state != PracticeState.IDLE
 
     @property
     def trainee(self) -> str | None:
@@ -148,12 +153,12 @@ class PracticeSession:
 
     @property
     def can_submit(self) -> bool:
-        return self._state == "placing"
+        return self._state == PracticeState.PLACING
 
     @property
     def unsubmitted(self) -> bool:
         """True while leaving would lose work: an attempt not submitted, or being assessed."""
-        return self._state in ("placing", "assessing")
+        return self._state in (PracticeState.PLACING, PracticeState.ASSESSING)
 
     @property
     def reference(self) -> Plan:
@@ -164,7 +169,7 @@ class PracticeSession:
         PracticeStateError
             Before :meth:`reveal`: the reference stays hidden while the trainee plans.
         """
-        if self._state != "revealed" or self._reference is None:
+        if self._state != PracticeState.REVEALED or self._reference is None:
             raise PracticeStateError(
                 "the reference plan is revealed only after the attempt was assessed; "
                 "submit the attempt, then choose Reveal reference."
@@ -182,12 +187,12 @@ class PracticeSession:
         LibraryError
             When ``trainee`` is not a usable name.
         """
-        if self._state != "idle":
+        if self._state != PracticeState.IDLE:
             raise PracticeStateError("a practice is running; end it before starting another.")
         self._trainee, self._case, self._reference = clean_name(trainee), case, reference
         self._started_at = self._clock()
         self._attempt = self._result = None
-        self._set_state("placing")
+        self._set_state(PracticeState.PLACING)
 
     def starting_plan(self, blank: Plan) -> Plan:
         """``blank`` (a fresh plan of the opened image) with the case's target and settings.
@@ -215,11 +220,12 @@ class PracticeSession:
         InvalidParameterError
             When the plan has no probe.
         """
-        if self._state != "placing" or self._case is None or self._trainee is None:
+        if self._state != PracticeState.PLACING or self._case is None or self._trainee is None:
             raise PracticeStateError(
                 "this practice attempt was already submitted; end the practice and start a "
                 "new one to try again."
-                if self._state in ("assessing", "assessed", "revealed")
+                if self._state
+                in (PracticeState.ASSESSING, PracticeState.ASSESSED, PracticeState.REVEALED)
                 else "no practice is running; choose Training ▸ Start practice first."
             )
         if not plan.probes:
@@ -231,36 +237,36 @@ class PracticeSession:
             started_at=self._started_at,
             submitted_at=self._clock(),
         )
-        self._set_state("assessing")
+        self._set_state(PracticeState.ASSESSING)
         return self._attempt
 
     def submission_failed(self) -> None:
         """The assessment failed or was cancelled: back to placing, nothing was stored."""
-        if self._state == "assessing":
+        if self._state == PracticeState.ASSESSING:
             self._attempt = None
-            self._set_state("placing")
+            self._set_state(PracticeState.PLACING)
 
     def assessed(self, result: PracticeResult) -> None:
         """Store the worker's result; the practice is then ``assessed``."""
-        if self._state != "assessing":
+        if self._state != PracticeState.ASSESSING:
             raise PracticeStateError("no attempt is being assessed.")
         self._result = result
         self.result_changed.emit(result)
-        self._set_state("assessed")
+        self._set_state(PracticeState.ASSESSED)
 
     def reveal(self) -> Plan:
         """Reveal the reference plan (after the assessment) and return it."""
-        if self._state not in ("assessed", "revealed"):
+        if self._state not in (PracticeState.ASSESSED, PracticeState.REVEALED):
             raise PracticeStateError(
                 "the reference plan is revealed only after the attempt was assessed; "
                 "submit the attempt first."
             )
-        self._set_state("revealed")
+        self._set_state(PracticeState.REVEALED)
         return self.reference
 
     def end(self) -> None:
         """Leave practice mode (whatever the state); forgets the case and its reference."""
-        if self._state == "idle":
+        if self._state == PracticeState.IDLE:
             return
         self._trainee = self._case = self._reference = None
         self._started_at = None
@@ -268,69 +274,16 @@ class PracticeSession:
         if self._result is not None:
             self._result = None
             self.result_changed.emit(None)
-        self._set_state("idle")
+        self._set_state(PracticeState.IDLE)
 
     def _require_reference(self) -> Plan:
         if self._reference is None:
             raise PracticeStateError("no practice is running.")
         return self._reference
 
-    def _set_state(self, state: str) -> None:
+    def _set_state(self, state: PracticeState) -> None:
         self._state = state
         self.state_changed.emit(state)
-
-
-def assessment_work(
-    attempt: AttemptFile,
-    case: LibraryCase,
-    *,
-    volume: Volume,
-    label_map: LabelMap,
-    probe_library: ProbeLibrary,
-    library_path: Path | None,
-) -> Callable[[ProgressCallback, CancelToken], PracticeResult]:
-    """The worker function that assesses ``attempt``, stores it and simulates the reference.
-
-    The attempt is scored exactly as ``cryoplan score`` scores it (full
-    simulation on the reference's grid); it is stored in the library only
-    when the assessment completed. The reference's temperature field, for the
-    reveal, is simulated on the same grid. The worker opens its own library
-    connection (SQLite connections stay in their thread).
-    """
-
-    def work(progress: ProgressCallback, cancel: CancelToken) -> PracticeResult:
-        assessment = assess_plan(
-            case, attempt.plan, volume=volume, label_map=label_map, probe_library=probe_library,
-            progress=sub_progress(progress, 0.0, 0.8), cancel=cancel,
-        )  # fmt: skip
-        progress(0.8, "Simulating the reference plan for the reveal")
-        reference = assessment.reference
-        simulation = simulate_plan(
-            reference, volume, label_map,
-            spacing_mm=case.reference_grid_mm or DEFAULT_GRID_MM, probe_library=probe_library,
-            progress=sub_progress(progress, 0.8, 0.97), cancel=cancel,
-        )  # fmt: skip
-        attempt_simulation = assessment.evaluation.simulation
-        mask = undertreated_tumor_mask(
-            label_map, attempt_simulation.min_temperature_c, attempt_simulation.geometry,
-            lethal_isotherm_c=reference.settings.lethal_isotherm_c,
-            target_label=reference.target_label,
-        )  # fmt: skip
-        cancel.raise_if_cancelled()
-        with open_library(library_path) as connection:
-            record = record_attempt(
-                connection, attempt, assessment.evaluation.plan, assessment.score
-            )
-        progress(1.0, f"Score {format_score(assessment.score.total)} / 100")
-        return PracticeResult(
-            assessment=assessment,
-            attempt_id=record.id,
-            duration_s=duration_s(attempt.started_at, attempt.submitted_at) or 0.0,
-            undertreated_mask=mask,
-            reference_field=TemperatureField(simulation.min_temperature_c, simulation.geometry),
-        )
-
-    return work
 
 
 def comparison_rows(

@@ -54,7 +54,7 @@ def run_gui(
     """
     app = application()
     window = MainWindow(headless=screenshot is not None, simulate=screenshot is None)
-    window.session.set_layout(layout)
+    window.session.view.set_layout(layout)
     window.resize(*size)
     window.show()
     if screenshot is not None:
@@ -148,8 +148,8 @@ def _screenshot(
         if plan is not None:
             window.open_plan(plan)
             settle()
-            if not window.session.results_fresh:
-                window.plan_runner.evaluate_now()
+            if not window.session.document.results_fresh:
+                window.logic.evaluation.evaluate_now()
                 settle()
         app.processEvents()
         window.save_screenshot(path)
@@ -167,7 +167,7 @@ def _dispose(app: QApplication, window: MainWindow) -> None:
     Left to the interpreter's exit, a worker still running (the drag-preview warm-up)
     or a VTK render window destroyed after the application crashes the process.
     """
-    window.session.history.mark_saved()  # a headless run never asks about unsaved changes
+    window.session.document.history.mark_saved()  # a headless run never asks about unsaved changes
     window.runner.cancel_all()
     window.runner.wait(WORKER_EXIT_WAIT_MS)
     app.processEvents()

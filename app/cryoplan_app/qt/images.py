@@ -31,12 +31,3 @@ def rgb_to_qimage(pixels: NDArray[np.uint8]) -> QImage:
     height, width, _ = contiguous.shape
     image = QImage(contiguous.data, width, height, 3 * width, QImage.Format.Format_RGB888)
     return image.copy()
-
-
-def qimage_to_rgb(image: QImage) -> NDArray[np.uint8]:
-    """An image as ``(height, width, 3)`` uint8, row 0 at the top."""
-    converted = image.convertToFormat(QImage.Format.Format_RGB888)
-    width, height = converted.width(), converted.height()
-    stride = converted.bytesPerLine()
-    buffer = np.frombuffer(converted.constBits().asstring(stride * height), dtype=np.uint8)
-    return buffer.reshape(height, stride)[:, : 3 * width].reshape(height, width, 3).copy()

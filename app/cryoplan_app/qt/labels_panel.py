@@ -46,8 +46,10 @@ class QtLabelsPanel(QWidget):
         self.tree.currentItemChanged.connect(self._on_current_changed)
         self.opacity = QSlider(Qt.Orientation.Horizontal)
         self.opacity.setRange(0, 100)
-        self.opacity.setValue(round(100 * session.label_opacity))
-        self.opacity.valueChanged.connect(lambda value: session.set_label_opacity(value / 100.0))
+        self.opacity.setValue(round(100 * session.view.label_opacity))
+        self.opacity.valueChanged.connect(
+            lambda value: session.view.set_label_opacity(value / 100.0)
+        )
         self.empty_note = QLabel("No labels: open a label map (File menu) or a sample case.")
         self.empty_note.setWordWrap(True)
         opacity_row = QHBoxLayout()
@@ -60,13 +62,13 @@ class QtLabelsPanel(QWidget):
         layout.addLayout(opacity_row)
         self._updating = False
         session.case_changed.connect(lambda _case: self._rebuild())
-        session.labels_changed.connect(lambda _labels: self._rebuild())
-        session.label_display_changed.connect(self._sync_display)
-        session.selected_label_changed.connect(lambda _name: self._sync_display())
+        session.document.labels_changed.connect(lambda _labels: self._rebuild())
+        session.view.label_display_changed.connect(self._sync_display)
+        session.view.selected_label_changed.connect(lambda _name: self._sync_display())
         self._rebuild()
 
     def _rebuild(self) -> None:
-        labels = self.session.labels if self.session.case is not None else None
+        labels = self.session.document.labels if self.session.case is not None else None
         self._updating = True
         self.tree.clear()
         if labels is not None:
@@ -86,19 +88,19 @@ class QtLabelsPanel(QWidget):
 
     def _sync_display(self) -> None:
         self._updating = True
-        selected = self.session.selected_label
+        selected = self.session.view.selected_label
         for index in range(self.tree.topLevelItemCount()):
             item = self.tree.topLevelItem(index)
             name = item.data(0, _NAME_ROLE)
-            visible = self.session.label_visible(name)
+            visible = self.session.view.label_visible(name)
             item.setCheckState(0, Qt.CheckState.Checked if visible else Qt.CheckState.Unchecked)
-            filled = self.session.label_filled(name)
+            filled = self.session.view.label_filled(name)
             item.setCheckState(
                 FILL_COLUMN, Qt.CheckState.Checked if filled else Qt.CheckState.Unchecked
             )
             if name == selected:
                 self.tree.setCurrentItem(item)
-        self.opacity.setValue(round(100 * self.session.label_opacity))
+        self.opacity.setValue(round(100 * self.session.view.label_opacity))
         self._updating = False
 
     def _on_item_changed(self, item: QTreeWidgetItem, column: int) -> None:
@@ -107,17 +109,17 @@ class QtLabelsPanel(QWidget):
         name = item.data(0, _NAME_ROLE)
         checked = item.checkState(column) == Qt.CheckState.Checked
         if column == 0:
-            self.session.set_label_visible(name, checked)
+            self.session.view.set_label_visible(name, checked)
         else:
-            self.session.set_label_filled(name, checked)
+            self.session.view.set_label_filled(name, checked)
 
     def _on_current_changed(self, current: QTreeWidgetItem | None, _previous: object) -> None:
         if self._updating or current is None:
             return
-        self.session.select_label(current.data(0, _NAME_ROLE))
+        self.session.view.select_label(current.data(0, _NAME_ROLE))
 
     def _on_double_clicked(self, item: QTreeWidgetItem, _column: int) -> None:
-        self.session.centre_on_label(item.data(0, _NAME_ROLE))
+        self.session.view.centre_on_label(item.data(0, _NAME_ROLE))
 
 
 def _swatch(color_rgb: tuple[int, int, int]) -> QIcon:

@@ -6,6 +6,7 @@ itself. Every error ends in :class:`~cryoplan_app.qt.errors.ErrorPresenter`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -31,44 +32,59 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from cryoplan_app.logic import Logic
+from cryoplan_app.logic.case_io import DICOM_KIND
 from cryoplan_app.model.autosave import Autosaver, AutosaveRecord
-from cryoplan_app.model.case import (
-    CaseSource,
-    ImageCase,
-    default_series,
-    load_case,
-    sample_case_names,
-)
-from cryoplan_app.model.plan_files import OpenedPlan, read_plan_files
+from cryoplan_app.model.case import ImageCase, sample_case_names
+from cryoplan_app.model.mode import Mode, ModeState, UserAction
+from cryoplan_app.model.plan_files import OpenedPlan
 from cryoplan_app.model.planes import SLICE_VIEWS
 from cryoplan_app.model.recent import RecentCases
-from cryoplan_app.model.session import PointInfo, Session
-from cryoplan_app.model.thumbnails import catalog_thumbnails, volume_thumbnail
+from cryoplan_app.model.session import Session
+from cryoplan_app.model.view_state import Layout, PointInfo, Tool
 from cryoplan_app.model.window_level import CT_PRESETS, PRESET_NAMES, WindowLevel
+from cryoplan_app.qt.actions import Actions
+from cryoplan_app.qt.context import AppContext
 from cryoplan_app.qt.errors import ErrorPresenter
 from cryoplan_app.qt.labels_panel import QtLabelsPanel
-from cryoplan_app.qt.plan_runner import PlanRunner
-from cryoplan_app.qt.practice import install_training
+from cryoplan_app.qt.panels import (
+    TIMELINE_TITLE,
+    TITLES,
+    TimelinePanel,
+    ViewTool,
+    scrolling,
+    tabbed_panels,
+)
+from cryoplan_app.qt.plan_runner import SettleTimer
+from cryoplan_app.qt.practice import PracticeController, PracticePanel, TrainingActions
 from cryoplan_app.qt.report_action import choose_dicom_folder, choose_report_file
 from cryoplan_app.qt.slice_view import CONTROLS_HELP
 from cryoplan_app.qt.study_browser import QtStudyBrowser
 from cryoplan_app.qt.tasks import Task, TaskRunner
 from cryoplan_app.qt.view_area import QtViewArea
 from planning_core.errors import PlanningError
-from planning_core.imaging.dicom import DicomCatalog, scan_dicom
-from planning_core.imaging.volume_io import VOLUME_SUFFIXES, is_volume_file, read_label_map
+from planning_core.imaging.case_sources import CaseSource
+from planning_core.imaging.volume_io import VOLUME_SUFFIXES
 from planning_core.thermal.probes import ProbeLibrary
 
 APP_TITLE = "Cryoablation planner"
 _LAYOUT_ACTIONS = (
-    ("4up", "4-up", "Ctrl+1"),
-    ("axial", "Axial", "Ctrl+2"),
-    ("sagittal", "Sagittal", "Ctrl+3"),
-    ("coronal", "Coronal", "Ctrl+4"),
-    ("3d", "3-D", "Ctrl+5"),
-    ("probe", "Probe views", "Ctrl+6"),
+    (Layout.FOUR_UP, "4-up", "Ctrl+1"),
+    (Layout.AXIAL, "Axial", "Ctrl+2"),
+    (Layout.SAGITTAL, "Sagittal", "Ctrl+3"),
+    (Layout.CORONAL, "Coronal", "Ctrl+4"),
+    (Layout.VOLUME_3D, "3-D", "Ctrl+5"),
+    (Layout.PROBE, "Probe views", "Ctrl+6"),
 )
 _DOCK_WIDTH_PX = 340
+_PANEL_WIDTH_PX = 460
+#: The command each workflow panel stands for (disabled as a whole when it is not allowed).
+_PANEL_COMMANDS = {
+    "segmentation": UserAction.SEGMENT,
+    "probes": UserAction.EDIT_PROBES,
+    "protocol": UserAction.EDIT_PROTOCOL,
+    "optimizer": UserAction.OPTIMIZE,
+}
 _PLAN_FILTER = "Plans (*.json);;All files (*)"
 #: Pause after the last edit before the session is autosaved.
 AUTOSAVE_DELAY_MS = 2000
@@ -105,22 +121,54 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.setWindowTitle(APP_TITLE)
         self.setAcceptDrops(True)
-        self.headless = headless
         self.session = Session(probe_library=probe_library)
         self.errors = ErrorPresenter(self, headless=headless)
         self.runner = TaskRunner(self, on_error=self.errors.show_error)
-        self.plan_runner = PlanRunner(self.session, self.runner, self, auto=simulate)
         self.autosave = Autosaver(autosave_dir)
+        self.recent = recent if recent is not None else RecentCases()
+        # The logic connects to the session before any panel does.
+        self.logic = Logic(
+            self.session,
+            self.runner,
+            auto_evaluate=simulate,
+            recent=self.recent,
+            autosaver=self.autosave,
+        )
+        self.settle_timer = SettleTimer(self.logic.evaluation, self)
+        self.mode = ModeState()
+        self.actions = Actions(self, self.session, self.mode)
         self._autosave_timer = QTimer(self)
         self._autosave_timer.setSingleShot(True)
         self._autosave_timer.timeout.connect(self.autosave_now)
-        self.recent = recent if recent is not None else RecentCases()
-        self.catalog: DicomCatalog | None = None
         self.view_area = QtViewArea(self.session, self.runner, self)
         self.setCentralWidget(self.view_area)
+        self.context = AppContext(
+            session=self.session,
+            runner=self.runner,
+            errors=self.errors,
+            logic=self.logic,
+            actions=self.actions,
+            mode=self.mode,
+            views=self.view_area.views,
+            status_bar=self.statusBar(),
+            dialog_parent=self,
+            confirm_discard=self.confirm_discard,
+            headless=headless,
+        )
         self.browser = QtStudyBrowser(self)
         self.browser.series_activated.connect(self._open_catalog_series)
         self.browser.open_requested.connect(self.choose_dicom_folder)
+        cases = self.logic.cases
+        cases.catalog_scanned.connect(self.browser.show_catalog)
+        cases.thumbnails_ready.connect(self._show_thumbnails)
+        cases.case_opened.connect(self._case_opened)
+        cases.recent_failed.connect(
+            lambda error: self.statusBar().showMessage(f"Recent cases not saved: {error}", 8000)
+        )
+        cases.plan_opened.connect(self._plan_opened)
+        cases.plan_saved.connect(
+            lambda path: self.statusBar().showMessage(f"Plan saved to {path}", 6000)
+        )
         self.labels_panel = QtLabelsPanel(self.session, self)
         studies = self._add_dock("Studies", self.browser, Qt.DockWidgetArea.LeftDockWidgetArea)
         labels = self._add_dock("Labels", self.labels_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
@@ -129,23 +177,81 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
         self._build_actions()
         self.session.case_changed.connect(self._on_case_changed)
-        self.session.window_level_changed.connect(self._sync_preset_actions)
-        self.session.layout_changed.connect(self._sync_layout_actions)
-        self.session.hover_changed.connect(self._show_hover)
-        self.session.history_changed.connect(self._on_history)
-        self.session.plan_path_changed.connect(lambda _path: self._update_title())
-        self.session.tool_changed.connect(
+        self.session.view.window_level_changed.connect(self._sync_preset_actions)
+        self.session.view.layout_changed.connect(self._sync_layout_actions)
+        self.session.view.hover_changed.connect(self._show_hover)
+        self.session.document.history.changed.connect(self._on_history)
+        self.session.document.path_changed.connect(lambda _path: self._update_title())
+        self.session.view.tool_changed.connect(
             lambda tool: self.probe_tool_action.setChecked(tool == "probe")
         )
         self._on_case_changed(None)
         self._on_history()
-        try:
-            from cryoplan_app.qt.panels import install_panels
-        except ModuleNotFoundError:  # the workflow panels are optional
-            pass
-        else:
-            install_panels(self)
-        install_training(self)
+        self._compose_panels()
+        self._compose_training()
+
+    @property
+    def headless(self) -> bool:
+        """Screenshot and test mode: no dialog ever waits for an answer."""
+        return self.context.headless
+
+    @headless.setter
+    def headless(self, headless: bool) -> None:
+        self.context.headless = headless
+
+    def _compose_panels(self) -> None:
+        """Dock the workflow panels: tabbed on the right, the freeze timeline below the views.
+
+        ``panels`` maps a panel's name (``"segmentation"``, ``"probes"``...) to
+        its widget; ``view_tool`` is the :class:`ViewTool` the panels borrow the
+        2-D views' left button through.
+        """
+        self.view_tool = ViewTool(self.session, self.view_area.views, self)
+        tabbed = tabbed_panels(self.context, self.view_tool)
+        right = Qt.DockWidgetArea.RightDockWidgetArea
+        docks = {
+            name: self._add_dock(TITLES[name], scrolling(panel), right)
+            for name, panel in tabbed.items()
+        }
+        first = docks["segmentation"]
+        for dock in docks.values():
+            if dock is not first:
+                self.tabifyDockWidget(first, dock)
+        first.raise_()
+        self.resizeDocks([first], [_PANEL_WIDTH_PX], Qt.Orientation.Horizontal)
+        timeline = TimelinePanel(self.context)
+        docks["timeline"] = self._add_dock(
+            TIMELINE_TITLE, timeline, Qt.DockWidgetArea.BottomDockWidgetArea
+        )
+        self.panels: dict[str, QWidget] = {**tabbed, "timeline": timeline}
+        self.panel_docks = docks
+        for name, command in _PANEL_COMMANDS.items():
+            self.actions.bind(command, self.panels[name])
+
+    def _compose_training(self) -> None:
+        """The Training menu and the Practice panel (shown while a practice runs)."""
+        self.practice = PracticeController(self.context, parent=self)
+        self.practice_panel = PracticePanel(self.practice)
+        self.practice_dock = self._add_dock(
+            "Practice", self.practice_panel, Qt.DockWidgetArea.RightDockWidgetArea
+        )
+        self.tabifyDockWidget(self.panel_docks["segmentation"], self.practice_dock)
+        self.practice_dock.hide()
+        self.training_actions = TrainingActions(self.context, self.practice)
+        menu = self.menuBar().addMenu("&Training")
+        menu.addActions(list(self.training_actions.practice_actions))
+        menu.addSeparator()
+        menu.addActions(list(self.training_actions.record_actions))
+        panel = self.practice_panel
+        self.actions.bind(UserAction.SUBMIT_ATTEMPT, panel.submit_button)
+        self.actions.bind(UserAction.REVEAL_REFERENCE, panel.reveal_button)
+        self.actions.bind(UserAction.END_PRACTICE, panel.end_button)
+        self.mode.changed.connect(self._show_practice_dock)
+
+    def _show_practice_dock(self, mode: Mode) -> None:
+        self.practice_dock.setVisible(mode is not Mode.PLANNING)
+        if mode is not Mode.PLANNING:
+            self.practice_dock.raise_()
 
     def _add_dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title, self)
@@ -157,30 +263,52 @@ class MainWindow(QMainWindow):
     # -- menus and toolbar --------------------------------------------------------------
     def _build_actions(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
-        open_folder = self._action("Open DICOM folder…", self.choose_dicom_folder, "Ctrl+O")
-        open_volume = self._action("Open volume file…", self.choose_volume_file, "Ctrl+Shift+O")
-        self.open_labels_action = self._action("Open label map…", self.choose_label_map)
+        add = self.actions.add
+        open_folder = add("Open DICOM folder…", self.choose_dicom_folder, "Ctrl+O")
+        open_volume = add("Open volume file…", self.choose_volume_file, "Ctrl+Shift+O")
+        self.open_labels_action = add(
+            "Open label map…", self.choose_label_map, command=UserAction.OPEN_LABELS
+        )
         file_menu.addActions([open_folder, open_volume, self.open_labels_action])
         file_menu.addSeparator()
-        self.open_plan_action = self._action("Open plan…", self.choose_plan_to_open, "Ctrl+L")
-        self.save_plan_action = self._action(
-            "Save plan", self.save_plan, QKeySequence.StandardKey.Save
+        self.open_plan_action = add(
+            "Open plan…", self.choose_plan_to_open, "Ctrl+L", command=UserAction.OPEN_PLAN
         )
-        self.save_plan_as_action = self._action(
-            "Save plan as…", self.choose_plan_to_save, QKeySequence.StandardKey.SaveAs
+        self.save_plan_action = add(
+            "Save plan",
+            self.save_plan,
+            QKeySequence.StandardKey.Save,
+            command=UserAction.SAVE_PLAN,
         )
-        self.report_action = self._action(
-            "Export report (PDF)…", partial(choose_report_file, self), "Ctrl+E"
+        self.save_plan_as_action = add(
+            "Save plan as…",
+            self.choose_plan_to_save,
+            QKeySequence.StandardKey.SaveAs,
+            command=UserAction.SAVE_PLAN,
+        )
+        export = UserAction.EXPORT
+        self.report_action = add(
+            "Export report (PDF)…",
+            partial(choose_report_file, self.context),
+            "Ctrl+E",
+            command=export,
         )
         # Sharing outside the hospital needs the patient's identifiers removed (PS3.15).
         self.export_actions = [
-            self._action(
+            add(
                 "Export de-identified report (PDF)…",
-                partial(choose_report_file, self, deidentify=True),
+                partial(choose_report_file, self.context, deidentify=True),
+                command=export,
             ),
-            self._action("Export DICOM for PACS…", partial(choose_dicom_folder, self)),
-            self._action(
-                "Export de-identified DICOM…", partial(choose_dicom_folder, self, deidentify=True)
+            add(
+                "Export DICOM for PACS…",
+                partial(choose_dicom_folder, self.context),
+                command=export,
+            ),
+            add(
+                "Export de-identified DICOM…",
+                partial(choose_dicom_folder, self.context, deidentify=True),
+                command=export,
             ),
         ]
         file_menu.addActions(
@@ -196,40 +324,52 @@ class MainWindow(QMainWindow):
         samples = file_menu.addMenu("Open sample case")
         names = sample_case_names()
         for name in names:
-            samples.addAction(self._action(name, partial(self.open_sample, name)))
+            samples.addAction(add(name, partial(self.open_sample, name)))
         if not names:
             unavailable = samples.addAction("(the sample generator is not installed)")
             unavailable.setEnabled(False)
         self.recent_menu = file_menu.addMenu("Recent cases")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         file_menu.addSeparator()
-        self.screenshot_action = self._action(
-            "Save screenshot…", self.choose_screenshot_file, "F12"
+        self.screenshot_action = add(
+            "Save screenshot…", self.choose_screenshot_file, "F12", command=UserAction.SCREENSHOT
         )
         file_menu.addAction(self.screenshot_action)
         file_menu.addSeparator()
-        file_menu.addAction(self._action("Quit", self.close, QKeySequence.StandardKey.Quit))
+        file_menu.addAction(add("Quit", self.close, QKeySequence.StandardKey.Quit))
 
         edit_menu = self.menuBar().addMenu("&Edit")
-        self.undo_action = self._action("Undo", self.session.undo, QKeySequence.StandardKey.Undo)
-        self.redo_action = self._action("Redo", self.session.redo, "Ctrl+Shift+Z")
+        history = self.session.document.history
+        self.undo_action = add(
+            "Undo", history.undo, QKeySequence.StandardKey.Undo, command=UserAction.UNDO
+        )
+        self.redo_action = add("Redo", history.redo, "Ctrl+Shift+Z", command=UserAction.REDO)
         self.redo_action.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
         edit_menu.addActions([self.undo_action, self.redo_action])
         edit_menu.addSeparator()
-        self.probe_tool_action = QAction("Probe tool (drag handles)", self)
+        place_probes = UserAction.PLACE_PROBES
+        self.probe_tool_action = add("Probe tool (drag handles)", None, "P", command=place_probes)
         self.probe_tool_action.setCheckable(True)
-        self.probe_tool_action.setShortcut(QKeySequence("P"))
         self.probe_tool_action.toggled.connect(
-            lambda on: self.session.set_tool("probe" if on else "navigate")
+            lambda on: self.session.view.set_tool(Tool.PROBE if on else Tool.NAVIGATE)
         )
-        self.add_probe_action = self._action(
-            "Add probe at crosshair", self.add_probe_at_crosshair, "Ctrl+Shift+P"
+        self.add_probe_action = add(
+            "Add probe at crosshair",
+            self.add_probe_at_crosshair,
+            "Ctrl+Shift+P",
+            command=place_probes,
         )
-        self.remove_probe_action = self._action(
-            "Remove selected probe", self.remove_selected_probe, QKeySequence.StandardKey.Delete
+        self.remove_probe_action = add(
+            "Remove selected probe",
+            self.remove_selected_probe,
+            QKeySequence.StandardKey.Delete,
+            command=place_probes,
         )
-        self.simulate_action = self._action(
-            "Simulate plan now", self.plan_runner.evaluate_now, "F5"
+        self.simulate_action = add(
+            "Simulate plan now",
+            self.logic.evaluation.evaluate_now,
+            "F5",
+            command=UserAction.SIMULATE,
         )
         edit_menu.addActions(
             [
@@ -244,26 +384,29 @@ class MainWindow(QMainWindow):
         self.layout_actions: dict[str, QAction] = {}
         layout_group = QActionGroup(self)
         for layout, text, shortcut in _LAYOUT_ACTIONS:
-            action = self._action(text, partial(self.session.set_layout, layout), shortcut)
+            action = add(text, partial(self.session.view.set_layout, layout), shortcut)
             action.setCheckable(True)
             layout_group.addAction(action)
             view_menu.addAction(action)
             self.layout_actions[layout] = action
         view_menu.addSeparator()
-        view_menu.addAction(self._action("Reset zoom and pan", self.reset_views, "Ctrl+R"))
+        view_menu.addAction(add("Reset zoom and pan", self.reset_views, "Ctrl+R"))
         self.planes_3d_action = QAction("Slice planes in 3-D", self)
         self.planes_3d_action.setCheckable(True)
         self.planes_3d_action.setShortcut(QKeySequence("Ctrl+P"))
-        self.planes_3d_action.toggled.connect(self.session.set_planes_3d)
-        self.session.planes_3d_changed.connect(self.planes_3d_action.setChecked)
+        self.planes_3d_action.toggled.connect(self.session.view.set_planes_3d)
+        self.session.view.planes_3d_changed.connect(self.planes_3d_action.setChecked)
         view_menu.addAction(self.planes_3d_action)
 
         level_menu = self.menuBar().addMenu("&Window/level")
         self.preset_actions: dict[str, QAction] = {}
         preset_group = QActionGroup(self)
         for number, preset in enumerate(PRESET_NAMES, start=1):
-            action = self._action(
-                preset.capitalize(), partial(self._apply_preset, preset), str(number)
+            action = add(
+                preset.capitalize(),
+                partial(self._apply_preset, preset),
+                str(number),
+                command=UserAction.WINDOW_LEVEL,
             )
             action.setCheckable(True)
             action.setToolTip(_preset_tooltip(preset))
@@ -272,7 +415,7 @@ class MainWindow(QMainWindow):
             self.preset_actions[preset] = action
 
         help_menu = self.menuBar().addMenu("&Help")
-        help_menu.addAction(self._action("Mouse and keys", self._show_controls, "F1"))
+        help_menu.addAction(add("Mouse and keys", self._show_controls, "F1"))
 
         toolbar = self.addToolBar("Main")
         toolbar.setObjectName("toolbar-main")
@@ -283,28 +426,7 @@ class MainWindow(QMainWindow):
         toolbar.addActions(list(self.preset_actions.values()))
         toolbar.addSeparator()
         toolbar.addActions([self.probe_tool_action, self.add_probe_action])
-        self._case_actions = [
-            self.open_labels_action,
-            self.screenshot_action,
-            self.open_plan_action,
-            self.save_plan_action,
-            self.save_plan_as_action,
-            self.report_action,
-            *self.export_actions,
-            self.probe_tool_action,
-            self.add_probe_action,
-            self.remove_probe_action,
-            self.simulate_action,
-            *self.preset_actions.values(),
-        ]
-        self._sync_layout_actions(self.session.layout)
-
-    def _action(self, text: str, slot, shortcut: str | QKeySequence.StandardKey | None = None):
-        action = QAction(text, self)
-        action.triggered.connect(lambda _checked=False: slot())
-        if shortcut is not None:
-            action.setShortcut(QKeySequence(shortcut))
-        return action
+        self._sync_layout_actions(self.session.view.layout)
 
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
@@ -364,116 +486,60 @@ class MainWindow(QMainWindow):
         if path:
             self.open_label_map(path)
 
-    def open_path(self, path: str | Path) -> None:
+    def open_path(self, path: str | Path) -> Task | None:
         """Open a dropped or chosen path: a volume file directly, anything else as DICOM."""
-        path = Path(path)
-        kind = "volume" if path.is_file() and is_volume_file(path) else "dicom"
-        self.open_source(CaseSource(kind, str(path)))
+        return self._opening(partial(self.logic.cases.open_path, path))
 
-    def open_sample(self, name: str) -> None:
-        self.open_source(CaseSource("sample", name))
+    def open_sample(self, name: str) -> Task | None:
+        """Open the sample case ``name`` (from the File menu)."""
+        return self._opening(partial(self.logic.cases.open_sample, name))
 
     def open_source(self, source: CaseSource) -> Task:
         """Open ``source`` in a worker; a DICOM source fills the study browser first."""
-        if source.kind == "dicom":
-            return self.runner.submit(
-                f"Scanning {source.title}",
-                lambda progress, cancel: scan_dicom(
-                    source.location, progress=progress, cancel=cancel
-                ),
-                on_done=partial(self._catalog_scanned, source),
-                key="load",
-            )
-        return self._load(source, None)
+        return self.logic.cases.open_source(source)
 
-    def _catalog_scanned(self, source: CaseSource, catalog: DicomCatalog) -> None:
-        self.catalog = catalog
-        self.browser.show_catalog(catalog)
-        self.runner.submit(
-            "Thumbnails",
-            lambda progress, cancel: catalog_thumbnails(catalog, progress=progress, cancel=cancel),
-            on_done=self._show_thumbnails,
-            key="thumbnails",
-        )
-        key = source.series_key or default_series(catalog).key
-        self._load(CaseSource("dicom", str(catalog.root), key, source.labels_path), catalog)
+    def _opening(self, start: Callable[[], Task]) -> Task | None:
+        try:
+            return start()
+        except PlanningError as error:
+            self.errors.show_error(error)
+            return None
 
     def _show_thumbnails(self, thumbnails: dict) -> None:
         for key, pixels in thumbnails.items():
             self.browser.set_thumbnail(key, pixels)
 
     def _open_catalog_series(self, key: str) -> None:
-        if self.catalog is not None:
-            self._load(CaseSource("dicom", str(self.catalog.root), key), self.catalog)
+        self.logic.cases.open_series(key)
 
-    def _load(self, source: CaseSource, catalog: DicomCatalog | None) -> Task:
-        return self.runner.submit(
-            f"Opening {source.title}",
-            lambda progress, cancel: load_case(
-                source, catalog=catalog, progress=progress, cancel=cancel
-            ),
-            on_done=self._case_loaded,
-            key="load",
-        )
-
-    def _case_loaded(self, case: ImageCase) -> None:
-        self.session.open_case(case)
+    def _case_opened(self, case: ImageCase) -> None:
         source = case.source
-        if source.kind == "dicom":
+        if source.kind == DICOM_KIND:
             self.browser.mark_open(source.series_key or "")
         else:
-            self.catalog = None
             self.browser.show_volume(source, case.volume)
-            self.browser.set_thumbnail(
-                "", volume_thumbnail(case.volume, value_range=case.value_range)
-            )
-        try:
-            self.recent.add(source)
-        except OSError as error:  # a read-only home folder must not stop viewing
-            self.statusBar().showMessage(f"Recent cases not saved: {error}", 8000)
         if case.volume.warnings:
             self.statusBar().showMessage(
                 f"{len(case.volume.warnings)} loader warning(s); see the study browser.", 8000
             )
 
-    def open_label_map(self, path: str | Path) -> None:
+    def open_label_map(self, path: str | Path) -> Task | None:
         """Read a label map onto the open image's grid, in a worker."""
-        case = self.session.case
-        if case is None:
-            self.errors.show_error(PlanningError("Open an image before its label map."))
-            return
-        geometry = case.volume.geometry
-
-        def work(progress, cancel):
-            progress(0.0, f"Reading {Path(path).name}")
-            return read_label_map(path, reference=geometry)
-
-        self.runner.submit(
-            "Opening label map",
-            work,
-            on_done=self._labels_loaded,
-            key="labels",
-        )
-
-    def _labels_loaded(self, labels) -> None:
-        if self.session.case is not None:
-            self.session.set_labels(labels)
+        return self._opening(partial(self.logic.cases.open_label_map, path))
 
     # -- session reactions --------------------------------------------------------------
     def _on_case_changed(self, case: ImageCase | None) -> None:
-        for action in self._case_actions:
-            action.setEnabled(case is not None)
         self._update_title()
         self.hover_label.setText("" if case is not None else "No image open.")
         if case is not None:
-            self._sync_preset_actions(self.session.window_level)
-            self.planes_3d_action.setChecked(self.session.planes_3d)
+            self._sync_preset_actions(self.session.view.window_level)
+            self.planes_3d_action.setChecked(self.session.view.planes_3d)
 
     def _sync_preset_actions(self, window_level: WindowLevel) -> None:
         for preset, action in self.preset_actions.items():
             action.setChecked(preset == window_level.preset)
 
-    def _sync_layout_actions(self, layout: str) -> None:
+    def _sync_layout_actions(self, layout: Layout) -> None:
         for name, action in self.layout_actions.items():
             action.setChecked(name == layout)
 
@@ -482,12 +548,12 @@ class MainWindow(QMainWindow):
 
     def _apply_preset(self, preset: str) -> None:
         if self.session.case is not None:
-            self.session.apply_preset(preset)
+            self.session.view.apply_preset(preset)
 
     def reset_views(self) -> None:
         if self.session.case is not None:
             for view in SLICE_VIEWS:
-                self.session.reset_view(view)
+                self.session.view.reset_view(view)
 
     def _show_controls(self) -> None:
         QMessageBox.information(self, "Mouse and keys", CONTROLS_HELP)
@@ -536,7 +602,7 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self._autosave_timer.stop()
-        self.autosave.discard()
+        self.logic.recovery.discard()
         self.runner.cancel_all()
         self.runner.wait(5000)
         for view in self.view_area.views.values():
@@ -550,7 +616,7 @@ class MainWindow(QMainWindow):
         Save saves (asking for a file when the plan has none) and goes on,
         Discard goes on, Cancel stops. Headless windows never ask and go on.
         """
-        if not self.session.dirty or self.headless:
+        if not self.session.document.history.dirty or self.headless:
             return True
         answer = QMessageBox.question(
             self,
@@ -562,7 +628,7 @@ class MainWindow(QMainWindow):
             QMessageBox.StandardButton.Save,
         )
         if answer == QMessageBox.StandardButton.Save:
-            return self.save_plan()
+            return self.save_plan(in_worker=False)  # what follows must not lose a failed save
         return answer == QMessageBox.StandardButton.Discard
 
     def choose_plan_to_open(self) -> None:
@@ -574,96 +640,77 @@ class MainWindow(QMainWindow):
 
     def open_plan(self, path: str | Path) -> Task:
         """Read a plan (and the image, labels and fields it names) in a worker, then show it."""
-        case = self.session.case
-        reference = None if case is None else case.reference
-        return self.runner.submit(
-            f"Opening plan {Path(path).name}",
-            lambda progress, cancel: read_plan_files(
-                path, reference=reference, progress=progress, cancel=cancel
-            ),
-            on_done=self._plan_read,
-            key="load",
-        )
+        return self.logic.cases.open_plan(path)
 
-    def _plan_read(self, opened: OpenedPlan) -> None:
-        self.session.show_opened_plan(opened)
+    def _plan_opened(self, opened: OpenedPlan) -> None:
         for warning in opened.warnings:
             self.statusBar().showMessage(warning, 10000)
 
-    def save_plan(self) -> bool:
-        """Save to the plan's file, asking for one the first time; True when saved."""
-        path = self.session.plan_path
+    def save_plan(self, *, in_worker: bool = True) -> bool:
+        """Save to the plan's file, asking for one the first time; see :meth:`save_plan_to`."""
+        path = self.session.document.path
         if path is None:
-            return self.choose_plan_to_save()
-        return self.save_plan_to(path)
+            return self.choose_plan_to_save(in_worker=in_worker)
+        return self.save_plan_to(path, in_worker=in_worker)
 
-    def choose_plan_to_save(self) -> bool:
+    def choose_plan_to_save(self, *, in_worker: bool = True) -> bool:
         if self.session.case is None:
             return False
-        suggested = str(self.session.plan_path or "plan.json")
+        suggested = str(self.session.document.path or "plan.json")
         path, _ = QFileDialog.getSaveFileName(self, "Save plan as", suggested, _PLAN_FILTER)
-        return bool(path) and self.save_plan_to(path)
+        return bool(path) and self.save_plan_to(path, in_worker=in_worker)
 
-    def save_plan_to(self, path: str | Path) -> bool:
+    def save_plan_to(self, path: str | Path, *, in_worker: bool = True) -> bool:
+        """Save the plan as it is now to ``path``, writing in a worker (``in_worker``) or
+        before returning; True when the save started (in a worker) or succeeded."""
         try:
-            written = self.session.save_plan(path)
+            self.logic.cases.save_plan(path, in_worker=in_worker)
         except PlanningError as error:
             self.errors.show_error(error)
             return False
-        self.statusBar().showMessage(f"Plan saved to {written}", 6000)
         return True
 
     def add_probe_at_crosshair(self) -> None:
         if self.session.case is None:
             return
         try:
-            self.session.add_probe_at(self.session.crosshair_lps)
+            self.session.document.add_probe_at(self.session.view.crosshair_lps)
         except PlanningError as error:
             self.errors.show_error(error)
 
     def remove_selected_probe(self) -> None:
-        index = self.session.selected_probe
+        index = self.session.document.selected_probe
         if index is not None:
-            self.session.remove_probe(index)
+            self.session.document.remove_probe(index)
 
     def _on_history(self) -> None:
         session = self.session
-        self.undo_action.setEnabled(session.can_undo)
-        self.redo_action.setEnabled(session.can_redo)
-        undo, redo = session.history.undo_text, session.history.redo_text
+        undo, redo = session.document.history.undo_text, session.document.history.redo_text
         self.undo_action.setText(f"Undo {undo}" if undo else "Undo")
         self.redo_action.setText(f"Redo {redo}" if redo else "Redo")
         self._update_title()
-        if session.dirty:
+        if session.document.history.dirty:
             self._autosave_timer.start(AUTOSAVE_DELAY_MS)
         else:
             self._autosave_timer.stop()
-            self.autosave.discard()  # nothing left that a crash could lose
+            self.logic.recovery.discard()  # nothing left that a crash could lose
 
     def _update_title(self) -> None:
         case = self.session.case
         if case is None:
             self.setWindowTitle(APP_TITLE)
             return
-        plan_path = self.session.plan_path
+        plan_path = self.session.document.path
         plan = f" · {plan_path.name}" if plan_path is not None else ""
-        mark = " *" if self.session.dirty else ""
+        mark = " *" if self.session.document.history.dirty else ""
         patient = f"{case.patient_line} · " if case.patient_line else ""
         self.setWindowTitle(f"{patient}{case.title}{plan}{mark} — {APP_TITLE}")
 
     # -- autosave and recovery ---------------------------------------------------------
     def autosave_now(self) -> None:
         """Write the unsaved session to the autosave folder (the timer calls this)."""
-        session = self.session
-        case = session.case
-        if case is None or not session.dirty:
-            return
         try:
-            self.autosave.save(
-                source=case.source,
-                plan=session.plan,
-                labels=session.labels if session.labels_edited else None,
-            )
+            self.logic.recovery.autosave_now()
         except PlanningError as error:
             self.statusBar().showMessage(str(error), 10000)
 
@@ -672,7 +719,7 @@ class MainWindow(QMainWindow):
 
         Returns the record being recovered (opening runs in a worker), or None.
         """
-        records = self.autosave.recoverable()
+        records = self.logic.recovery.recoverable()
         if not records or self.headless:
             return None
         record = records[0]
@@ -684,8 +731,7 @@ class MainWindow(QMainWindow):
             QMessageBox.StandardButton.Yes,
         )
         if answer != QMessageBox.StandardButton.Yes:
-            for old in records:
-                old.discard()
+            self.logic.recovery.decline(records)
             return None
         self.recover(record)
         return record
@@ -693,24 +739,7 @@ class MainWindow(QMainWindow):
     def recover(self, record: AutosaveRecord) -> Task:
         """Open the record's case (unless it is open), then put its plan and labels back
         as unsaved changes."""
-        open_case = self.session.case
-        reuse = open_case if open_case is not None and open_case.source == record.source else None
-
-        def work(progress, cancel):
-            case = reuse or load_case(record.source, progress=progress, cancel=cancel)
-            plan = record.read_plan()
-            return case, plan, record.read_labels(case.volume.geometry)
-
-        def done(result) -> None:
-            case, plan, labels = result
-            if case is not self.session.case:
-                self._case_loaded(case)
-            self.session.restore_plan(plan, labels=labels)
-            record.discard()
-
-        return self.runner.submit(
-            f"Recovering {record.source.title}", work, on_done=done, key="load"
-        )
+        return self.logic.recovery.recover(record)
 
 
 def _preset_tooltip(preset: str) -> str:

@@ -44,15 +44,15 @@ class QtProbeView(RenderWidget):
         self.setMinimumSize(120, 120)
         for signal in (
             session.case_changed,
-            session.labels_changed,
-            session.plan_changed,
-            session.selected_probe_changed,
+            session.document.labels_changed,
+            session.document.plan_changed,
+            session.document.selected_probe_changed,
         ):
             signal.connect(self._refresh)
-        session.label_display_changed.connect(self._on_label_display)
-        session.window_level_changed.connect(self._on_window_level)
-        session.results_changed.connect(self._on_field)
-        session.preview_changed.connect(self._on_field)
+        session.view.label_display_changed.connect(self._on_label_display)
+        session.view.window_level_changed.connect(self._on_window_level)
+        session.document.results_changed.connect(self._on_field)
+        session.document.preview_changed.connect(self._on_field)
         self._refresh()
 
     def showEvent(self, event) -> None:  # noqa: N802 (Qt override)
@@ -66,13 +66,15 @@ class QtProbeView(RenderWidget):
     def shown_probe(self) -> tuple[int, ProbeParts] | None:
         """Index and parts of the probe shown: the selected one, else the first."""
         session = self.session
-        if session.case is None or not session.plan.probes:
+        if session.case is None or not session.document.plan.probes:
             return None
         try:
-            parts = session.probe_parts()
+            parts = session.document.probe_parts()
         except PlanningError:
             return None
-        index = session.selected_probe if session.selected_probe is not None else 0
+        index = (
+            session.document.selected_probe if session.document.selected_probe is not None else 0
+        )
         return index, parts[index]
 
     def _refresh(self, _value: object = None) -> None:
@@ -85,7 +87,7 @@ class QtProbeView(RenderWidget):
             self.request_render()
             return
         self.scene.set_image(shared_image_data(case.volume), placement_matrix(case.volume.geometry))
-        self.scene.set_window_level(self.session.window_level)
+        self.scene.set_window_level(self.session.view.window_level)
         self._on_label_display()
         shown = self.shown_probe()
         self.scene.show_probe(None if shown is None else shown[1], lift_mm=_LIFT_MM)
@@ -93,7 +95,7 @@ class QtProbeView(RenderWidget):
         self.request_render()
 
     def _on_label_display(self, *_args: object) -> None:
-        labels = self.session.labels
+        labels = self.session.document.labels
         if self.session.case is None:
             return
         placement = placement_matrix(self.session.case.volume.geometry)
@@ -102,21 +104,23 @@ class QtProbeView(RenderWidget):
             placement,
             None
             if labels is None
-            else label_lookup_table(labels.table, visible=self.session.filled_labels),
-            opacity=self.session.label_opacity,
+            else label_lookup_table(labels.table, visible=self.session.view.filled_labels),
+            opacity=self.session.view.label_opacity,
         )
-        outlined = () if labels is None else outline_order(labels, self.session.outlined_labels)
+        outlined = (
+            () if labels is None else outline_order(labels, self.session.view.outlined_labels)
+        )
         self.scene.set_label_outlines(
             None if labels is None else labels.voxels,
             None if labels is None else labels.geometry,
             () if labels is None else tuple(labels.info(name).value for name in outlined),
             None if labels is None else label_lookup_table(labels.table, visible=outlined),
-            opacity=outline_opacity(self.session.label_opacity),
+            opacity=outline_opacity(self.session.view.label_opacity),
         )
         self.request_render()
 
     def _on_window_level(self, window_level: object) -> None:
-        self.scene.set_window_level(self.session.window_level)
+        self.scene.set_window_level(self.session.view.window_level)
         self.request_render()
 
     def _on_field(self, _value: object = None) -> None:
@@ -132,29 +136,31 @@ class QtProbeView(RenderWidget):
             return
         direction = plane.view_direction
         self.scene.overlay.set_target_box(
-            label_box_corners_lps(self.session.labels, self.session.plan.target_label)
+            label_box_corners_lps(
+                self.session.document.labels, self.session.document.plan.target_label
+            )
         )
         self.scene.overlay.show_probes(
-            self.session.probe_parts(),
+            self.session.document.probe_parts(),
             selected=shown[0],
             origin=plane.origin,
             normal=direction,
             lift_mm=_LIFT_MM,
         )
-        field = self.session.temperature_field
+        field = self.session.document.temperature_field
         contours = (
             {}
             if field is None
             else plane_contours(
                 field,
-                self.session.isotherms_c,
+                self.session.document.isotherms_c,
                 origin_lps=plane.origin,
                 right_lps=plane.right,
                 up_lps=plane.up,
             )
         )
         self.scene.overlay.show_isotherms(
-            contours, lethal_c=self.session.lethal_isotherm_c, lift=-_LIFT_MM * direction
+            contours, lethal_c=self.session.document.lethal_isotherm_c, lift=-_LIFT_MM * direction
         )
 
     def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802
@@ -164,6 +170,6 @@ class QtProbeView(RenderWidget):
         steps = self.wheel_notches(event)
         if steps:
             parts = shown[1]
-            self.session.set_crosshair(
-                self.session.crosshair_lps + steps * _STEP_ALONG_SHAFT_MM * parts.direction
+            self.session.view.set_crosshair(
+                self.session.view.crosshair_lps + steps * _STEP_ALONG_SHAFT_MM * parts.direction
             )

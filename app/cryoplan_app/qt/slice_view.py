@@ -26,6 +26,7 @@ from cryoplan_app.model.planes import SLICE_VIEWS, SliceFrame
 from cryoplan_app.model.probe_geometry import project_onto_plane
 from cryoplan_app.model.session import Session
 from cryoplan_app.model.sketch import Sketch
+from cryoplan_app.model.view_state import Layout, Tool
 from cryoplan_app.qt.vtk_widget import RenderWidget
 from cryoplan_app.render.image_data import placement_matrix, shared_image_data
 from cryoplan_app.render.labels import label_lookup_table
@@ -69,20 +70,20 @@ class QtSliceView(RenderWidget):
         self._drag_mode = ""
         self._last_pos = QPointF()
         session.case_changed.connect(self._on_case)
-        session.labels_changed.connect(self._on_labels)
-        session.crosshair_changed.connect(self._on_crosshair)
-        session.window_level_changed.connect(self._on_window_level)
-        session.camera_changed.connect(self._on_camera)
-        session.label_display_changed.connect(self._on_label_display)
+        session.document.labels_changed.connect(self._on_labels)
+        session.view.crosshair_changed.connect(self._on_crosshair)
+        session.view.window_level_changed.connect(self._on_window_level)
+        session.view.camera_changed.connect(self._on_camera)
+        session.view.label_display_changed.connect(self._on_label_display)
         self.overlay = SlicePlanOverlay(self.scene.renderer)
         self._probe_drag: _ProbeDrag | None = None
         self._plan_stale = False  # the overlays wait until the layout shows the view
         self._overlay_depth_mm: float | None = None  # the plane the overlays were drawn on
-        session.plan_changed.connect(self._on_plan)
-        session.selected_probe_changed.connect(self._on_plan)
-        session.results_changed.connect(self._on_field)
-        session.preview_changed.connect(self._on_field)
-        session.tool_changed.connect(self._on_tool)
+        session.document.plan_changed.connect(self._on_plan)
+        session.document.selected_probe_changed.connect(self._on_plan)
+        session.document.results_changed.connect(self._on_field)
+        session.document.preview_changed.connect(self._on_field)
+        session.view.tool_changed.connect(self._on_tool)
         self.sketch_overlay = SketchOverlay(self.scene.renderer)
         self._sketch: Sketch | None = None
         if session.case is not None:
@@ -97,7 +98,7 @@ class QtSliceView(RenderWidget):
             self.request_render()
             return
         geometry = case.volume.geometry
-        frames = {v: self.session.frame(v) for v in SLICE_VIEWS}
+        frames = {v: self.session.view.frame(v) for v in SLICE_VIEWS}
         frame = frames[self.view]
         # A line along an axis is where the view slicing across that axis cuts this one.
         across = {frames[v].normal_axis: v for v in SLICE_VIEWS}
@@ -111,39 +112,43 @@ class QtSliceView(RenderWidget):
                 "vertical": VIEW_COLORS[across[frame.right_axis]],
             },
         )
-        self._on_labels(self.session.labels)
-        self.scene.set_window_level(self.session.window_level)
-        self.scene.show_slice(self.session.slice_index(self.view), self.session.crosshair_lps)
+        self._on_labels(self.session.document.labels)
+        self.scene.set_window_level(self.session.view.window_level)
+        self.scene.show_slice(
+            self.session.view.slice_index(self.view), self.session.view.crosshair_lps
+        )
         self._fit()
         self._show_plan()
         self._show_sketch()
         self.request_render()
 
     def _on_labels(self, labels: object) -> None:
-        session_labels = self.session.labels
+        session_labels = self.session.document.labels
         self.scene.set_labels(None if session_labels is None else shared_image_data(session_labels))
         self._on_label_display()
 
     def _on_label_display(self) -> None:
-        session, labels = self.session, self.session.labels
+        session, labels = self.session, self.session.document.labels
         if labels is None:
             self.scene.set_label_outlines(None, ())
         else:
             self.scene.set_label_colors(
-                label_lookup_table(labels.table, visible=session.filled_labels),
-                opacity=session.label_opacity,
+                label_lookup_table(labels.table, visible=session.view.filled_labels),
+                opacity=session.view.label_opacity,
             )
-            outlined = outline_order(labels, session.outlined_labels)
+            outlined = outline_order(labels, session.view.outlined_labels)
             self.scene.set_label_outlines(
                 labels.voxels,
                 tuple(labels.info(name).value for name in outlined),
                 label_lookup_table(labels.table, visible=outlined),
-                opacity=outline_opacity(session.label_opacity),
+                opacity=outline_opacity(session.view.label_opacity),
             )
         self.request_render()
 
     def _on_crosshair(self, lps: object) -> None:
-        self.scene.show_slice(self.session.slice_index(self.view), self.session.crosshair_lps)
+        self.scene.show_slice(
+            self.session.view.slice_index(self.view), self.session.view.crosshair_lps
+        )
         self.scene.follow_slice()
         # The overlays depend on the shown plane, not on where in it the crosshair lies.
         if self._plane_depth_mm() != self._overlay_depth_mm:
@@ -165,8 +170,8 @@ class QtSliceView(RenderWidget):
             self._show_isotherms()
         self.request_render()
 
-    def _on_tool(self, tool: str) -> None:
-        cursor = Qt.CursorShape.CrossCursor if tool == "probe" else Qt.CursorShape.ArrowCursor
+    def _on_tool(self, tool: Tool) -> None:
+        cursor = Qt.CursorShape.CrossCursor if tool == Tool.PROBE else Qt.CursorShape.ArrowCursor
         self.setCursor(cursor)
 
     def _show_plan(self) -> None:
@@ -188,23 +193,25 @@ class QtSliceView(RenderWidget):
 
     def _plane(self) -> tuple[SliceFrame, NDArray[np.float64], float]:
         """The view's frame, the crosshair on the shown image plane and the overlay lift (mm)."""
-        frame = self.session.frame(self.view)
+        frame = self.session.view.frame(self.view)
         geometry = self.session.case.volume.geometry  # type: ignore[union-attr]
         lift_mm = OVERLAY_LIFT * float(geometry.spacing_mm[frame.normal_axis])
-        return frame, self.scene.on_shown_plane(self.session.crosshair_lps), lift_mm
+        return frame, self.scene.on_shown_plane(self.session.view.crosshair_lps), lift_mm
 
     def _show_probes(self) -> None:
         frame, origin, lift_mm = self._plane()
         try:
-            parts = self.session.probe_parts()
+            parts = self.session.document.probe_parts()
         except PlanningError:  # no probe library: nothing to draw the probes with
             parts = ()
         self.overlay.set_target_box(
-            label_box_corners_lps(self.session.labels, self.session.plan.target_label)
+            label_box_corners_lps(
+                self.session.document.labels, self.session.document.plan.target_label
+            )
         )
         self.overlay.show_probes(
             parts,
-            selected=self.session.selected_probe,
+            selected=self.session.document.selected_probe,
             origin=origin,
             normal=frame.view_direction_lps,
             lift_mm=lift_mm,
@@ -212,13 +219,13 @@ class QtSliceView(RenderWidget):
 
     def _show_isotherms(self) -> None:
         frame, origin, lift_mm = self._plane()
-        field = self.session.temperature_field
+        field = self.session.document.temperature_field
         contours = (
             {}
             if field is None
             else plane_contours(
                 field,
-                self.session.isotherms_c,
+                self.session.document.isotherms_c,
                 origin_lps=origin,
                 right_lps=frame.right_lps,
                 up_lps=frame.up_lps,
@@ -226,7 +233,7 @@ class QtSliceView(RenderWidget):
         )
         self.overlay.show_isotherms(
             contours,
-            lethal_c=self.session.lethal_isotherm_c,
+            lethal_c=self.session.document.lethal_isotherm_c,
             lift=-lift_mm * frame.view_direction_lps,
         )
 
@@ -259,7 +266,7 @@ class QtSliceView(RenderWidget):
         )
 
     def _on_window_level(self, window_level: object) -> None:
-        self.scene.set_window_level(self.session.window_level)
+        self.scene.set_window_level(self.session.view.window_level)
         self.request_render()
 
     def _on_camera(self, view: str) -> None:
@@ -275,7 +282,9 @@ class QtSliceView(RenderWidget):
 
     def _fit(self) -> None:
         if self.session.case is not None:
-            self.scene.set_camera(self.session.camera(self.view), viewport_px=self.viewport_px())
+            self.scene.set_camera(
+                self.session.view.camera(self.view), viewport_px=self.viewport_px()
+            )
 
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt override)
         super().resizeEvent(event)
@@ -299,7 +308,7 @@ class QtSliceView(RenderWidget):
         shift = bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier)
         if (
             button == Qt.MouseButton.LeftButton
-            and self.session.tool == "probe"
+            and self.session.view.tool == Tool.PROBE
             and self._start_probe_drag(event)
         ):
             self._drag_mode = "probe"
@@ -319,7 +328,7 @@ class QtSliceView(RenderWidget):
         if self.session.case is None:
             return
         position = event.position()
-        self.session.set_hover(self.lps_at(position))
+        self.session.view.set_hover(self.lps_at(position))
         if self._drag_button is None:
             return
         dx = position.x() - self._last_pos.x()
@@ -330,16 +339,16 @@ class QtSliceView(RenderWidget):
         elif self._drag_mode == "crosshair":
             self._move_crosshair(position)
         elif self._drag_mode == "window_level":
-            self.session.drag_window_level(dx_px=dx, dy_px=-dy)
+            self.session.view.drag_window_level(dx_px=dx, dy_px=-dy)
         elif self._drag_mode == "pan":
             step = self.scene.mm_per_pixel * self.devicePixelRatioF()
-            self.session.pan_view(self.view, right_mm=dx * step, up_mm=-dy * step)
+            self.session.view.pan_view(self.view, right_mm=dx * step, up_mm=-dy * step)
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802
         if event.button() == self._drag_button:
             if self._drag_mode == "probe":
                 self._probe_drag = None
-                self.session.end_drag()
+                self.session.document.end_drag()
             self._drag_button = None
             self._drag_mode = ""
 
@@ -349,7 +358,7 @@ class QtSliceView(RenderWidget):
 
         The handle is the point projected onto the shown plane, where the view draws it.
         """
-        probe = self.session.plan.probes[index]
+        probe = self.session.document.plan.probes[index]
         point = probe.tip_lps_mm if part == "tip" else probe.entry_lps_mm
         frame, origin, _ = self._plane()
         flat = project_onto_plane(point, origin_lps=origin, normal_lps=frame.view_direction_lps)
@@ -363,11 +372,11 @@ class QtSliceView(RenderWidget):
 
         Handles win over shafts, and the selected probe over the others.
         """
-        probes = self.session.plan.probes
+        probes = self.session.document.plan.probes
         if not probes:
             return None
         order = list(range(len(probes)))
-        selected = self.session.selected_probe
+        selected = self.session.document.selected_probe
         if selected is not None:
             order.remove(selected)
             order.insert(0, selected)
@@ -394,11 +403,11 @@ class QtSliceView(RenderWidget):
         index, part = hit
         if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
             part = "shaft"  # Ctrl moves the whole probe, also from a handle
-        probe = self.session.plan.probes[index]
+        probe = self.session.document.plan.probes[index]
         self._probe_drag = _ProbeDrag(
             index, part, start, np.asarray(probe.tip_lps_mm), np.asarray(probe.entry_lps_mm)
         )
-        self.session.select_probe(index)
+        self.session.document.select_probe(index)
         return True
 
     def _drag_probe(self, position: QPointF) -> None:
@@ -412,16 +421,19 @@ class QtSliceView(RenderWidget):
         entry = drag.entry + delta if drag.part in ("entry", "shaft") else None
         # An entry dragged into the freezing segment is refused: the probe stays where it was.
         with contextlib.suppress(InvalidParameterError):
-            self.session.move_probe(drag.index, tip_lps_mm=tip, entry_lps_mm=entry, dragging=True)
+            self.session.document.move_probe(
+                drag.index, tip_lps_mm=tip, entry_lps_mm=entry, dragging=True
+            )
 
     def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:  # noqa: N802
         if event.button() == Qt.MouseButton.LeftButton:
-            self.session.set_layout(self.view if self.session.layout == "4up" else "4up")
+            layout = self.session.view.layout
+            self.session.view.set_layout(self.view if layout == Layout.FOUR_UP else Layout.FOUR_UP)
 
     def _move_crosshair(self, position: QPointF) -> None:
         point = self.lps_at(position)
         if point is not None:
-            self.session.set_crosshair(point)
+            self.session.view.set_crosshair(point)
 
     def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802
         if self.session.case is None:
@@ -430,13 +442,13 @@ class QtSliceView(RenderWidget):
         if steps == 0:
             return
         if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
-            self.session.zoom_view(self.view, _ZOOM_PER_STEP**steps)
+            self.session.view.zoom_view(self.view, _ZOOM_PER_STEP**steps)
         else:
-            self.session.step_slice(self.view, steps)
+            self.session.view.step_slice(self.view, steps)
 
     def leaveEvent(self, event) -> None:  # noqa: N802
         if self.session.case is not None:
-            self.session.set_hover(None)
+            self.session.view.set_hover(None)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
         if self.session.case is None:
@@ -451,15 +463,15 @@ class QtSliceView(RenderWidget):
             Key.Key_PageDown: -_PAGE_STEPS,
         }
         if key in steps:
-            self.session.step_slice(self.view, steps[key])
+            self.session.view.step_slice(self.view, steps[key])
         elif key in (Key.Key_Home, Key.Key_End):
             self._go_to_end(first=key == Key.Key_Home)
         elif key in (Key.Key_Plus, Key.Key_Equal):
-            self.session.zoom_view(self.view, _ZOOM_PER_STEP)
+            self.session.view.zoom_view(self.view, _ZOOM_PER_STEP)
         elif key == Key.Key_Minus:
-            self.session.zoom_view(self.view, 1.0 / _ZOOM_PER_STEP)
+            self.session.view.zoom_view(self.view, 1.0 / _ZOOM_PER_STEP)
         elif key == Key.Key_R:
-            self.session.reset_view(self.view)
+            self.session.view.reset_view(self.view)
         else:
             event.ignore()  # leave it to the window's shortcuts
             return
@@ -467,9 +479,11 @@ class QtSliceView(RenderWidget):
 
     def _go_to_end(self, *, first: bool) -> None:
         """Home: the first plane in the backward direction (I, P, R); End: the last (S, A, L)."""
-        self.session.step_slice(
+        self.session.view.step_slice(
             self.view,
-            -self.session.slice_count(self.view) if first else self.session.slice_count(self.view),
+            -self.session.view.slice_count(self.view)
+            if first
+            else self.session.view.slice_count(self.view),
         )
 
     def keyReleaseEvent(self, event: QKeyEvent) -> None:  # noqa: N802

@@ -152,10 +152,6 @@ class QtStudyBrowser(QWidget):
             if series_key == key:
                 self.tree.setCurrentItem(item)
 
-    @property
-    def series_keys(self) -> tuple[str, ...]:
-        return tuple(self._series_items)
-
     def _on_activated(self, item: QTreeWidgetItem, column: int) -> None:
         key = item.data(0, _KEY_ROLE)
         if key and not item.isDisabled():

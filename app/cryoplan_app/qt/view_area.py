@@ -14,6 +14,7 @@ from PyQt6.QtWidgets import QGridLayout, QLabel, QVBoxLayout, QWidget
 from cryoplan_app.model.case import ImageCase
 from cryoplan_app.model.planes import SLICE_VIEWS
 from cryoplan_app.model.session import Session
+from cryoplan_app.model.view_state import Layout
 from cryoplan_app.qt.probe_view import QtProbeView
 from cryoplan_app.qt.slice_view import QtSliceView
 from cryoplan_app.qt.tasks import TaskRunner
@@ -22,8 +23,8 @@ from cryoplan_app.qt.vtk_widget import RenderWidget
 
 # Grid cell of each view in the multi-view layouts.
 _CELLS = {
-    "4up": {"axial": (0, 0), "sagittal": (0, 1), "coronal": (1, 0), "3d": (1, 1)},
-    "probe": {"probe_inplane": (0, 0), "probe_across": (0, 1), "axial": (1, 0), "3d": (1, 1)},
+    Layout.FOUR_UP: {"axial": (0, 0), "sagittal": (0, 1), "coronal": (1, 0), "3d": (1, 1)},
+    Layout.PROBE: {"probe_inplane": (0, 0), "probe_across": (0, 1), "axial": (1, 0), "3d": (1, 1)},
 }
 
 
@@ -51,9 +52,9 @@ class QtViewArea(QWidget):
         outer.setSpacing(0)
         outer.addWidget(self.header)
         outer.addLayout(self._grid, 1)
-        session.layout_changed.connect(self._on_layout)
+        session.view.layout_changed.connect(self._on_layout)
         session.case_changed.connect(self._show_patient)
-        self._on_layout(session.layout)
+        self._on_layout(session.view.layout)
         self._show_patient(session.case)
 
     def _show_patient(self, case: ImageCase | None) -> None:
@@ -61,7 +62,7 @@ class QtViewArea(QWidget):
             self.header.setText(case.patient_line or "No patient name, ID or date in the image")
         self.header.setVisible(case is not None)
 
-    def _on_layout(self, layout: str) -> None:
+    def _on_layout(self, layout: Layout) -> None:
         cells = _CELLS.get(layout, {layout: (0, 0)})
         for widget in self.views.values():
             self._grid.removeWidget(widget)

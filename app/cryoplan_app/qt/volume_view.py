@@ -18,14 +18,14 @@ from vtkmodules.vtkInteractionWidgets import vtkOrientationMarkerWidget
 from vtkmodules.vtkRenderingAnnotation import vtkAnnotatedCubeActor
 
 from cryoplan_app.model.case import ImageCase
-from cryoplan_app.model.isotherms import signed_margin_mm
 from cryoplan_app.model.planes import SLICE_VIEWS
 from cryoplan_app.model.session import Session
+from cryoplan_app.model.view_state import Layout
 from cryoplan_app.qt.tasks import TaskRunner
 from cryoplan_app.qt.vtk_widget import RenderWidget
 from cryoplan_app.render.image_data import placement_matrix, shared_image_data
 from cryoplan_app.render.plan_scene3d import PlanScene3D
-from cryoplan_app.render.surfaces import label_surfaces, surface_in_lps, surface_points
+from cryoplan_app.render.surface_builder import LabelSurfaceBuilder
 from cryoplan_app.render.volume_scene import VolumeScene
 from planning_core.errors import PlanningError
 from planning_core.imaging.labels import LabelMap
@@ -47,22 +47,23 @@ class QtVolumeView(RenderWidget):
         self.SetInteractorStyle(vtkInteractorStyleTrackballCamera())
         self.setMinimumSize(120, 120)
         self._marker: vtkOrientationMarkerWidget | None = None
-        self._surfaces_for: LabelMap | None = None  # the label map the scene's surfaces show
+        self.surface_builder = LabelSurfaceBuilder(session, runner)
+        self.surface_builder.built.connect(self._apply_surfaces)
         self._pending_surfaces = False
         session.case_changed.connect(self._on_case)
-        session.labels_changed.connect(self._on_labels)
-        session.crosshair_changed.connect(self._on_crosshair)
-        session.window_level_changed.connect(self._on_window_level)
-        session.label_display_changed.connect(self._on_label_display)
-        session.planes_3d_changed.connect(self._on_planes)
+        session.document.labels_changed.connect(self._on_labels)
+        session.view.crosshair_changed.connect(self._on_crosshair)
+        session.view.window_level_changed.connect(self._on_window_level)
+        session.view.label_display_changed.connect(self._on_label_display)
+        session.view.planes_3d_changed.connect(self._on_planes)
         self.plan_scene = PlanScene3D(self.scene.renderer)
         self._isotherms_drawn_for: tuple[object, ...] = ()
         self._field_stale = False
-        session.plan_changed.connect(self._on_plan)
-        session.selected_probe_changed.connect(self._on_plan)
-        session.results_changed.connect(self._on_field)
-        session.preview_changed.connect(self._on_field)
-        session.plan_focus_requested.connect(self.look_at_plan)
+        session.document.plan_changed.connect(self._on_plan)
+        session.document.selected_probe_changed.connect(self._on_plan)
+        session.document.results_changed.connect(self._on_field)
+        session.document.preview_changed.connect(self._on_field)
+        session.view.plan_focus_requested.connect(self.look_at_plan)
         if session.case is not None:
             self._on_case(session.case)
 
@@ -71,27 +72,26 @@ class QtVolumeView(RenderWidget):
         if case is None:
             self.scene.clear()
             self.plan_scene.clear()
-            self._surfaces_for = None
+            self.surface_builder.forget()
             self.request_render()
             return
         geometry = case.volume.geometry
         self.scene.set_image(
             shared_image_data(case.volume),
             geometry,
-            {v: self.session.frame(v) for v in SLICE_VIEWS},
+            {v: self.session.view.frame(v) for v in SLICE_VIEWS},
             placement_matrix(geometry),
         )
-        self._surfaces_for = None
-        self.scene.set_window_level(self.session.window_level)
+        self.scene.set_window_level(self.session.view.window_level)
         self._on_crosshair(None)
         self.scene.reset_camera()
-        self._on_labels(self.session.labels)
+        self._on_labels(self.session.document.labels)
         self._on_plan()
 
     def _on_labels(self, labels: object) -> None:
-        self._surfaces_for = None
+        self.surface_builder.forget()
         self.scene.set_surfaces({}, ())
-        self.scene.set_planes_visible(self.session.planes_3d)
+        self.scene.set_planes_visible(self.session.view.planes_3d)
         self._update_surfaces()
         self.request_render()
 
@@ -104,12 +104,12 @@ class QtVolumeView(RenderWidget):
         if self.session.case is None:
             return
         try:
-            parts = self.session.probe_parts()
+            parts = self.session.document.probe_parts()
         except PlanningError:  # no probe library: nothing to draw the probes with
             parts = ()
-        self.plan_scene.show_probes(parts, selected=self.session.selected_probe)
+        self.plan_scene.show_probes(parts, selected=self.session.document.selected_probe)
         # Isotherm surfaces and the margin map depend on the plan only through its settings.
-        drawn_for = (self.session.isotherms_c, self.session.lethal_isotherm_c)
+        drawn_for = (self.session.document.isotherms_c, self.session.document.lethal_isotherm_c)
         if drawn_for != self._isotherms_drawn_for:
             self._on_field()
         else:
@@ -125,19 +125,22 @@ class QtVolumeView(RenderWidget):
 
     def _show_field(self) -> None:
         self._field_stale = False
-        self._isotherms_drawn_for = (self.session.isotherms_c, self.session.lethal_isotherm_c)
+        self._isotherms_drawn_for = (
+            self.session.document.isotherms_c,
+            self.session.document.lethal_isotherm_c,
+        )
         self.plan_scene.show_isotherms(
-            self.session.temperature_field,
-            self.session.isotherms_c,
-            lethal_c=self.session.lethal_isotherm_c,
+            self.session.document.temperature_field,
+            self.session.document.isotherms_c,
+            lethal_c=self.session.document.lethal_isotherm_c,
         )
         self._update_margin_map()
 
     def look_at_plan(self) -> None:
         """Look at the probes' freezing segments from their entry side."""
-        if self.session.case is None or not self.session.plan.probes:
+        if self.session.case is None or not self.session.document.plan.probes:
             return
-        parts = self.session.probe_parts()
+        parts = self.session.document.probe_parts()
         centre = np.mean([0.5 * (p.active_start + p.active_end) for p in parts], axis=0)
         towards_entry = -np.mean([p.direction for p in parts], axis=0)
         if np.linalg.norm(towards_entry) < 1e-6:  # probes from opposite sides
@@ -152,68 +155,43 @@ class QtVolumeView(RenderWidget):
 
     def _update_margin_map(self) -> None:
         """Paint the tumor surface with its margin to the lethal isotherm, when both exist."""
-        session = self.session
-        field = session.temperature_field
-        labels = session.labels
-        target = session.plan.target_label
-        tumor = self.scene.surfaces.get(target) if self._surfaces_for is labels else None
-        if field is None or tumor is None or labels is None:
-            self.plan_scene.show_margin_map(None, None)
-        else:
-            surface = surface_in_lps(tumor, labels.geometry)
-            margins = signed_margin_mm(field, session.lethal_isotherm_c, surface_points(surface))
-            self.plan_scene.show_margin_map(surface, margins)
+        margin_map = self.surface_builder.margin_map()
+        self.plan_scene.show_margin_map(*(margin_map or (None, None)))
         self._show_label_surfaces()
 
     def _show_label_surfaces(self) -> None:
         # The margin map replaces the plain tumor surface while it is shown.
-        hidden = {self.session.plan.target_label} if self.plan_scene.margin_shown else set()
-        self.scene.show_surfaces(n for n in self.session.visible_labels if n not in hidden)
+        hidden = (
+            {self.session.document.plan.target_label} if self.plan_scene.margin_shown else set()
+        )
+        self.scene.show_surfaces(n for n in self.session.view.visible_labels if n not in hidden)
 
     def _on_planes(self, shown: bool) -> None:
         self.scene.set_planes_visible(shown)
         self.request_render()
 
     def _on_crosshair(self, lps: object) -> None:
-        self.scene.show_planes({v: self.session.slice_index(v) for v in SLICE_VIEWS})
+        self.scene.show_planes({v: self.session.view.slice_index(v) for v in SLICE_VIEWS})
         self.request_render()
 
     def _on_window_level(self, window_level: object) -> None:
-        self.scene.set_window_level(self.session.window_level)
+        self.scene.set_window_level(self.session.view.window_level)
         self.request_render()
 
     # -- surfaces -----------------------------------------------------------------------
     def _update_surfaces(self) -> None:
         """Build the surfaces of visible labels that have none yet, when the view is shown."""
-        labels = self.session.labels
+        labels = self.session.document.labels
         if labels is None:
             return
         if not self.isVisible():
             self._pending_surfaces = True
             return
         self._pending_surfaces = False
-        have = set(self.scene.surfaces) if self._surfaces_for is labels else set()
-        missing = [n for n in self.session.visible_labels if n not in have]
-        if not missing:
-            return
+        self.surface_builder.build_missing()
 
-        def work(progress, cancel):
-            return label_surfaces(labels, missing, progress=progress, cancel=cancel)
-
-        self.runner.submit(
-            "Building 3-D surfaces",
-            work,
-            on_done=lambda surfaces: self._apply_surfaces(labels, surfaces),
-            key="surfaces",
-        )
-
-    def _apply_surfaces(self, labels: LabelMap, surfaces: dict) -> None:
-        if labels is not self.session.labels:
-            return  # the labels changed while the surfaces were being built
-        if self._surfaces_for is labels:
-            surfaces = {**self.scene.surfaces, **surfaces}
-        self._surfaces_for = labels
-        self.scene.set_surfaces(surfaces, labels.table)
+    def _apply_surfaces(self, labels: LabelMap) -> None:
+        self.scene.set_surfaces(self.surface_builder.surfaces, labels.table)
         self._update_margin_map()
         self.request_render()
 
@@ -247,7 +225,10 @@ class QtVolumeView(RenderWidget):
         event.ignore()
 
     def mouseDoubleClickEvent(self, event) -> None:  # noqa: N802
-        self.session.set_layout("3d" if self.session.layout == "4up" else "4up")
+        layout = self.session.view.layout
+        self.session.view.set_layout(
+            Layout.VOLUME_3D if layout == Layout.FOUR_UP else Layout.FOUR_UP
+        )
 
 
 def _orientation_marker(widget: QtVolumeView) -> vtkOrientationMarkerWidget:

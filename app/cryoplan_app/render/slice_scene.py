@@ -18,7 +18,7 @@ from vtkmodules.vtkRenderingCore import (
 
 from cryoplan_app.model.label_outlines import outline_segments
 from cryoplan_app.model.planes import SliceFrame, in_plane_bounds_mm
-from cryoplan_app.model.session import ViewCamera
+from cryoplan_app.model.view_state import ViewCamera
 from cryoplan_app.model.window_level import WindowLevel
 from cryoplan_app.render.image_data import slice_extent
 from cryoplan_app.render.labels import outline_actor, outline_polydata
@@ -124,7 +124,9 @@ class SliceScene:
         self._image_actor.SetInputData(data)
         self._image_actor.SetUserMatrix(placement)
         self._label_actor.SetUserMatrix(
-            _shifted(placement, -_LABEL_LIFT * frame.view_direction_lps * self._normal_spacing)
+            shifted_placement(
+                placement, -_LABEL_LIFT * frame.view_direction_lps * self._normal_spacing
+            )
         )
         self._line_colors = dict(line_colors)
         for name, actor in self._crosshair_lines.items():
@@ -355,7 +357,7 @@ _EDGE_PLACES = {
 }
 
 
-def _shifted(placement: vtkMatrix4x4, offset_lps: NDArray[np.float64]) -> vtkMatrix4x4:
+def shifted_placement(placement: vtkMatrix4x4, offset_lps: NDArray[np.float64]) -> vtkMatrix4x4:
     """``placement`` followed by a translation of ``offset_lps`` mm."""
     matrix = vtkMatrix4x4()
     matrix.DeepCopy(placement)

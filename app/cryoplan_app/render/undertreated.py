@@ -16,7 +16,7 @@ from vtkmodules.vtkCommonCore import vtkLookupTable
 from vtkmodules.vtkRenderingCore import vtkActor, vtkImageActor, vtkPolyDataMapper, vtkRenderer
 
 from cryoplan_app.render.image_data import image_data, placement_matrix, slice_extent
-from cryoplan_app.render.slice_scene import _shifted
+from cryoplan_app.render.slice_scene import shifted_placement
 from cryoplan_app.render.surfaces import label_surface
 from planning_core.imaging.geometry import Geometry
 from planning_core.imaging.labels import LabelMap
@@ -78,7 +78,7 @@ class UndertreatedSliceLayer:
         self._actor.SetInputData(image_data(mask.astype(np.uint8), geometry))
         spacing = float(geometry.spacing_mm[self._axis])
         self._actor.SetUserMatrix(
-            _shifted(placement_matrix(geometry), -_LIFT * spacing * self._direction)
+            shifted_placement(placement_matrix(geometry), -_LIFT * spacing * self._direction)
         )
         self._actor.SetVisibility(True)
         self.show_slice(slice_index)

@@ -100,11 +100,18 @@ def load_series(
         ) from None
     if progress is not None:
         progress(1.0, f"Loaded {series.label}")
+    metadata = _metadata(series, layout)
+    if series.modality == "CT" and not metadata.get("patient_position"):
+        # Which side lies on the table decides where probes may enter; say it is unknown.
+        notes.append(
+            f"{series.label}: the header gives no Patient Position (0018,5100): which side "
+            "of the patient lies on the table is not known from it."
+        )
     return Volume(
         voxels,
         layout.geometry,
         series.modality,
-        _metadata(series, layout),
+        metadata,
         tuple(series.warnings) + tuple(notes),
     )
 

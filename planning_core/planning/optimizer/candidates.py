@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from planning_core.planning.approach import Approach
 from planning_core.planning.entry_map import LEAVES_IMAGE, EntryMap, feasible_entries
 from planning_core.planning.trajectory import TrajectoryContext, directions_from_angles_deg
 from planning_core.sphere import fibonacci_directions
@@ -165,17 +166,22 @@ def candidate_directions(
     allow_leaving_image: bool = False,
     target_points_lps_mm: NDArray[np.float64] | None = None,
     shaft_ice: ShaftIce | None = None,
+    approach: Approach | None = None,
 ) -> tuple[tuple[CandidateDirection, ...], EntryMap]:
     """The ``count`` best usable insertion directions to ``target_lps_mm`` and the map.
 
     ``target_points_lps_mm`` (points of tumor + margin) lets the ranking prefer
     directions along the target's long axis; ``shaft_ice`` ranks paths whose
-    ice would reach protected organs after the others.
+    ice would reach protected organs after the others; ``approach`` adds the
+    case's approach rules (table side, gantry bore, the position's angle limits)
+    to the entry map's.
 
     An empty tuple means no straight path is usable; the map tells why
     (:meth:`EntryMap.reasons_for`).
     """
-    entry_map = feasible_entries(context, target_lps_mm, directions_lps=direction_set(context))
+    entry_map = feasible_entries(
+        context, target_lps_mm, directions_lps=direction_set(context), approach=approach
+    )
     feasible, length, _ = usable_paths(
         context, entry_map, min_path_mm=min_path_mm, allow_leaving_image=allow_leaving_image
     )

@@ -10,6 +10,7 @@ stays a protocol a team would run.
 from __future__ import annotations
 
 from planning_core.errors import InvalidParameterError
+from planning_core.planning.acceptance import SETTING_OPTIONS
 from planning_core.thermal.probes import ProbeModel
 from planning_core.thermal.protocol import PROTOCOL_PRESETS, Protocol, parse_protocol
 
@@ -71,8 +72,9 @@ def protocol_family(
     if not allowed:
         shortest = protocols[0].freeze_time_s / 60.0 if protocols else 0.0
         raise InvalidParameterError(
-            f"no protocol of the family fits max_total_freeze_s={max_total_freeze_s:g} s "
-            f"(the shortest freezes {shortest:g} min); raise max_total_freeze_s."
+            f"no protocol of the family fits the longest total freeze of "
+            f"{max_total_freeze_s / 60.0:g} min (the shortest freezes {shortest:g} min); raise "
+            f"it ({SETTING_OPTIONS['max_total_freeze_s'].text()})."
         )
     return allowed
 

@@ -32,8 +32,16 @@ import numpy as np
 from numpy.typing import NDArray
 
 from planning_core.errors import InfeasiblePlanError, InvalidParameterError
+from planning_core.figures import format_coverage_percent
 from planning_core.imaging.labels import LabelMap
 from planning_core.imaging.volume import Volume
+from planning_core.planning.acceptance import (
+    SETTING_OPTIONS,
+    Acceptance,
+    accept_plan,
+    goal_coverage_percent,
+)
+from planning_core.planning.approach import ApproachRules, approach_for_case
 from planning_core.planning.case_reference import CaseReference
 from planning_core.planning.evaluate import (
     SIMULATION_MARGIN_MM,
@@ -68,19 +76,19 @@ from planning_core.planning.optimizer.surrogate import (
 )
 from planning_core.planning.optimizer.verify import (
     CHECK_HEADROOM_PERCENT,
+    blocking_failures,
     coarse_check,
+    coarse_problems,
     heat_sink_note,
-    verification_problems,
 )
 from planning_core.planning.plan import Plan, PlannedProbe
-from planning_core.planning.settings import PlanSettings
+from planning_core.planning.settings import PlanGoal, PlanSettings
 from planning_core.planning.trajectory import TrajectoryContext
 from planning_core.progress import CancelToken, ProgressCallback, sub_progress
 from planning_core.thermal.probes import ProbeLibrary, ProbeModel, load_probe_library
 from planning_core.thermal.protocol import Protocol
 from planning_core.thermal.result import SimulationResult
 
-COVERAGE_GOAL_PERCENT = 99.0
 #: The surrogate must beat the goal by this much (percentage points) to be worth a solver run.
 SURROGATE_HEADROOM_PERCENT = 0.5
 #: A count's best coarse layout is refined when its surrogate coverage is this close to the goal.
@@ -110,6 +118,11 @@ class OptimizationResult:
     ----------
     plan : Plan
         Probes, protocol and verified metrics (robustness included when run).
+    acceptance : Acceptance
+        The plan's checks (:func:`~planning_core.planning.acceptance.accept_plan`).
+        The search meets coverage, protected organs and paths; a check it cannot
+        act on (the minimal ablative margin, an organ needing protection) may
+        still fail, and then the plan does not pass: ``acceptance.passed`` is False.
     evaluation : PlanEvaluation
         The full verification.
     simulation : SimulationResult
@@ -125,6 +138,7 @@ class OptimizationResult:
     """
 
     plan: Plan
+    acceptance: Acceptance
     evaluation: PlanEvaluation
     simulation: SimulationResult
     robustness: RobustnessResult | None
@@ -135,8 +149,12 @@ class OptimizationResult:
 
 
 def default_probe_model(library: ProbeLibrary, host: str) -> ProbeModel:
-    """The widest probe of the preferred cryogen: liquid nitrogen for breast, else argon."""
+    """The library's default of the preferred cryogen (liquid nitrogen for breast, else
+    argon); without one, the widest probe of that cryogen."""
     cryogen = "liquid_nitrogen" if host in LIQUID_NITROGEN_HOSTS else "argon"
+    default = library.default_model(cryogen)
+    if default is not None:
+        return default
     models = [m for m in library.models.values() if m.cryogen == cryogen]
     models = models or list(library.models.values())
     return max(models, key=lambda m: (m.diameter_mm, m.active_length_mm))
@@ -276,7 +294,7 @@ class _Optimizer:
         axes = -layout.insertions_lps
         tips = layout.tips_lps_mm
         points = self.problem.sample_points_lps_mm
-        lethal = self.problem.settings.lethal_isotherm_c
+        lethal = self.problem.settings.zone_isotherm_c
         base = probe_kernel(self.model, self.family[index].code, self.problem.host_tissue)
         solver = simulation.temperature_at(points)
         target = float(np.mean(solver <= lethal))
@@ -319,10 +337,10 @@ def optimize_plan(
     verify_spacing_mm: float = 1.0,
     verify_box_margin_mm: float = SIMULATION_MARGIN_MM,
     direction_count: int = 3,
-    coverage_goal_percent: float = COVERAGE_GOAL_PERCENT,
     case: CaseReference | None = None,
     body_mask: NDArray[np.bool_] | None = None,
     probe_library: ProbeLibrary | None = None,
+    approach_rules: ApproachRules | None = None,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> OptimizationResult:
@@ -335,7 +353,8 @@ def optimize_plan(
     label_map : LabelMap
         Tumor, organs at risk and anatomy on the image grid.
     settings : PlanSettings, optional
-        Margin, lethal isotherm, clearances and limits (defaults otherwise).
+        Coverage goal, margin, lethal isotherm, clearances and limits (defaults
+        otherwise).
     probe_model : ProbeModel or str, optional
         The probe model or its library id; by default the widest liquid-nitrogen
         probe for breast tumors and the widest argon probe otherwise.
@@ -355,14 +374,18 @@ def optimize_plan(
         Simulation box margin around the probes in that simulation.
     direction_count : int
         Candidate insertion directions searched.
-    coverage_goal_percent : float
-        Share of tumor + margin the lethal isotherm must cover.
     case : CaseReference, optional
         Stored in the plan; made from ``volume`` by default.
     body_mask : ndarray of bool, optional
         Body outline on the label grid; :func:`case_body_mask` by default.
     probe_library : ProbeLibrary, optional
         The packaged library by default.
+    approach_rules : ApproachRules, optional
+        When given (and ``volume`` too), entries also follow the approach rules
+        of :mod:`planning_core.planning.approach`: none on the side the patient
+        lies on (the table found on the CT, else ``settings.patient_position``),
+        probe handles inside the gantry bore, the position's angle limits. Off
+        by default.
     progress, cancel
         Progress callback and cancel token.
 
@@ -378,10 +401,7 @@ def optimize_plan(
     """
     started = time.perf_counter()
     settings = settings or PlanSettings()
-    if not 50.0 <= coverage_goal_percent <= 100.0:
-        raise InvalidParameterError(
-            f"coverage_goal_percent must lie in 50-100, got {coverage_goal_percent!r}."
-        )
+    coverage_goal_percent = settings.coverage_goal_percent
     log: list[str] = []
     step = sub_progress(progress, 0.0, 0.15)
     step(0.0, "Preparing the case")
@@ -410,15 +430,17 @@ def optimize_plan(
     )  # fmt: skip
     step(0.6, f"Simulating one {model.id} probe ({reference.code})")
     kernel = probe_kernel(model, reference.code, host_tissue(host))
-    lethal_radius = kernel.radius_mm(settings.lethal_isotherm_c)
+    # The goal's isotherm: lethal, or the 0 °C edge itself for visible ice (no gap then).
+    lethal_radius = kernel.radius_mm(settings.zone_isotherm_c)
     ice_gap = kernel.radius_mm(0.0) - lethal_radius
     problem = prepare_problem(label_map, settings, target_label=target_label, ice_gap_mm=ice_gap)
     rule = rule_of_thumb_probe_count(problem.zone_diameter_mm, lethal_radius)
     log.append(
-        f"target: {problem.zone_diameter_mm:.1f} mm wide with the {settings.margin_mm:g} mm "
-        f"margin, in {host or 'unlabelled tissue'} ({problem.host_tissue}); one {model.id} "
-        f"probe ({reference.code}) kills {2 * lethal_radius:.1f} mm wide at "
-        f"{settings.lethal_isotherm_c:g} °C, ice edge {ice_gap:.1f} mm beyond; "
+        f"goal {settings.goal.value}; target: {problem.zone_diameter_mm:.1f} mm wide with the "
+        f"{settings.zone_margin_mm:g} mm margin, in {host or 'unlabelled tissue'} "
+        f"({problem.host_tissue}); one {model.id} probe ({reference.code}) reaches "
+        f"{settings.zone_isotherm_c:g} °C {2 * lethal_radius:.1f} mm wide, ice edge "
+        f"{ice_gap:.1f} mm beyond; "
         f"rule of thumb: {rule} probe(s)"
     )
     for guard in problem.guards:
@@ -427,16 +449,24 @@ def optimize_plan(
     # The freezing segment must lie under the skin.
     min_path_mm = model.tip_offset_mm + model.active_length_mm + SKIN_CLEARANCE_MM
     allow_leaving_image = volume is not None and volume.modality == "US"
+    approach = None
+    if approach_rules is not None and volume is not None:
+        approach = approach_for_case(
+            volume, body_mask=body_mask, position=settings.patient_position, rules=approach_rules
+        )
+        log.append(f"approach: {approach.describe()}")
+        log.extend(f"approach: {note}" for note in approach.notes)
     directions, entry_map = candidate_directions(
         context, problem.centroid_lps_mm, count=direction_count, min_path_mm=min_path_mm,
         allow_leaving_image=allow_leaving_image, target_points_lps_mm=problem.sample_points_lps_mm,
-        shaft_ice=_shaft_ice(problem, kernel, ice_gap),
+        shaft_ice=_shaft_ice(problem, kernel, ice_gap), approach=approach,
     )  # fmt: skip
     if not directions:
         raise InfeasiblePlanError(
             "no safe straight path reaches the tumor: " + blocking_summary(entry_map) + ". "
-            "Relax the path clearance or the max craniocaudal angle (optimizer panel: 'Path "
-            "clearance', 'Max craniocaudal angle'), or change the patient position.",
+            "Relax the path clearance or the max craniocaudal angle (optimizer panel: "
+            f"{_options('default_path_clearance_mm', 'max_craniocaudal_angle_deg')}), or change "
+            "the patient position.",
             best_partial_plan=None,
         )
     for direction in directions:
@@ -451,7 +481,8 @@ def optimize_plan(
     )  # fmt: skip
     run.search.min_path_mm = min_path_mm
     run.search.allow_leaving_image = allow_leaving_image
-    evaluation = _search_and_verify(
+    run.search.approach = approach
+    evaluation, acceptance = _search_and_verify(
         run, settings, verify_spacing_mm, verify_box_margin_mm, sub_progress(progress, 0.15, 0.8)
     )
     plan = evaluation.plan
@@ -475,6 +506,7 @@ def optimize_plan(
         progress(1.0, "Plan ready")
     return OptimizationResult(
         plan=plan,
+        acceptance=acceptance,
         evaluation=evaluation,
         simulation=evaluation.simulation,
         robustness=robustness,
@@ -492,7 +524,7 @@ def _shaft_ice(problem: PlanningProblem, kernel: ProbeKernel, ice_gap_mm: float)
     0 °C edge reaches back along the shaft from the zone centre by the 0 °C
     reach beyond that centre; around it the ice spans the zone plus the gap.
     """
-    lethal_deep, lethal_shallow = kernel.axial_reach_mm(problem.settings.lethal_isotherm_c)
+    lethal_deep, lethal_shallow = kernel.axial_reach_mm(problem.settings.zone_isotherm_c)
     _, ice_shallow = kernel.axial_reach_mm(0.0)
     guards = [g.points_lps_mm for g in problem.protected()]
     return ShaftIce(
@@ -540,7 +572,7 @@ def _search_and_verify(
     verify_spacing_mm: float,
     verify_box_margin_mm: float,
     progress: ProgressCallback,
-) -> PlanEvaluation:
+) -> tuple[PlanEvaluation, Acceptance]:
     """Surrogate search, solver checks and full verification, recalibrating after misses.
 
     A solver run that covers less than the surrogate promised shrinks the
@@ -569,17 +601,12 @@ def _search_and_verify(
                 else ""
             )
         )
-        shortfall = (
-            [f"covers {check.coverage_percent:.1f} % (goal {run.goal_percent:g} %)"]
-            if check.coverage_percent < run.goal_percent
-            else []
-        )
-        frozen = [f"ice too close to {name}" for name in check.frozen_guards]
-        run.remember(check.coverage_percent, plan, evidence=1, problems=shortfall + frozen)
-        simulation = check.simulation
-        run.last_simulation = simulation
         # Late rounds accept a bare pass of the coarse check: the full verification decides.
         headroom = CHECK_HEADROOM_PERCENT if attempt < HEADROOM_ROUNDS else 0.0
+        problems = coarse_problems(check, settings, headroom_percent=headroom)
+        run.remember(check.coverage_percent, plan, evidence=1, problems=problems)
+        simulation = check.simulation
+        run.last_simulation = simulation
         if check.meets(run.goal_percent, headroom_percent=headroom):
             progress((attempt + 0.5) / MAX_SOLVER_ROUNDS, "Verifying with the full simulation")
             evaluation = evaluate_plan(
@@ -588,24 +615,23 @@ def _search_and_verify(
                 probe_library={run.model.id: run.model}, context=run.context, cancel=run.cancel,
             )  # fmt: skip
             verifications += 1
-            problems = verification_problems(
-                evaluation.metrics,
-                run.problem,
-                run.goal_percent,
-                allow_leaving_image=run.search.allow_leaving_image,
+            acceptance = accept_plan(
+                evaluation.metrics, settings, allow_leaving_image=run.search.allow_leaving_image
             )
-            coverage = evaluation.metrics.coverage_at(settings.lethal_isotherm_c)
-            measured = coverage.tumor_and_margin_percent
+            covered = goal_coverage_percent(evaluation.metrics, settings)
+            measured = 0.0 if covered is None else covered
             simulation = evaluation.simulation
             run.last_simulation = simulation
-            run.remember(measured, evaluation.plan, evidence=2, problems=problems)
-            if not problems:
-                run.log.append(
-                    f"verified ({verify_spacing_mm:g} mm): covers {measured:.1f} % of tumor + "
-                    "margin"
-                )
-                return evaluation
-            run.log.append(f"verification ({verify_spacing_mm:g} mm) missed: {'; '.join(problems)}")
+            failed = tuple(check.describe() for check in acceptance.failed)
+            run.remember(measured, evaluation.plan, evidence=2, problems=failed)
+            blocking = blocking_failures(acceptance, run.problem)
+            if not blocking:
+                run.log.append(_verification_line(acceptance, verify_spacing_mm, measured))
+                return evaluation, acceptance
+            run.log.append(
+                f"verification ({verify_spacing_mm:g} mm) missed: "
+                + "; ".join(check.describe() for check in blocking)
+            )
             if verifications >= MAX_VERIFICATIONS:
                 break
         elif check.frozen_guards and check.coverage_percent >= run.goal_percent:
@@ -619,7 +645,7 @@ def _search_and_verify(
     raise InfeasiblePlanError(
         solver_rounds_message(
             run.best_partial[1] if run.best_partial else 0.0,
-            settings.margin_mm,
+            settings.zone_margin_mm,
             run.goal_percent,
             run.best_problems,
         )
@@ -628,23 +654,48 @@ def _search_and_verify(
     )
 
 
+def _verification_line(acceptance: Acceptance, spacing_mm: float, covered_percent: float) -> str:
+    """The log line of a full simulation the search accepts: verified, or what still fails."""
+    measured = (
+        f"({spacing_mm:g} mm): covers {format_coverage_percent(covered_percent)} of tumor + margin"
+    )
+    if acceptance.failed:
+        return (
+            f"simulated in full {measured}; the plan does NOT pass: {acceptance.describe_failure()}"
+        )
+    if acceptance.not_assessed:
+        names = ", ".join(check.phrase for check in acceptance.not_assessed)
+        return f"verified {measured}; not assessed: {names}"
+    return f"verified {measured}; every plan check passes"
+
+
+def _options(*settings: str) -> str:
+    return "; ".join(SETTING_OPTIONS[name].text() for name in settings)
+
+
+def _margin_setting(settings: PlanSettings) -> str:
+    """The setting that makes the goal's zone: the lethal margin, or the ice margin."""
+    return "ice_margin_mm" if settings.goal is PlanGoal.VISIBLE_ICE else "margin_mm"
+
+
 def solver_rounds_message(
     best_coverage_percent: float, margin_mm: float, goal_percent: float, problems: Iterable[str]
 ) -> str:
     """Why no plan passed the solver checks: the best coverage and what the best plan failed.
 
     The best plan may cover enough and still fail, e.g. an organ's ice clearance;
-    the message names that, so the user knows which limit to change.
+    the message names each failed check with its numbers, so the user knows
+    which limit to change.
     """
     failed = "; ".join(problems)
     return (
         f"no plan passed the solver checks after {MAX_SOLVER_ROUNDS} rounds; the best covers "
-        f"{best_coverage_percent:.1f} % of tumor + {margin_mm:g} mm (goal {goal_percent:g} %)"
+        f"{format_coverage_percent(best_coverage_percent)} of tumor + {margin_mm:g} mm "
+        f"(goal {goal_percent:g} %)"
         + (f" but fails: {failed}" if failed else "")
-        + ". Raise the probe count or the freeze (--max-probes, --max-freeze-min; 'Max "
-        "probes', 'Max total freeze'), or lower the margin (--margin-mm; 'Safety margin'); "
-        "for an organ too close, lower its ice clearance ('Organ clearance') or displace it "
-        "(hydrodissection)."
+        + f". Raise the probe count or the freeze ({_options('max_probes', 'max_total_freeze_s')}),"
+        f" or lower the margin ({_options('margin_mm')}); for an organ too close, lower its ice "
+        f"clearance ({_options('default_oar_clearance_mm')}) or displace it (hydrodissection)."
     )
 
 
@@ -658,25 +709,28 @@ def _infeasible(
             f"tips {settings.min_probe_spacing_mm:g}-{settings.max_probe_spacing_mm:g} mm apart "
             f"and within {settings.max_tip_to_tumor_edge_mm:g} mm of the tumor (constraint: "
             "probe paths and spacing). Relax the path clearance or the tip spacing limits "
-            "(optimizer panel: 'Path clearance', 'Min tip spacing', 'Max tip spacing').",
+            f"(optimizer panel: {_options('default_path_clearance_mm')}, 'Min tip spacing', "
+            "'Max tip spacing').",
             best_partial_plan=partial,
         )
     if best.coverage >= run.search.goal and best.frozen_organs:
         organs = ", ".join(best.frozen_organs)
         return InfeasiblePlanError(
             f"covering the margin would bring the ice edge within the clearance of {organs} "
-            "(constraint: organ-at-risk clearance). Lower the margin (--margin-mm; 'Safety "
-            "margin') or the organ's ice clearance ('Organ clearance'), or protect the organ "
-            "(hydrodissection) and accept ice there.",
+            "(constraint: organ-at-risk clearance). Lower the margin "
+            f"({_options(_margin_setting(settings))}) "
+            f"or the organ's ice clearance ({_options('default_oar_clearance_mm')}), or protect "
+            "the organ (hydrodissection) and accept ice there.",
             best_partial_plan=partial,
         )
     longest = run.family[-1]
     return InfeasiblePlanError(
         f"with at most {settings.max_probes} probe(s) and freezes up to {longest.code} "
-        f"({settings.max_total_freeze_s / 60.0:g} min in all) the lethal isotherm covers at "
-        f"best {100 * best.coverage:.1f} % of tumor + {settings.margin_mm:g} mm (goal "
-        f"{run.goal_percent:g} %). Raise the probe count or the freeze (--max-probes, "
-        "--max-freeze-min; 'Max probes', 'Max total freeze'), or lower the margin "
-        "(--margin-mm; 'Safety margin')." + run.heat_sink_note(),
+        f"({settings.max_total_freeze_s / 60.0:g} min in all) {settings.zone_isotherm_c:g} °C "
+        f"covers at best {format_coverage_percent(100 * best.coverage)} of tumor + "
+        f"{settings.zone_margin_mm:g} mm (goal {run.goal_percent:g} %). Raise the probe count or "
+        f"the freeze ({_options('max_probes', 'max_total_freeze_s')}), or lower the margin "
+        f"({_options(_margin_setting(settings))}) or the coverage goal "
+        f"({_options('coverage_goal_percent')})." + run.heat_sink_note(),
         best_partial_plan=partial,
     )

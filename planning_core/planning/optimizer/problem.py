@@ -205,7 +205,8 @@ def prepare_problem(
     full_tumor = label_map.mask(target_label)
     geometry = label_map.geometry
     spacing_kji = np.asarray(geometry.spacing_kji_mm)
-    pad = np.ceil((settings.margin_mm + CROP_PAD_MM) / spacing_kji).astype(int) + 1
+    margin_mm = settings.zone_margin_mm  # the goal's: lethal margin, or ice margin
+    pad = np.ceil((margin_mm + CROP_PAD_MM) / spacing_kji).astype(int) + 1
     box = bounding_box(full_tumor, pad)
     if box is None:
         raise InvalidParameterError(
@@ -213,7 +214,7 @@ def prepare_problem(
         )
     crop = geometry.cropped(tuple(s.start for s in box), tuple(s.stop - s.start for s in box))
     tumor = full_tumor[box]
-    zone = margin_zone_mask(tumor, crop, settings.margin_mm)
+    zone = margin_zone_mask(tumor, crop, margin_mm)
     zone_points = _voxel_centres(crop, zone)
     tumor_points = _voxel_centres(crop, tumor)
     surface = zone & ~ndimage.binary_erosion(zone)
@@ -233,9 +234,9 @@ def prepare_problem(
             continue
         clearance = settings.oar_clearance_mm(name)
         distance = float(to_tumor[organ].min())
-        needs_protection = distance < settings.margin_mm + clearance + ice_gap_mm
+        needs_protection = distance < margin_mm + clearance + ice_gap_mm
         guard_mm = (
-            max(0.0, distance - settings.margin_mm - ice_gap_mm)
+            max(0.0, distance - margin_mm - ice_gap_mm)
             if needs_protection
             else clearance + GUARD_EXTRA_MM
         )

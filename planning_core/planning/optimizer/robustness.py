@@ -37,8 +37,6 @@ from planning_core.planning.results import RobustnessSummary
 from planning_core.progress import CancelToken, ProgressCallback
 from planning_core.thermal.probes import ProbeLibrary, ProbeModel
 
-#: Coverage of tumor + margin by the lethal isotherm that counts as reaching the margin.
-COVERAGE_GOAL_PERCENT = 99.0
 ROBUSTNESS_SPACING_MM = 3.0
 #: Crop around the tumor + margin on which margins are measured.
 CROP_PAD_MM = 5.0
@@ -92,7 +90,7 @@ def assess_robustness(
     samples: int = 30,
     seed: int = 0,
     spacing_mm: float = ROBUSTNESS_SPACING_MM,
-    coverage_goal_percent: float = COVERAGE_GOAL_PERCENT,
+    coverage_goal_percent: float | None = None,
     probe_library: ProbeLibrary | dict[str, ProbeModel] | None = None,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
@@ -115,8 +113,9 @@ def assess_robustness(
         Random seed; the same seed gives the same result.
     spacing_mm : float
         Simulation grid of the samples.
-    coverage_goal_percent : float
-        Coverage counted as reaching the margin.
+    coverage_goal_percent : float, optional
+        Coverage counted as reaching the margin; the plan's goal
+        (``settings.coverage_goal_percent``) by default.
     probe_library : ProbeLibrary or dict, optional
         Probe models by id; the packaged library by default.
     progress, cancel
@@ -126,6 +125,8 @@ def assess_robustness(
     -------
     RobustnessResult
     """
+    if coverage_goal_percent is None:
+        coverage_goal_percent = plan.settings.coverage_goal_percent
     if not (0.0 <= tip_error_mm <= 20.0):
         raise InvalidParameterError(f"tip_error_mm must lie in 0-20 mm, got {tip_error_mm!r}.")
     if isinstance(samples, bool) or not isinstance(samples, int) or not 1 <= samples <= 1000:

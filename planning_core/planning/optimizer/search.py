@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
+from planning_core.planning.approach import Approach
 from planning_core.planning.entry_map import feasible_entries
 from planning_core.planning.optimizer.candidates import usable_paths
 from planning_core.planning.optimizer.layout import (
@@ -115,6 +116,8 @@ class LayoutSearch:
         when the solver freezes an organ the surrogate spared).
     min_path_mm, allow_leaving_image
         Path rules of :func:`.candidates.usable_paths`.
+    approach : Approach, optional
+        The case's approach rules, applied to every path (none by default).
     zone_correction_c, guard_corrections_c
         Local corrections (°C) added to the surrogate at the zone sample points
         and at each guard's points (zeros until a solver run sets them).
@@ -127,6 +130,7 @@ class LayoutSearch:
     guard_temperature_c: float = 0.0
     min_path_mm: float = 0.0
     allow_leaving_image: bool = False
+    approach: Approach | None = None
     zone_correction_c: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
     guard_corrections_c: list[NDArray[np.float64]] = field(default_factory=list)
     evaluations: int = 0
@@ -160,7 +164,9 @@ class LayoutSearch:
             return None
         outward = -insertion
         for directions in (outward[None, :], _cone(outward, INDIVIDUAL_CONE_DEG)):
-            entry_map = feasible_entries(self.context, tip, directions_lps=directions)
+            entry_map = feasible_entries(
+                self.context, tip, directions_lps=directions, approach=self.approach
+            )
             usable, _, entries = usable_paths(
                 self.context, entry_map, min_path_mm=self.min_path_mm,
                 allow_leaving_image=self.allow_leaving_image,
@@ -202,7 +208,7 @@ class LayoutSearch:
             insertions.append(path[0])
             entries.append(path[1])
         axes = -np.asarray(insertions)
-        lethal = settings.lethal_isotherm_c
+        lethal = settings.zone_isotherm_c  # the goal's isotherm (0 °C for visible ice)
         field_zone = surrogate_temperature_c(kernel, tips, axes, problem.sample_points_lps_mm)
         coverage = float(np.mean(field_zone + self.zone_correction_c <= lethal))
         hard = soft = 0.0
@@ -245,7 +251,7 @@ class LayoutSearch:
         u, v = plane_basis(axis)
         centre = self.problem.centroid_lps_mm
         along = (self.problem.sample_points_lps_mm - centre) @ axis
-        deepest, shallowest = kernel.axial_reach_mm(self.problem.settings.lethal_isotherm_c)
+        deepest, shallowest = kernel.axial_reach_mm(self.problem.settings.zone_isotherm_c)
         # Centre the lethal length of the probes on the zone's extent along the axis.
         tip_depth = 0.5 * (along.min() + along.max()) - 0.5 * (deepest + shallowest) + depth
         plane = pattern_offsets(count, radius, angle) + np.array([offset_u, offset_v])

@@ -15,10 +15,17 @@ from scipy.spatial import cKDTree
 
 from planning_core.imaging.labels import LabelMap
 from planning_core.imaging.volume import Volume
+from planning_core.planning.acceptance import (
+    SETTING_OPTIONS,
+    Acceptance,
+    AcceptanceCheck,
+    CheckKind,
+)
 from planning_core.planning.evaluate import simulate_plan
 from planning_core.planning.optimizer.problem import PlanningProblem
 from planning_core.planning.plan import Plan
-from planning_core.planning.results import STRUCTURE_GROUPS, PlanMetrics
+from planning_core.planning.results import STRUCTURE_GROUPS
+from planning_core.planning.settings import PlanSettings
 from planning_core.progress import CancelToken
 from planning_core.thermal.probes import ProbeModel
 from planning_core.thermal.result import SimulationResult
@@ -71,7 +78,7 @@ def coarse_check(
         plan, volume, label_map, spacing_mm=spacing_mm, probe_library={model.id: model},
         margin_mm=CHECK_MARGIN_MM, cancel=cancel,
     )  # fmt: skip
-    lethal = problem.settings.lethal_isotherm_c
+    lethal = problem.settings.zone_isotherm_c
     dose = result.temperature_at(problem.zone_points_lps_mm)
     warm = dose > lethal
     frozen = tuple(
@@ -84,44 +91,50 @@ def coarse_check(
 
 #: Reach (mm) of a large vessel's heat sink named in infeasibility messages.
 HEAT_SINK_REACH_MM = 6.0
-#: How the path analysis words a path that leaves the image before the skin.
-LEAVES_IMAGE_PROBLEM = "leaves the image before reaching the skin"
+#: The checks the layout search acts on (more probes, a longer freeze, other paths, a
+#: wider organ guard); the others are reported with the plan it returns.
+SEARCHED_CHECKS = (CheckKind.COVERAGE, CheckKind.ORGANS, CheckKind.PATHS)
 
 
-def verification_problems(
-    metrics: PlanMetrics,
-    problem: PlanningProblem,
-    goal_percent: float,
-    *,
-    allow_leaving_image: bool = False,
-) -> tuple[str, ...]:
-    """Why the fully simulated plan fails its goals (empty when it meets them).
+def blocking_failures(
+    acceptance: Acceptance, problem: PlanningProblem
+) -> tuple[AcceptanceCheck, ...]:
+    """The failed checks of a fully simulated plan that a better layout may fix.
 
-    With ``allow_leaving_image`` (ultrasound volumes) a path leaving the
-    image is no failure; see :mod:`.candidates`.
+    An organ flagged as needing protection (:class:`.problem.OarGuard`) fails
+    the organ check but no layout spares it; it is the protection's to fix, and
+    the plan says so. Empty when the search has nothing left to improve.
     """
-    problems = []
-    coverage = metrics.coverage_at(metrics.lethal_isotherm_c).tumor_and_margin_percent
-    if coverage < goal_percent:
-        problems.append(
-            f"covers {coverage:.1f} % of tumor + {metrics.margin_mm:g} mm by "
-            f"{metrics.lethal_isotherm_c:g} °C (goal {goal_percent:g} %)"
-        )
     protected = {guard.name for guard in problem.protected()}
-    for oar in metrics.oars:
-        if oar.name in protected and not oar.clear:
-            problems.append(
-                f"ice edge {oar.distance_to_ice_mm:.1f} mm from {oar.name} "
-                f"(clearance {oar.clearance_mm:g} mm)"
-            )
-    for number, path in enumerate(metrics.paths, start=1):
-        failed = [
-            text
-            for text in path.problems
-            if not (allow_leaving_image and LEAVES_IMAGE_PROBLEM in text)
-        ]
-        if failed:
-            problems.append(f"probe {number}: {failed[0]}")
+    return tuple(
+        check
+        for check in acceptance.failed
+        if check.kind in SEARCHED_CHECKS
+        and (check.kind is not CheckKind.ORGANS or protected.intersection(check.subjects))
+    )
+
+
+def coarse_problems(
+    check: CheckResult, settings: PlanSettings, *, headroom_percent: float
+) -> tuple[str, ...]:
+    """Why a coarse solver check sends a layout back to the search, worded as the checks are."""
+    problems = []
+    goal = min(settings.coverage_goal_percent + headroom_percent, 100.0)
+    if check.coverage_percent < goal:
+        options = "; ".join(SETTING_OPTIONS[n].text() for n in ("margin_mm", "max_probes"))
+        problems.append(
+            f"tumor + {settings.zone_margin_mm:g} mm margin covered by "
+            f"{settings.zone_isotherm_c:g} °C: {check.coverage_percent:.1f} % on the "
+            f"{CHECK_SPACING_MM:g}-mm check (goal ≥ {goal:g} %; change "
+            f"{SETTING_OPTIONS['coverage_goal_percent'].text()}; {options}; "
+            f"{SETTING_OPTIONS['max_total_freeze_s'].text()})"
+        )
+    if check.frozen_guards:
+        problems.append(
+            f"organs at risk clear of the 0 °C edge: too close: {', '.join(check.frozen_guards)} "
+            f"on the {CHECK_SPACING_MM:g}-mm check (change "
+            f"{SETTING_OPTIONS['default_oar_clearance_mm'].text()})"
+        )
     return tuple(problems)
 
 
@@ -132,7 +145,7 @@ def heat_sink_note(problem: PlanningProblem, simulation: SimulationResult) -> st
     reaching lethal temperatures; when most of the shortfall lies there, no
     probe layout fixes it and the user should know why.
     """
-    lethal = problem.settings.lethal_isotherm_c
+    lethal = problem.settings.zone_isotherm_c
     warm = problem.zone_points_lps_mm[
         simulation.temperature_at(problem.zone_points_lps_mm) > lethal
     ]

@@ -1,6 +1,6 @@
 """Metrics panel: coverage, ablative margin, organs at risk, probe paths and the TVH plot.
 
-Shows the metrics of the session's last evaluation (``session.results``), and
+Shows the metrics of the session's last evaluation (``session.document.results``), and
 says plainly when they are out of date because the plan or the labels changed
 since (they stay visible, greyed, until the new evaluation arrives). The plan's
 warnings (image, segmentation, optimizer, simulation) stand on top, as in the
@@ -23,7 +23,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from cryoplan_app.qt.panels.summary import margin_passes
+from cryoplan_app.qt.context import AppContext
 from cryoplan_app.qt.panels.widgets import after_drag, group, note
 from planning_core.display_colors import WARNING_AMBER_HEX
 from planning_core.figures import (
@@ -33,8 +33,14 @@ from planning_core.figures import (
     format_volume_ml,
 )
 from planning_core.imaging.labels import LabelMap
+from planning_core.planning.acceptance import (
+    AcceptanceCheck,
+    CheckKind,
+    accept_plan,
+    organs_at_risk_check,
+)
 from planning_core.planning.metrics import MARGIN_SHELL
-from planning_core.planning.organ_sites import metrics_site, organs_at_risk_check
+from planning_core.planning.organ_sites import metrics_site
 from planning_core.planning.results import PlanMetrics
 from planning_core.segmentation.metrics import mask_volume_ml, max_diameter_mm
 
@@ -209,10 +215,10 @@ class TvhCanvas(FigureCanvasQTAgg):
 class MetricsPanel(QWidget):
     """See the module docstring."""
 
-    def __init__(self, window, parent: QWidget | None = None) -> None:
+    def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.window = window
-        self.session = window.session
+        self.context = context
+        self.session = context.session
         self.stale_note = note(selectable=False)
         self.stale_note.setStyleSheet(_STALE_STYLE)
         self.warnings_note = note()
@@ -242,31 +248,31 @@ class MetricsPanel(QWidget):
         layout.addStretch(1)
         refresh = after_drag(self.session, self.refresh)
         for signal in (
-            self.session.results_changed,
-            self.session.plan_changed,
-            self.session.labels_changed,
+            self.session.document.results_changed,
+            self.session.document.plan_changed,
+            self.session.document.labels_changed,
             self.session.case_changed,
         ):
             signal.connect(refresh)
-        self.window.runner.task_started.connect(lambda _task: self._show_state())
-        self.window.runner.task_finished.connect(lambda _task: self._show_state())
+        self.context.runner.task_started.connect(lambda _task: self._show_state())
+        self.context.runner.task_finished.connect(lambda _task: self._show_state())
         self.refresh()
 
     @property
     def metrics(self) -> PlanMetrics | None:
         """The metrics shown: those of the session's last evaluation."""
-        results = self.session.results
+        results = self.session.document.results
         return None if results is None else results.metrics
 
     @property
     def stale(self) -> bool:
-        return self.metrics is not None and not self.session.results_fresh
+        return self.metrics is not None and not self.session.document.results_fresh
 
     def _show_state(self) -> None:
         metrics = self.metrics
         if self.session.case is None:
             text = "Open a case."
-        elif not self.session.plan.probes:
+        elif not self.session.document.plan.probes:
             text = "No probes yet: add probes or run the optimizer."
         elif metrics is None:
             text = "Not evaluated yet."
@@ -274,7 +280,7 @@ class MetricsPanel(QWidget):
             text = "Out of date: the plan or the labels changed since this evaluation."
         else:
             text = ""
-        if text and self.window.runner.busy:
+        if text and self.context.runner.busy:
             text += " Computing…"
         self.stale_note.setText(text)
         self.stale_note.setVisible(bool(text))
@@ -309,10 +315,12 @@ class MetricsPanel(QWidget):
         _fill(self.coverage_table, coverage_rows(metrics))
         self.oar_note.setText(oar_note_text(metrics))
         _fill(self.oar_table, oar_rows(metrics))
-        labels = [p.label or str(i + 1) for i, p in enumerate(self.session.plan.probes)]
+        labels = [p.label or str(i + 1) for i, p in enumerate(self.session.document.plan.probes)]
         labels += [str(i + 1) for i in range(len(labels), len(metrics.paths))]
         _fill(self.path_table, path_rows(metrics, labels))
-        self.margin_note.setText(_margin_text(metrics))
+        # The one rule of the report, the command line and the optimizer.
+        acceptance = accept_plan(metrics, self.session.document.plan.settings)
+        self.margin_note.setText(_margin_text(metrics, acceptance.find(CheckKind.MARGIN)))
 
     def tumor_text(self, metrics: PlanMetrics) -> str:
         """Tumor volume and largest diameter on the label's own grid, as the report gives them.
@@ -320,7 +328,7 @@ class MetricsPanel(QWidget):
         Only without a tumor label (a plan opened without its labels) does the
         volume come from the simulation grid, which says so.
         """
-        labels, name = self.session.labels, self.session.plan.target_label
+        labels, name = self.session.document.labels, self.session.document.plan.target_label
         cached = self._tumor_size
         if cached is None or cached[0] is not labels or cached[1] != name:
             # Kept per label map: the diameter's hull is not worth redoing on every refresh.
@@ -337,21 +345,25 @@ class MetricsPanel(QWidget):
         return f"Tumor {format_volume_ml(sizes[0])}, {format_length_mm(sizes[1])} across"
 
     def _show_warnings(self) -> None:
-        warnings = self.session.plan_warnings()
+        warnings = self.session.document.plan_warnings()
         lines = [f"⚠ {warning}" for warning in warnings]
         self.warnings_note.setText("\n".join([f"{len(warnings)} warning(s):", *lines]))
         self.warnings_note.setVisible(bool(warnings))
 
 
-def _margin_text(metrics: PlanMetrics) -> str:
+def _margin_text(metrics: PlanMetrics, check: AcceptanceCheck | None) -> str:
     margin = metrics.margin
     if margin.minimum_mm is None:
         return f"No voxel reached {metrics.lethal_isotherm_c:g} °C: no lethal zone."
-    verdict = "MET" if margin_passes(metrics) else "NOT MET"
-    text = (
+    measured = (
         f"{format_margin_mm(margin.minimum_mm)} (5th percentile "
-        f"{format_margin_mm(margin.percentile5_mm)}); required {metrics.margin_mm:g} mm: {verdict}."
+        f"{format_margin_mm(margin.percentile5_mm)})"
     )
+    if check is None:  # the plan's goal is visible ice: no lethal margin is required
+        text = f"{measured}; not the plan's goal (visible ice)."
+    else:
+        verdict = "MET" if check.passed else "NOT MET"
+        text = f"{measured}; required {metrics.margin_mm:g} mm: {verdict}."
     if margin.minimum_mm < 0:
         text += " Negative: part of the tumor surface lies outside the lethal zone."
     return text

@@ -2,15 +2,15 @@
 
 The settings form is built from :data:`~planning_core.planning.settings.SETTING_RANGES`
 (bounds, units and meaning come from there) and edits the session plan's
-settings, one undo step per change. The optimizer runs in a worker with a
+settings, one undo step per change. The optimizer runs in the application's
+logic (:class:`~cryoplan_app.logic.optimizer.OptimizerLogic`), shown here with a
 progress bar and Cancel; its proposal replaces the plan only on Accept (one
 undo step), and Compare puts the current and proposed numbers side by side.
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import (
@@ -28,7 +28,9 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from cryoplan_app.model.plan_state import PlanResults, TemperatureField, inputs_key
+from cryoplan_app.logic.optimizer import Proposal
+from cryoplan_app.logic.runner import TaskHandle
+from cryoplan_app.qt.context import AppContext
 from cryoplan_app.qt.panels.probes import add_probe_models
 from cryoplan_app.qt.panels.summary import summary_rows
 from cryoplan_app.qt.panels.widgets import (
@@ -40,17 +42,16 @@ from cryoplan_app.qt.panels.widgets import (
     range_box,
 )
 from cryoplan_app.qt.tasks import Task
-from planning_core.errors import InfeasiblePlanError, PlanningError
-from planning_core.imaging.labels import LabelMap
+from planning_core.errors import PlanningError
 from planning_core.planning.organ_sites import ORGAN_SITES
-from planning_core.planning.plan import Plan
-from planning_core.planning.settings import SETTING_RANGES, PlanSettings
-from planning_core.thermal.result import SimulationResult
+from planning_core.planning.settings import SETTING_RANGES, PlanGoal, PlanSettings
 
 #: Settings in the form, in the order a radiologist thinks of them, with their row titles.
 SETTING_ROWS = (
     ("margin_mm", "Safety margin"),
     ("lethal_isotherm_c", "Lethal isotherm"),
+    ("coverage_goal_percent", "Coverage goal"),
+    ("ice_margin_mm", "Ice margin"),
     ("max_probes", "Max probes"),
     ("max_total_freeze_s", "Max total freeze"),
     ("min_probe_spacing_mm", "Min tip spacing"),
@@ -69,17 +70,6 @@ ROBUSTNESS_SAMPLES = 20
 ROBUSTNESS_TIP_ERROR_MM = 3.0
 
 
-def run_optimizer(volume, label_map, *, progress, cancel, **options):
-    """:func:`planning_core.planning.optimizer.optimize_plan` (a seam tests can replace).
-
-    ``options`` are its keywords: settings, probe_model, probe_library,
-    target_label, robustness_samples, robustness_tip_error_mm.
-    """
-    from planning_core.planning.optimizer import optimize_plan
-
-    return optimize_plan(volume, label_map, progress=progress, cancel=cancel, **options)
-
-
 def _scale(name: str) -> float:
     """Setting value per displayed unit: seconds are shown as minutes."""
     return 60.0 if SETTING_RANGES[name].unit == "s" else 1.0
@@ -94,18 +84,26 @@ def _shown_value(name: str, value: float) -> float | int:
 class OptimizerPanel(QWidget):
     """See the module docstring. ``result`` is the last proposal (an ``OptimizationResult``)."""
 
-    def __init__(self, window, parent: QWidget | None = None) -> None:
+    def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.window = window
-        self.session = window.session
-        self.proposal: Proposal | None = None
-        self.task: Task | None = None
-        self._started_s = 0.0
+        self.context = context
+        self.session = context.session
+        self.optimizer = context.logic.optimizer
         self._updating = False
 
         self.setting_boxes = {}
         form = QFormLayout()
         defaults = PlanSettings()
+        self.goal_choice = compact_combo()
+        for goal in PlanGoal:
+            self.goal_choice.addItem(goal.value, goal)
+        self.goal_choice.setToolTip(
+            "lethal-margin: the lethal isotherm covers tumor + safety margin. visible-ice: the "
+            "0 °C edge reaches the ice margin beyond the tumor everywhere and -20 °C covers "
+            "the tumor, as practice plans it."
+        )
+        self.goal_choice.currentIndexChanged.connect(lambda _index: self._goal_edited())
+        form.addRow("Goal", self.goal_choice)
         for name, title in SETTING_ROWS:
             declared = SETTING_RANGES[name]
             if declared.unit == "s":  # durations read as minutes at the bedside
@@ -133,7 +131,7 @@ class OptimizerPanel(QWidget):
         self.model_choice = compact_combo()
         self.model_choice.addItem(AUTOMATIC_MODEL, None)
         try:
-            add_probe_models(self.model_choice, self.session.probe_library)
+            add_probe_models(self.model_choice, self.session.document.probe_library)
         except PlanningError as error:
             self.model_choice.setToolTip(str(error))
         self.model_choice.setToolTip("Probe model the optimizer places; Automatic lets it choose.")
@@ -206,31 +204,38 @@ class OptimizerPanel(QWidget):
         layout.addWidget(self.result_box)
         layout.addStretch(1)
 
-        self.session.plan_changed.connect(after_drag(self.session, self._show_settings))
-        self.session.case_changed.connect(lambda _case: self._on_case())
-        self.session.results_changed.connect(lambda _results: self._show_result())
-        window.runner.task_progressed.connect(self._task_progressed)
-        window.runner.task_finished.connect(self._task_finished)
+        self.session.document.plan_changed.connect(after_drag(self.session, self._show_settings))
+        self.session.case_changed.connect(lambda _case: self._show_running())
+        self.session.document.results_changed.connect(lambda _results: self._show_result())
+        self.optimizer.changed.connect(self._optimizer_changed)
+        self.optimizer.failed.connect(self.context.errors.show_error)
+        context.runner.task_progressed.connect(self._task_progressed)
         self._show_settings()
-        self._on_case()
+        self._optimizer_changed()
 
     # -- settings -------------------------------------------------------------------------
     def _show_settings(self) -> None:
-        settings = self.session.plan.settings
+        settings = self.session.document.plan.settings
         self._updating = True
         for name, box in self.setting_boxes.items():
             box.setValue(_shown_value(name, getattr(settings, name)))
         site_index = self.site_choice.findData(settings.organ_site or "")
         self.site_choice.setCurrentIndex(max(0, site_index))
+        self.goal_choice.setCurrentIndex(max(0, self.goal_choice.findData(settings.goal)))
         self._updating = False
+
+    def _goal_edited(self) -> None:
+        if self._updating:
+            return
+        self.session.document.set_settings(goal=self.goal_choice.currentData())
 
     def _site_edited(self) -> None:
         if self._updating:
             return
         try:
-            self.session.set_settings(organ_site=self.site_choice.currentData() or None)
+            self.session.document.set_settings(organ_site=self.site_choice.currentData() or None)
         except PlanningError as error:
-            self.window.errors.show_error(error)
+            self.context.errors.show_error(error)
             self._show_settings()
 
     def _setting_edited(self, name: str) -> None:
@@ -240,105 +245,49 @@ class OptimizerPanel(QWidget):
         if not SETTING_RANGES[name].integer:
             value *= _scale(name)
         try:
-            self.session.set_settings(**{name: value})
+            self.session.document.set_settings(**{name: value})
         except PlanningError as error:
-            self.window.errors.show_error(error)
+            self.context.errors.show_error(error)
             self._show_settings()
 
     # -- running --------------------------------------------------------------------------
-    def _on_case(self) -> None:
-        self.proposal = None
-        self._show_result()
-        self._show_running(False)
+    @property
+    def proposal(self) -> Proposal | None:
+        """The optimizer's last proposal (kept by the application's logic)."""
+        return self.optimizer.proposal
 
-    def _show_running(self, running: bool) -> None:
+    def _optimizer_changed(self) -> None:
+        self.progress_note.setText(self.optimizer.note)
+        self._show_running()
+        self._show_result()
+
+    def _show_running(self) -> None:
+        running = self.optimizer.running
         self.run_button.setEnabled(not running and self.session.case is not None)
         self.cancel_button.setEnabled(running)
-        self.progress.setVisible(running)
-        if running:
+        if running and self.progress.isHidden():
             self.progress.setValue(0)
+        self.progress.setVisible(running)
 
-    def run(self) -> Task | None:
+    def run(self) -> TaskHandle | None:
         """Start the optimizer on the open case's image and labels with the plan's settings."""
-        case, labels = self.session.case, self.session.labels
-        if case is None:
-            return None
-        if labels is None or not labels.has(self.session.plan.target_label):
-            self.window.errors.show_error(
-                PlanningError("There is no tumor label to plan for: segment the tumor first.")
-            )
-            return None
-        volume, settings = case.volume, self.session.plan.settings
-        model_id = self.model_choice.currentData()
-        library = self.session.probe_library
-        probe_model = None if model_id is None else library.get(model_id)
-        self.progress_note.setText("Optimizing…")
-        self._show_running(True)
-        self._started_s = time.monotonic()
-        self.task = self.window.runner.submit(
-            "Optimizing the plan",
-            lambda progress, cancel: run_optimizer(
-                volume,
-                labels,
-                progress=progress,
-                cancel=cancel,
-                settings=settings,
-                probe_model=probe_model,
-                probe_library=library,
-                target_label=self.session.plan.target_label,
+        try:
+            return self.optimizer.run(
+                probe_model_id=self.model_choice.currentData(),
                 robustness_samples=self.samples_box.value(),
                 robustness_tip_error_mm=self.tip_error_box.value(),
-            ),
-            on_done=lambda result: self._optimized(result, labels),
-            on_error=lambda error, details: self._failed(error, details, labels),
-            key="optimizer",
-        )
-        return self.task
-
-    def _failed(self, error: BaseException, details: str, labels: LabelMap) -> None:
-        partial = error.best_partial_plan if isinstance(error, InfeasiblePlanError) else None
-        if isinstance(partial, Plan) and partial.probes:
-            # Not a failure to hide: the closest plan is a starting point to adjust by hand.
-            self.proposal = Proposal(
-                partial, None, time.monotonic() - self._started_s, (str(error),), labels,
-                shortfall=str(error),
-            )  # fmt: skip
-            self._show_result()
-            self.progress_note.setText(
-                f"No plan meets every goal: {error} The closest plan is shown below."
             )
-            return
-        # The dialog explains; the note keeps the reason in view after it is closed.
-        self.proposal = None
-        self._show_result()
-        self.progress_note.setText(f"No plan: {error}" if isinstance(error, PlanningError) else "")
-        self.window.errors.show_error(error, details)
+        except PlanningError as error:
+            self.context.errors.show_error(error)
+            return None
 
     def cancel(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-            self.progress_note.setText("Cancelling…")
+        self.optimizer.cancel()
 
     def _task_progressed(self, task: Task) -> None:
-        if task is self.task:
+        if task is self.optimizer.task:
             self.progress.setValue(round(1000 * task.fraction))
             self.progress_note.setText(task.message)
-
-    def _task_finished(self, task: Task) -> None:
-        if task is not self.task:
-            return
-        self.task = None
-        self._show_running(False)
-        if task.token.cancelled:
-            self.progress_note.setText("Cancelled; the plan is unchanged.")
-
-    def _optimized(self, result, labels: LabelMap) -> None:
-        """Show an ``OptimizationResult`` computed on ``labels`` as the proposal."""
-        self.proposal = Proposal(
-            result.plan, result.simulation, result.runtime_s, tuple(result.log), labels
-        )
-        self.progress_note.setText(f"Done in {result.runtime_s:.0f} s.")
-        self._show_result()
 
     # -- the proposal ---------------------------------------------------------------------
     def _show_result(self) -> None:
@@ -353,7 +302,7 @@ class OptimizerPanel(QWidget):
         rows = summary_rows(plan, metrics)
         rows.append(("Runtime", f"{proposal.runtime_s:.1f} s"))
         _fill(self.summary_table, rows)
-        current = summary_rows(self.session.plan, self._current_metrics())
+        current = summary_rows(self.session.document.plan, self._current_metrics())
         current_values = dict(current)
         _fill(self.compare_table, [(k, current_values.get(k, "—"), v) for k, v in rows])
         self.log.setPlainText("\n".join(proposal.log))
@@ -361,16 +310,16 @@ class OptimizerPanel(QWidget):
         self.summary_table.setVisible(not self.compare_button.isChecked())
         for table in (self.summary_table, self.compare_table):
             _fit_height(table)
-        self.accept_button.setEnabled(proposal.labels_used is self.session.labels)
-        if proposal.labels_used is not self.session.labels:
+        self.accept_button.setEnabled(self.optimizer.acceptable)
+        if not self.optimizer.acceptable:
             self.progress_note.setText("The labels changed since this proposal: run again.")
 
     def _current_metrics(self):
         """Metrics of the current plan, when fresh."""
-        results = self.session.results
-        if results is not None and self.session.results_fresh:
+        results = self.session.document.results
+        if results is not None and self.session.document.results_fresh:
             return results.metrics
-        plan = self.session.plan
+        plan = self.session.document.plan
         return None if plan.metrics_stale() else plan.metrics
 
     def _toggle_compare(self, _checked: bool) -> None:
@@ -378,38 +327,7 @@ class OptimizerPanel(QWidget):
 
     def accept(self) -> None:
         """Make the proposal the plan (one undo step) and show its verified simulation."""
-        proposal = self.proposal
-        if proposal is None or proposal.labels_used is not self.session.labels:
-            return
-        text = "Accept closest plan" if proposal.shortfall else "Accept optimized plan"
-        self.session.set_plan(proposal.plan, text=text)
-        simulation, metrics = proposal.simulation, proposal.plan.metrics
-        if simulation is not None and metrics is not None:
-            self.session.set_results(
-                PlanResults(
-                    inputs_key(self.session.plan, self.session.labels),
-                    TemperatureField(simulation.min_temperature_c, simulation.geometry),
-                    simulation=simulation,
-                    metrics=metrics,
-                )
-            )
-
-
-@dataclass(frozen=True, eq=False)
-class Proposal:
-    """What the optimizer proposes, and the label map it was computed on.
-
-    ``simulation`` is the verification run (``None`` for the closest plan of an
-    infeasible search, which the session then evaluates like any edit);
-    ``shortfall`` says which goal that closest plan misses ('' for a full plan).
-    """
-
-    plan: Plan
-    simulation: SimulationResult | None
-    runtime_s: float
-    log: tuple[str, ...]
-    labels_used: LabelMap
-    shortfall: str = ""
+        self.optimizer.accept()
 
 
 def _fill(table: QTableWidget, rows: list[tuple[str, ...]]) -> None:

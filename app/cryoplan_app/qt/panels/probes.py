@@ -4,9 +4,9 @@ Each row gives the probe's depth in the body (skin to tip), the craniocaudal
 and in-plane angles, the path check of planning_core's
 :class:`~planning_core.planning.trajectory.TrajectoryContext` (acceptable, or
 the first problem, with the closest structure), the model, tip and entry (LPS
-mm). The path context is prepared once per label map and settings in a
-worker; each probe's check then takes about 15 ms and is kept per probe
-position, so during a drag only the moved probe is checked again. Edits go
+mm). The checks come from the application's logic
+(:class:`~cryoplan_app.logic.trajectory.TrajectoryLogic`), which prepares the
+path context in the background and keeps each probe's report. Edits go
 through the session (``add_probe_at``, ``move_probe``, ``set_probe_model``,
 ``remove_probe``) and are undoable.
 """
@@ -35,19 +35,12 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from cryoplan_app.qt.context import AppContext
 from cryoplan_app.qt.panels.widgets import compact_combo, format_lps, group, note, number_box
 from planning_core.errors import PlanningError
-from planning_core.imaging.labels import LabelMap
-from planning_core.imaging.volume import Volume
-from planning_core.planning.evaluate import case_body_mask
 from planning_core.planning.plan import PlannedProbe
 from planning_core.planning.results import PathReport
-from planning_core.planning.settings import PlanSettings
-from planning_core.planning.trajectory import (
-    TrajectoryContext,
-    directions_from_angles_deg,
-    probe_angles_deg,
-)
+from planning_core.planning.trajectory import directions_from_angles_deg, probe_angles_deg
 from planning_core.thermal.probes import ProbeLibrary, ProbeModel
 
 #: Table columns, with the unit in the header.
@@ -86,14 +79,6 @@ def add_probe_models(combo: QComboBox, library: ProbeLibrary) -> None:
         combo.setItemData(combo.count() - 1, description, Qt.ItemDataRole.ToolTipRole)
 
 
-def trajectory_context(volume: Volume, labels: LabelMap, settings: PlanSettings, progress, cancel):
-    """The path analysis of ``labels``, with the body outline the plan evaluation uses."""
-    body = case_body_mask(volume, labels)
-    return TrajectoryContext(
-        labels, settings, body_mask=body, volume=volume, progress=progress, cancel=cancel
-    )
-
-
 def path_summary(report: PathReport) -> str:
     """'OK' or the first problem, with the closest checked structure."""
     closest = min(report.closest_mm.items(), key=lambda item: item[1], default=None)
@@ -107,15 +92,12 @@ def path_summary(report: PathReport) -> str:
 class ProbesPanel(QWidget):
     """See the module docstring."""
 
-    def __init__(self, window, parent: QWidget | None = None) -> None:
+    def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.window = window
-        self.session = window.session
-        self.context: TrajectoryContext | None = None
+        self.context = context
+        self.session = context.session
+        self.paths = context.logic.trajectory
         self.reports: list[PathReport | None] = []
-        # Reports by probe for the present context: a drag re-checks only the moved probe.
-        self._report_cache: dict[PlannedProbe, PathReport | None] = {}
-        self._context_key: tuple[LabelMap | None, PlanSettings] | None = None
         self._updating = False
 
         self.model_choice = compact_combo()
@@ -200,9 +182,11 @@ class ProbesPanel(QWidget):
         layout.addWidget(group("Selected probe", self.editor))
 
         self.session.case_changed.connect(lambda _case: self._inputs_changed())
-        self.session.labels_changed.connect(lambda _labels: self._inputs_changed())
-        self.session.plan_changed.connect(lambda _plan: self._plan_changed())
-        self.session.selected_probe_changed.connect(lambda _index: self._show_selection())
+        self.session.document.labels_changed.connect(lambda _labels: self._inputs_changed())
+        self.session.document.plan_changed.connect(lambda _plan: self._plan_changed())
+        self.session.document.selected_probe_changed.connect(lambda _index: self._show_selection())
+        self.paths.changed.connect(self._inputs_changed)
+        self.paths.failed.connect(self.context.errors.show_error)
         self._fill_models()
         self._inputs_changed()
 
@@ -212,76 +196,26 @@ class ProbesPanel(QWidget):
 
     def _fill_models(self) -> None:
         try:
-            add_probe_models(self.model_choice, self.session.probe_library)
-            add_probe_models(self.probe_model_choice, self.session.probe_library)
+            add_probe_models(self.model_choice, self.session.document.probe_library)
+            add_probe_models(self.probe_model_choice, self.session.document.probe_library)
         except PlanningError as error:
             self.context_note.setText(str(error))
 
     # -- model -> widgets -----------------------------------------------------------------
     def _inputs_changed(self) -> None:
-        """Labels or settings changed: prepare the path analysis again (in a worker)."""
-        case, labels = self.session.case, self.session.labels
-        settings = self.session.plan.settings
-        self.add_button.setEnabled(case is not None and self.model_choice.count() > 0)
-        key = (labels, settings)
-        if self._same_inputs(key):
-            self._show_probes()
-            return
-        self.context = None
-        self._report_cache = {}
-        if case is None or labels is None:
-            self._context_key = None
-            self.context_note.setText("Path checks need a label map (segment or open one).")
-            self._show_probes()
-            return
-        if not self.session.plan.probes:  # prepared when the first probe arrives
-            self._context_key = None
-            self.context_note.setText("")
-            self._show_probes()
-            return
-        self._context_key = key
-        self.context_note.setText("Preparing path checks…")
-        volume = case.volume
-        self.window.runner.submit(
-            "Preparing path checks",
-            lambda progress, cancel: trajectory_context(volume, labels, settings, progress, cancel),
-            on_done=lambda context: self._context_ready(key, context),
-            on_error=self._context_failed,
-            key="trajectory-context",
-        )
+        """Case, labels or the path checks changed: show everything again."""
+        self.add_button.setEnabled(self.session.case is not None and self.model_choice.count() > 0)
+        self.context_note.setText(self.paths.note)
         self._show_probes()
-
-    def _same_inputs(self, key: tuple[LabelMap | None, PlanSettings]) -> bool:
-        # Label maps are immutable: identity tells whether they changed (== would compare voxels).
-        old = self._context_key
-        return old is not None and old[0] is key[0] and old[1] == key[1]
-
-    def _context_ready(
-        self, key: tuple[LabelMap | None, PlanSettings], context: TrajectoryContext
-    ) -> None:
-        if key is not self._context_key:
-            return
-        self.context = context
-        self._report_cache = {}
-        names = ", ".join(s.name for s in context.structures) or "none"
-        self.context_note.setText(f"Paths checked against: {names}.")
-        self._show_probes()
-
-    def _context_failed(self, error: BaseException, details: str) -> None:
-        self.context_note.setText(f"Path checks unavailable: {error}")
-        if not isinstance(error, PlanningError):
-            self.window.errors.show_error(error, details)
 
     def _plan_changed(self) -> None:
-        if not self._same_inputs((self.session.labels, self.session.plan.settings)):
-            self._inputs_changed()
-        elif not (self.session.dragging and self._show_dragged_probe()):
+        if not (self.session.document.dragging and self._show_dragged_probe()):
             self._show_probes()
 
     def _show_dragged_probe(self) -> bool:
         """During a drag only the moved (selected) probe's row changes; False if more did."""
-        plan = self.session.plan
-        index = _valid_index(self.session.selected_probe, len(plan.probes))
+        plan = self.session.document.plan
+        index = _valid_index(self.session.document.selected_probe, len(plan.probes))
         if index is None or self.table.rowCount() != len(plan.probes):
             return False
         self._updating = True
@@ -291,7 +225,7 @@ class ProbesPanel(QWidget):
         return True
 
     def _show_probes(self) -> None:
-        plan = self.session.plan
+        plan = self.session.document.plan
         down = plan.settings.table_direction_lps()
         self.reports = [None] * len(plan.probes)
         self._updating = True
@@ -302,7 +236,7 @@ class ProbesPanel(QWidget):
         self._show_selection()
 
     def _show_row(self, row: int, probe: PlannedProbe, down: NDArray[np.float64]) -> None:
-        report = self._analyze(probe)
+        report = self.paths.report(probe)
         self.reports[row] = report
         cc, in_plane, _ = probe_angles_deg(probe.direction_lps, down)
         depth = (
@@ -329,21 +263,9 @@ class ProbesPanel(QWidget):
                 item.setToolTip(_path_details(report))
             self.table.setItem(row, column, item)
 
-    def _analyze(self, probe: PlannedProbe) -> PathReport | None:
-        if self.context is None:
-            return None
-        if probe not in self._report_cache:
-            if len(self._report_cache) > 256:  # a long drag leaves many positions behind
-                self._report_cache.clear()
-            try:
-                self._report_cache[probe] = self.context.analyze_probe(probe)
-            except PlanningError:
-                self._report_cache[probe] = None
-        return self._report_cache[probe]
-
     def _show_selection(self) -> None:
-        plan = self.session.plan
-        index = _valid_index(self.session.selected_probe, len(plan.probes))
+        plan = self.session.document.plan
+        index = _valid_index(self.session.document.selected_probe, len(plan.probes))
         self._updating = True
         if index is None:
             self.table.clearSelection()
@@ -373,28 +295,34 @@ class ProbesPanel(QWidget):
         if self._updating:
             return
         rows = self.table.selectionModel().selectedRows()
-        self.session.select_probe(rows[0].row() if rows else None)
+        self.session.document.select_probe(rows[0].row() if rows else None)
 
     def add_probe(self) -> None:
         """Add a probe of the chosen model with its tip at the crosshair, entering from above."""
         if self.session.case is None or self.model_choice.count() == 0:
             return
-        model = self.session.probe_library.get(self.model_choice.currentData())
+        model = self.session.document.probe_library.get(self.model_choice.currentData())
         # Long enough for the freezing segment to lie wholly inside the patient.
         depth = max(NEW_PROBE_LENGTH_MM, model.tip_offset_mm + model.active_length_mm + 20.0)
-        tip = self.session.crosshair_lps
-        self._guarded(lambda: self.session.add_probe_at(tip, model_id=model.id, depth_mm=depth))
+        tip = self.session.view.crosshair_lps
+        self._guarded(
+            lambda: self.session.document.add_probe_at(tip, model_id=model.id, depth_mm=depth)
+        )
 
     def remove_selected(self) -> None:
-        index = self.session.selected_probe
+        index = self.session.document.selected_probe
         if index is not None:
-            self._guarded(lambda: self.session.remove_probe(index))
+            self._guarded(lambda: self.session.document.remove_probe(index))
 
     def _move(self, tip: NDArray[np.float64] | None, entry: NDArray[np.float64] | None) -> None:
-        index = _valid_index(self.session.selected_probe, len(self.session.plan.probes))
+        index = _valid_index(
+            self.session.document.selected_probe, len(self.session.document.plan.probes)
+        )
         if index is None or self._updating:
             return
-        self._guarded(lambda: self.session.move_probe(index, tip_lps_mm=tip, entry_lps_mm=entry))
+        self._guarded(
+            lambda: self.session.document.move_probe(index, tip_lps_mm=tip, entry_lps_mm=entry)
+        )
         self._show_selection()  # a refused edit puts the numbers back
 
     def _points_edited(self) -> None:
@@ -406,17 +334,19 @@ class ProbesPanel(QWidget):
         self._move(tip, entry)
 
     def _selected_probe(self) -> PlannedProbe | None:
-        probes = self.session.plan.probes
-        index = _valid_index(self.session.selected_probe, len(probes))
+        probes = self.session.document.plan.probes
+        index = _valid_index(self.session.document.selected_probe, len(probes))
         return None if index is None else probes[index]
 
     def _model_chosen(self) -> None:
-        index = _valid_index(self.session.selected_probe, len(self.session.plan.probes))
+        index = _valid_index(
+            self.session.document.selected_probe, len(self.session.document.plan.probes)
+        )
         model_id = self.probe_model_choice.currentData()
         if index is None or self._updating or model_id is None:
             return
-        if model_id != self.session.plan.probes[index].model_id:
-            self._guarded(lambda: self.session.set_probe_model(index, model_id))
+        if model_id != self.session.document.plan.probes[index].model_id:
+            self._guarded(lambda: self.session.document.set_probe_model(index, model_id))
             self._show_selection()
 
     def _depth_edited(self) -> None:
@@ -435,7 +365,7 @@ class ProbesPanel(QWidget):
         direction = directions_from_angles_deg(
             self.cc_box.value(),
             self.in_plane_box.value(),
-            self.session.plan.settings.table_direction_lps(),
+            self.session.document.plan.settings.table_direction_lps(),
         )
         length = math.dist(probe.tip_lps_mm, probe.entry_lps_mm)
         self._move(None, np.asarray(probe.tip_lps_mm) - length * direction)
@@ -444,7 +374,7 @@ class ProbesPanel(QWidget):
         try:
             action()
         except PlanningError as error:
-            self.window.errors.show_error(error)
+            self.context.errors.show_error(error)
 
 
 def _typed(boxes: list[QDoubleSpinBox], current: tuple[float, float, float]) -> NDArray:

@@ -3,7 +3,9 @@
 The plan stores its protocol as text (``F10-T8-F10`` or a preset name); every
 change here goes to the session as that text, one undo step each. A code
 that :func:`~planning_core.thermal.protocol.parse_protocol` refuses is never
-sent: its error is shown under the field instead.
+sent: its error is shown under the field instead. Each phase has a power (duty
+cycle, 0-100 %) for all probes; per-probe powers (``F10@100/50``) are typed in
+the code field and shown, read-only, in the table.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from PyQt6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QHeaderView,
+    QLabel,
     QLineEdit,
     QPushButton,
     QTableWidget,
@@ -21,6 +24,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from cryoplan_app.qt.context import AppContext
 from cryoplan_app.qt.panels.widgets import after_drag, format_minutes, note, number_box
 from planning_core.errors import PlanningError
 from planning_core.thermal.protocol import PROTOCOL_PRESETS, Phase, Protocol, parse_protocol
@@ -33,16 +37,17 @@ PHASE_KINDS = (
     ("active_thaw", "Active thaw"),
 )
 _ERROR_STYLE = "color: #c62828;"
-_KIND_COLUMN, _MINUTES_COLUMN = 0, 1
+_KIND_COLUMN, _MINUTES_COLUMN, _POWER_COLUMN = 0, 1, 2
+_PER_PROBE_TIP = "One power per probe; edit it in the Code field (e.g. F10@100/50)."
 
 
 class ProtocolPanel(QWidget):
     """Edits the session plan's freeze-thaw protocol; see the module docstring."""
 
-    def __init__(self, window, parent: QWidget | None = None) -> None:
+    def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.window = window
-        self.session = window.session
+        self.context = context
+        self.session = context.session
         self._updating = False
 
         self.preset_choice = QComboBox()
@@ -51,12 +56,15 @@ class ProtocolPanel(QWidget):
             self.preset_choice.addItem(name)
             index = self.preset_choice.count() - 1
             self.preset_choice.setItemData(
-                index, f"{preset.code}: {preset.description}", Qt.ItemDataRole.ToolTipRole
+                index,
+                f"{preset.code}: {preset.description}. Usual for {', '.join(preset.organs)}. "
+                f"Source: {preset.source}.",
+                Qt.ItemDataRole.ToolTipRole,
             )
         self.preset_choice.currentTextChanged.connect(self._preset_chosen)
 
-        self.table = QTableWidget(0, 2)
-        self.table.setHorizontalHeaderLabels(("Phase", "Duration"))
+        self.table = QTableWidget(0, 3)
+        self.table.setHorizontalHeaderLabels(("Phase", "Duration", "Power"))
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.table.verticalHeader().setDefaultSectionSize(28)
         self.table.setMinimumHeight(150)
@@ -72,7 +80,9 @@ class ProtocolPanel(QWidget):
         self.code_field.setPlaceholderText("e.g. F10-T8-F10 or 10-5-10")
         self.code_field.setToolTip(
             "F freeze, T passive thaw, A active thaw, each followed by minutes; "
-            "numbers alone alternate freeze and thaw. Press Enter to apply."
+            "numbers alone alternate freeze and thaw. A freeze or active thaw may end "
+            "in @percent (power for all probes, F10@50) or @p1/p2 (one per probe). "
+            "Press Enter to apply."
         )
         self.code_field.textEdited.connect(self._code_edited)
         self.code_field.returnPressed.connect(self._apply_code)
@@ -98,20 +108,21 @@ class ProtocolPanel(QWidget):
         layout.addLayout(buttons)
         layout.addWidget(self.summary_note)
         layout.addStretch(1)
-        self.session.plan_changed.connect(after_drag(self.session, self._show_plan))
+        self.session.document.plan_changed.connect(after_drag(self.session, self._show_plan))
         self._show_plan()
 
     # -- model -> widgets -----------------------------------------------------------------
     def _show_plan(self) -> None:
-        plan = self.session.plan
+        plan = self.session.document.plan
         protocol = plan.parsed_protocol()
         self._updating = True
         preset = plan.protocol if plan.protocol in PROTOCOL_PRESETS else CUSTOM
         self.preset_choice.setCurrentText(preset)
         self.preset_note.setText(
-            PROTOCOL_PRESETS[preset].description.capitalize() + "."
+            _preset_text(PROTOCOL_PRESETS[preset])
             if preset in PROTOCOL_PRESETS
-            else "Custom sequence (F freeze, T passive thaw, A active thaw; minutes)."
+            else "Custom sequence (F freeze, T passive thaw, A active thaw; minutes; "
+            "@percent power)."
         )
         self.code_field.setText(protocol.code)
         self.error_note.setText("")
@@ -128,16 +139,38 @@ class ProtocolPanel(QWidget):
             minutes.valueChanged.connect(lambda _value: self._phases_edited())
             self.table.setCellWidget(row, _KIND_COLUMN, kind)
             self.table.setCellWidget(row, _MINUTES_COLUMN, minutes)
+            self.table.setCellWidget(row, _POWER_COLUMN, self._power_widget(phase))
         self.remove_button.setEnabled(len(protocol.phases) > 1)
         self._updating = False
         self._show_summary(protocol)
+
+    def _power_widget(self, phase: Phase) -> QWidget:
+        """A 0-100 % box for the phase's power; a read-only label for per-probe powers."""
+        if isinstance(phase.power_percent, tuple):
+            label = QLabel("/".join(f"{v:g}" for v in phase.power_percent) + " %")
+            label.setToolTip(_PER_PROBE_TIP)
+            return label
+        power = number_box(
+            minimum=0.0,
+            maximum=100.0,
+            value=phase.power_percent,
+            unit="%",
+            decimals=0,
+            step=10.0,
+            tooltip="Duty cycle of the probes in this phase (100 %: full power).",
+        )
+        if phase.kind == "passive_thaw":
+            power.setEnabled(False)
+            power.setToolTip("The probes are off during a passive thaw.")
+        power.valueChanged.connect(lambda _value: self._phases_edited())
+        return power
 
     def _show_summary(self, protocol: Protocol) -> None:
         text = (
             f"Total {format_minutes(protocol.duration_s)}, of which freezing "
             f"{format_minutes(protocol.freeze_time_s)}."
         )
-        limit_s = self.session.plan.settings.max_total_freeze_s
+        limit_s = self.session.document.plan.settings.max_total_freeze_s
         if protocol.freeze_time_s > limit_s:
             text += f" ⚠ Longer than the plan's freeze limit ({format_minutes(limit_s)})."
         self.summary_note.setText(text)
@@ -152,11 +185,11 @@ class ProtocolPanel(QWidget):
             return False
         self.error_note.setText("")
         text = code.strip() if code.strip() in PROTOCOL_PRESETS else protocol.code
-        if text != self.session.plan.protocol:
+        if text != self.session.document.plan.protocol:
             try:
-                self.session.set_protocol(text)
+                self.session.document.set_protocol(text)
             except PlanningError as error:
-                self.window.errors.show_error(error)
+                self.context.errors.show_error(error)
                 return False
         return True
 
@@ -181,11 +214,21 @@ class ProtocolPanel(QWidget):
             self.apply_button.setEnabled(True)
 
     def _table_protocol(self) -> Protocol:
+        shown = self.session.document.plan.parsed_protocol().phases
         phases = []
         for row in range(self.table.rowCount()):
             kind = self.table.cellWidget(row, _KIND_COLUMN).currentData()
             minutes = self.table.cellWidget(row, _MINUTES_COLUMN).value()
-            phases.append(Phase(kind, minutes * 60.0))
+            power_cell = self.table.cellWidget(row, _POWER_COLUMN)
+            # Per-probe powers are shown read-only: keep them as they are.
+            power = (
+                power_cell.value()
+                if not isinstance(power_cell, QLabel)
+                else shown[row].power_percent
+            )
+            if kind == "passive_thaw":
+                power = 100.0  # probes are off; a thaw has no power
+            phases.append(Phase(kind, minutes * 60.0, power_percent=power))
         return Protocol(tuple(phases))
 
     def _phases_edited(self) -> None:
@@ -199,13 +242,13 @@ class ProtocolPanel(QWidget):
         self.set_code(protocol.code)
 
     def _add_phase(self) -> None:
-        protocol = self.session.plan.parsed_protocol()
+        protocol = self.session.document.plan.parsed_protocol()
         last = protocol.phases[-1]
         kind = "passive_thaw" if last.kind == "freeze" else "freeze"
         self.set_code(Protocol((*protocol.phases, Phase(kind, last.duration_s))).code)
 
     def _remove_phase(self) -> None:
-        protocol = self.session.plan.parsed_protocol()
+        protocol = self.session.document.plan.parsed_protocol()
         if len(protocol.phases) > 1:
             try:
                 shorter = Protocol(protocol.phases[:-1])
@@ -213,3 +256,8 @@ class ProtocolPanel(QWidget):
                 self.error_note.setText(str(error))
                 return
             self.set_code(shorter.code)
+
+
+def _preset_text(preset: Protocol) -> str:
+    """The note under the preset menu: what it is and the organs it is usual for."""
+    return f"{preset.description.capitalize()}. Usual for {', '.join(preset.organs)}."

@@ -3,14 +3,15 @@
 Every result replaces the session's label map through its history, so each
 edit is one undo step; a stroke's result is one step too, and undoing it also
 takes the stroke back (:class:`~cryoplan_app.model.lesion_tools.StrokeTool`).
-The computing is planning_core's (:mod:`planning_core.segmentation`, through
-:mod:`cryoplan_app.model.lesion_tools`), run in the window's worker threads;
-the lesion's volume and RECIST axes are shown after every tumor segmentation.
+The computing is the application logic's
+(:class:`~cryoplan_app.logic.segmentation.SegmentationLogic`, running
+:mod:`planning_core.segmentation` in the background); this panel drives the
+tools and shows the results; the lesion's volume and RECIST axes are shown
+after every tumor segmentation.
 """
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable
 from functools import partial
 
@@ -32,23 +33,17 @@ from cryoplan_app.model.lesion_tools import (
     LesionFigures,
     LesionResult,
     StrokeTool,
-    finish,
-    lesion_figures,
-    merge_tumor,
-    segment_line,
 )
 from cryoplan_app.model.planes import SLICE_VIEWS
 from cryoplan_app.model.sketch import Sketch, SketchLine, Stroke, new_line, new_stroke
+from cryoplan_app.qt.context import AppContext
 from cryoplan_app.qt.panels.view_tool import ViewTool
 from cryoplan_app.qt.panels.widgets import format_lps, group, note, number_box
-from cryoplan_app.qt.tasks import Task
 from planning_core.errors import PlanningError
 from planning_core.figures import format_length_mm, format_volume_ml
 from planning_core.imaging.labels import LabelMap
 from planning_core.segmentation import editing
-from planning_core.segmentation.anatomy import segment_anatomy
-from planning_core.segmentation.organs import ORGAN_PROFILES, OrganSegmentation, segment_organ
-from planning_core.segmentation.tumor import segment_tumor
+from planning_core.segmentation.organs import ORGAN_PROFILES, OrganSegmentation
 
 SEED_TOOL = "tumor seed"
 LINE_TOOL = "diameter line"
@@ -65,25 +60,20 @@ STROKE_STEP_FRACTION = 0.5
 class SegmentationPanel(QWidget):
     """Tumor by seed click, manual label edits and anatomy; see the module docstring."""
 
-    def __init__(self, window, tool: ViewTool, parent: QWidget | None = None) -> None:
+    def __init__(self, context: AppContext, tool: ViewTool, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.window = window
-        self.session = window.session
+        self.context = context
+        self.session = context.session
         self.tool = tool
         self.seed_lps_mm: NDArray[np.float64] | None = None
         self._stroke: LabelMap | None = None
         # The lesion tools: what they draw over the 2-D views, and their state.
         self.sketch = Sketch()
         for name in SLICE_VIEWS:
-            window.view_area.views[name].set_sketch(self.sketch)
-        self.strokes: StrokeTool | None = None
+            context.views[name].set_sketch(self.sketch)
+        self.segmentation = context.logic.segmentation
         self._line_start: NDArray[np.float64] | None = None
         self._live: Stroke | None = None
-        self._stroke_task: Task | None = None  # the running stroke update
-        # Figures of the label maps shown so far (undo and redo show them without measuring).
-        self._figures: weakref.WeakKeyDictionary[LabelMap, LesionFigures | None] = (
-            weakref.WeakKeyDictionary()
-        )
 
         self.click_button = QPushButton("Click tumor")
         self.click_button.setCheckable(True)
@@ -224,8 +214,8 @@ class SegmentationPanel(QWidget):
         layout.addStretch(1)
 
         self.session.case_changed.connect(self._on_case)
-        self.session.labels_changed.connect(self._on_labels)
-        self.session.selected_label_changed.connect(self._on_selected_label)
+        self.session.document.labels_changed.connect(self._on_labels)
+        self.session.view.selected_label_changed.connect(self._on_selected_label)
         tool.changed.connect(self._sync_tool_buttons)
         self._on_case(self.session.case)
 
@@ -241,11 +231,9 @@ class SegmentationPanel(QWidget):
             self.line_button, self.lesion_stroke_button, self.background_stroke_button,
         ):  # fmt: skip
             widget.setEnabled(has_case)
-        self.strokes = None if self.session.case is None else StrokeTool(self.session.case.volume)
         self._line_start, self._live = None, None
-        self._figures = weakref.WeakKeyDictionary()
         self.sketch.clear()
-        self._on_labels(self.session.labels)
+        self._on_labels(self.session.document.labels)
 
     def _on_labels(self, labels: LabelMap | None) -> None:
         self._fill_label_choice()
@@ -256,8 +244,8 @@ class SegmentationPanel(QWidget):
         self._show_figures(labels)
 
     def _fill_label_choice(self) -> None:
-        current = self.label_choice.currentText() or self.session.selected_label or TUMOR_LABEL
-        labels = self.session.labels
+        current = self.label_choice.currentText() or self.session.view.selected_label or TUMOR_LABEL
+        labels = self.session.document.labels
         names = list(labels.names) if labels is not None else []
         if TUMOR_LABEL not in names:
             names.insert(0, TUMOR_LABEL)
@@ -270,6 +258,11 @@ class SegmentationPanel(QWidget):
     def _on_selected_label(self, name: str | None) -> None:
         if name:
             self.label_choice.setCurrentText(name)
+
+    @property
+    def strokes(self) -> StrokeTool | None:
+        """The open case's stroke tool (kept by the application's logic)."""
+        return self.segmentation.strokes
 
     @property
     def edited_label(self) -> str:
@@ -290,11 +283,7 @@ class SegmentationPanel(QWidget):
             button.blockSignals(False)
 
     def _current_labels(self) -> LabelMap:
-        case = self.session.case
-        if case is None:
-            raise PlanningError("Open an image before segmenting.")
-        labels = self.session.labels
-        return labels if labels is not None else LabelMap.empty(case.volume.geometry)
+        return self.segmentation.current_labels()
 
     # -- tumor ----------------------------------------------------------------------------
     def _toggle_seed_tool(self, checked: bool) -> None:
@@ -314,38 +303,20 @@ class SegmentationPanel(QWidget):
         """Use ``lps_mm`` as the tumor seed and show it at the crosshair."""
         self.seed_lps_mm = np.asarray(lps_mm, dtype=np.float64).reshape(3)
         self.seed_note.setText(f"Seed: LPS {format_lps(self.seed_lps_mm)} mm")
-        self.session.set_crosshair(self.seed_lps_mm)
+        self.session.view.set_crosshair(self.seed_lps_mm)
 
     def segment(self) -> None:
         """Segment the tumor from the seed (the crosshair when no seed was clicked)."""
-        case = self.session.case
-        if case is None:
-            return
-        seed = self.seed_lps_mm if self.seed_lps_mm is not None else self.session.crosshair_lps
-        volume = case.volume
-        self.result_note.setText("Segmenting…")
-        self.window.runner.submit(
-            "Segmenting the tumor",
-            lambda progress, cancel: finish(
-                segment_tumor(volume, seed, progress=progress, cancel=cancel)
-            ),
-            on_done=partial(self._lesion_segmented, "Segment tumor", ()),
-            on_error=self._failed(self.result_note),
-            key="segmentation",
+        seed = self.seed_lps_mm if self.seed_lps_mm is not None else self.session.view.crosshair_lps
+        task = self.segmentation.segment_tumor(
+            seed, on_done=self._lesion_segmented, on_error=self._failed(self.result_note)
         )
+        if task is not None:
+            self.result_note.setText("Segmenting…")
 
-    def _lesion_segmented(
-        self, text: str, strokes: tuple[Stroke, ...], result: LesionResult
-    ) -> None:
-        """Show ``result`` as the tumor label: one undo step that also restores the strokes."""
-        tool = self.strokes
-        if tool is None:
-            return
-        merged = merge_tumor(self.session.labels, result.segmentation)
-        tool.record_step(self.session.labels, merged, strokes)
-        self._figures[merged] = result.figures
+    def _lesion_segmented(self, result: LesionResult, strokes: tuple[Stroke, ...]) -> None:
+        """Show ``result``, now the tumor label, and the strokes it came from."""
         self.sketch.set_strokes(strokes)
-        self.session.replace_labels(merged, text)
         segmentation = result.segmentation
         lines = [
             f"Tumor: {format_volume_ml(segmentation.volume_ml)}, largest diameter "
@@ -360,24 +331,17 @@ class SegmentationPanel(QWidget):
         if labels is None or not labels.has(TUMOR_LABEL):
             _set_note(self.figures_note, "")
             return
-        if labels in self._figures:
-            figures = self._figures[labels]
+        known, figures = self.segmentation.known_figures(labels)
+        if known:
             _set_note(self.figures_note, "" if figures is None else figures.text())
             return
 
         def done(figures: LesionFigures | None) -> None:
-            self._figures[labels] = figures
-            if labels is self.session.labels:
+            if labels is self.session.document.labels:
                 _set_note(self.figures_note, "" if figures is None else figures.text())
 
         _set_note(self.figures_note, "Measuring the lesion…")
-        self.window.runner.submit(
-            "Measuring the lesion",
-            lambda _progress, _cancel: lesion_figures(labels),
-            on_done=done,
-            on_error=self._failed(self.figures_note),
-            key="lesion-figures",
-        )
+        self.segmentation.measure(labels, on_done=done, on_error=self._failed(self.figures_note))
 
     # -- diameter line --------------------------------------------------------------------
     def _toggle_line_tool(self, checked: bool) -> None:
@@ -400,20 +364,13 @@ class SegmentationPanel(QWidget):
 
     def segment_from_line(self, line: SketchLine) -> None:
         """Segment the lesion whose long axis is ``line`` (in a worker)."""
-        case = self.session.case
-        if case is None:
-            return
-        volume = case.volume
-        self.result_note.setText(
-            f"Segmenting the lesion along a {format_length_mm(line.length_mm)} line…"
+        task = self.segmentation.segment_from_line(
+            line, on_done=self._lesion_segmented, on_error=self._failed(self.result_note)
         )
-        self.window.runner.submit(
-            "Segmenting the lesion from its diameter",
-            lambda progress, cancel: segment_line(volume, line, progress=progress, cancel=cancel),
-            on_done=partial(self._lesion_segmented, "Diameter line", ()),
-            on_error=self._failed(self.result_note),
-            key="segmentation",
-        )
+        if task is not None:
+            self.result_note.setText(
+                f"Segmenting the lesion along a {format_length_mm(line.length_mm)} line…"
+            )
 
     # -- strokes --------------------------------------------------------------------------
     def _toggle_stroke_tool(self, lesion: bool, checked: bool) -> None:
@@ -445,41 +402,22 @@ class SegmentationPanel(QWidget):
         self.update_from_strokes()
 
     def update_from_strokes(self) -> None:
-        """Segment the lesion from the strokes painted so far (in a worker; the newest wins).
-
-        One update runs at a time, because the stroke segmenter keeps its data
-        between them; strokes painted meanwhile are taken by the next one.
-        """
-        tool = self.strokes
-        if tool is None or (self._stroke_task is not None and not self._stroke_task.done):
-            return
-        if not tool.pending:
-            return  # the labels shown are these strokes' result (after an undo)
-        if not tool.has_lesion:
-            self.result_note.setText("Paint inside the lesion first (Lesion strokes).")
-            return
-        strokes, radius_mm = tool.strokes, self.stroke_radius_box.value()
-        self.result_note.setText("Updating the lesion from the strokes…")
-        self._stroke_task = self.window.runner.submit(
-            "Updating the lesion from the strokes",
-            lambda _progress, _cancel: tool.segment(strokes, brush_radius_mm=radius_mm),
-            on_done=partial(self._strokes_segmented, tool, strokes),
-            on_error=self._strokes_failed,
-            key="strokes",
+        """Segment the lesion from the strokes painted so far (in a worker; the newest wins)."""
+        task = self.segmentation.update_from_strokes(
+            brush_radius_mm=self.stroke_radius_box.value(),
+            on_done=self._lesion_segmented,
+            on_error=self._failed(self.result_note),
         )
-
-    def _strokes_segmented(
-        self, tool: StrokeTool, strokes: tuple[Stroke, ...], result: LesionResult
-    ) -> None:
-        self._stroke_task = None
-        if tool is self.strokes and strokes == tool.strokes:
-            self._lesion_segmented("Lesion stroke", strokes, result)
-        else:  # strokes were painted or taken back meanwhile: those count
-            self.update_from_strokes()
-
-    def _strokes_failed(self, error: BaseException, details: str) -> None:
-        self._stroke_task = None
-        self._failed(self.result_note)(error, details)
+        tool = self.strokes
+        if task is not None:
+            self.result_note.setText("Updating the lesion from the strokes…")
+        elif (
+            tool is not None
+            and tool.pending
+            and not tool.has_lesion
+            and not self.segmentation.updating_from_strokes
+        ):
+            self.result_note.setText("Paint inside the lesion first (Lesion strokes).")
 
     def _show_stroke_count(self) -> None:
         tool = self.strokes
@@ -496,7 +434,7 @@ class SegmentationPanel(QWidget):
 
         def handler(error: BaseException, details: str) -> None:
             target.setText("")
-            self.window.errors.show_error(error, details)
+            self.context.errors.show_error(error, details)
 
         return handler
 
@@ -522,24 +460,14 @@ class SegmentationPanel(QWidget):
             )
             return
         stroke, self._stroke = self._stroke, None
-        if stroke is not self.session.labels:
+        if stroke is not self.session.document.labels:
             verb = "Erase" if erase else "Paint"
-            self.session.replace_labels(stroke, f"{verb} {self.edited_label}")
+            self.session.document.replace_labels(stroke, f"{verb} {self.edited_label}")
 
     # -- clean-up -------------------------------------------------------------------------
     def _apply_edit(self, text: str, edit: Callable[[LabelMap], LabelMap]) -> None:
-        """Run ``edit`` on the label map in a worker and make its result one undo step."""
-        labels = self._current_labels()
-        name = self.edited_label
-        if not labels.has(name):
-            raise PlanningError(f"label {name!r} does not exist yet; paint or segment it first.")
-
-        def done(result: LabelMap) -> None:
-            self.session.replace_labels(result, f"{text} ({name})")
-
-        self.window.runner.submit(
-            text, lambda _progress, _cancel: edit(labels), on_done=done, key="label-edit"
-        )
+        """Run ``edit`` on the edited label in a worker; its result is one undo step."""
+        self.segmentation.edit_label(text, self.edited_label, edit)
 
     def _clean_up(self, text: str, function: Callable[[LabelMap, str], LabelMap]) -> None:
         name = self.edited_label
@@ -564,28 +492,18 @@ class SegmentationPanel(QWidget):
         try:
             action()
         except PlanningError as error:
-            self.window.errors.show_error(error)
+            self.context.errors.show_error(error)
 
     # -- organs ---------------------------------------------------------------------------
     def segment_anatomy(self) -> None:
         """Add body, skin, bone, lung and bowel gas around the existing labels."""
-        case = self.session.case
-        if case is None:
-            return
-        volume, labels = case.volume, self.session.labels
-        self.anatomy_note.setText("Segmenting the anatomy…")
-        self.window.runner.submit(
-            "Automatic anatomy",
-            lambda progress, cancel: segment_anatomy(
-                volume, into=labels, progress=progress, cancel=cancel
-            ),
-            on_done=self._anatomy_done,
-            on_error=self._failed(self.anatomy_note),
-            key="anatomy",
+        task = self.segmentation.segment_anatomy(
+            on_done=self._anatomy_done, on_error=self._failed(self.anatomy_note)
         )
+        if task is not None:
+            self.anatomy_note.setText("Segmenting the anatomy…")
 
     def _anatomy_done(self, result) -> None:
-        self.session.replace_labels(result.label_map, "Automatic anatomy")
         volumes = ", ".join(
             f"{n} {format_volume_ml(v)}" for n, v in result.volumes_ml().items() if v > 0
         )
@@ -605,23 +523,13 @@ class SegmentationPanel(QWidget):
 
     def segment_organ(self, name: str, seed_lps_mm: NDArray[np.float64]) -> None:
         """Grow organ ``name`` from ``seed_lps_mm``, keeping the other labels."""
-        case = self.session.case
-        if case is None:
-            return
-        volume, labels = case.volume, self.session.labels
-        self.anatomy_note.setText(f"Segmenting the {name}…")
-        self.window.runner.submit(
-            f"Segmenting the {name}",
-            lambda progress, cancel: segment_organ(
-                volume, name, seed_lps_mm, label_map=labels, progress=progress, cancel=cancel
-            ),
-            on_done=self._organ_done,
-            on_error=self._failed(self.anatomy_note),
-            key="organ",
+        task = self.segmentation.segment_organ(
+            name, seed_lps_mm, on_done=self._organ_done, on_error=self._failed(self.anatomy_note)
         )
+        if task is not None:
+            self.anatomy_note.setText(f"Segmenting the {name}…")
 
     def _organ_done(self, result: OrganSegmentation) -> None:
-        self.session.replace_labels(result.label_map, f"Segment {result.name}")
         lines = [f"{result.name}: {format_volume_ml(result.volume_ml)}."]
         lines += [f"⚠ {warning}" for warning in result.warnings]
         self.anatomy_note.setText("\n".join(lines))

@@ -14,12 +14,13 @@ from planning_core.figures import (
     format_margin_mm,
     format_volume_ml,
 )
-from planning_core.planning.organ_sites import organs_at_risk_check
+from planning_core.planning.acceptance import Acceptance, CheckKind, accept_plan, paths_passed
 from planning_core.planning.plan import Plan
-from planning_core.planning.results import PlanMetrics, paths_passed
+from planning_core.planning.results import PlanMetrics
 from planning_core.thermal.protocol import PROTOCOL_PRESETS
 
 NOT_EVALUATED = "not evaluated"
+_MET = {True: "met", False: "NOT MET", None: "not assessed"}
 
 
 def probes_text(plan: Plan) -> str:
@@ -42,12 +43,6 @@ def lethal_coverage(metrics: PlanMetrics) -> tuple[float, float] | None:
     except KeyError:
         return None
     return entry.tumor_percent, entry.tumor_and_margin_percent
-
-
-def margin_passes(metrics: PlanMetrics) -> bool | None:
-    """Whether the minimal ablative margin reaches the required margin (None: no lethal zone)."""
-    minimum = metrics.margin.minimum_mm
-    return None if minimum is None else minimum >= metrics.margin_mm - 1e-9
 
 
 def closest_oar_text(metrics: PlanMetrics) -> str:
@@ -90,8 +85,11 @@ def summary_rows(plan: Plan, metrics: PlanMetrics | None) -> list[tuple[str, str
             "Closest organ at risk",
             "Organs at risk",
             "Probe paths",
+            "Plan checks",
         )
         return rows + [(key, NOT_EVALUATED) for key in keys]
+    # The one rule of the report, the command line and the optimizer.
+    acceptance = accept_plan(metrics, plan.settings)
     coverage = lethal_coverage(metrics)
     tumor, zone = (
         ("—", "—")
@@ -99,20 +97,23 @@ def summary_rows(plan: Plan, metrics: PlanMetrics | None) -> list[tuple[str, str
         else (format_coverage_percent(coverage[0]), format_coverage_percent(coverage[1]))
     )
     minimum = metrics.margin.minimum_mm
-    passes = margin_passes(metrics)
-    margin = (
-        "no lethal zone"
-        if minimum is None
-        else f"{format_margin_mm(minimum)} (needs {metrics.margin_mm:g} mm): "
-        f"{'met' if passes else 'NOT MET'}"
-    )
+    # A goal of the lethal-margin plan only; under visible ice it is shown without a verdict.
+    check = acceptance.find(CheckKind.MARGIN)
+    if minimum is None:
+        margin = "no lethal zone"
+    elif check is None:
+        margin = f"{format_margin_mm(minimum)} (at {metrics.lethal_isotherm_c:g} °C)"
+    else:
+        needs = f"needs {metrics.margin_mm:g} mm"
+        margin = f"{format_margin_mm(minimum)} ({needs}): {_MET[check.passed]}"
     rows += [
         (f"Tumor killed (≤ {metrics.lethal_isotherm_c:g} °C)", tumor),
         (f"Tumor + {metrics.margin_mm:g} mm killed", zone),
         ("Minimal ablative margin", margin),
+        *_visible_ice_rows(acceptance),
         ("Closest organ at risk", closest_oar_text(metrics)),
-        # The report's rule: never "clear" while the site is unknown or an organ unlabelled.
-        ("Organs at risk", organs_at_risk_check(metrics)[0]),
+        # Never "clear" while the site is unknown or an organ unlabelled.
+        ("Organs at risk", acceptance.check(CheckKind.ORGANS).value),
         ("Probe paths", paths_text(metrics)),
         (
             "Ice (0 °C) / lethal volume",
@@ -128,4 +129,26 @@ def summary_rows(plan: Plan, metrics: PlanMetrics | None) -> list[tuple[str, str
                 f"{robustness.probability:.0%} of {robustness.samples} placements reach the margin",
             )
         )
+    rows.append(("Plan checks", checks_text(acceptance)))
     return rows
+
+
+def _visible_ice_rows(acceptance: Acceptance) -> list[tuple[str, str]]:
+    """The visible-ice goal's own checks, when the plan has that goal."""
+    kinds = (CheckKind.ICE_MARGIN, CheckKind.TUMOR_FREEZE)
+    return [
+        (check.name, f"{check.value} (needs {check.goal}): {_MET[check.passed]}")
+        for check in acceptance.checks
+        if check.kind in kinds
+    ]
+
+
+def checks_text(acceptance: Acceptance) -> str:
+    """The verdict of the plan checks, naming the failed and the not assessed ones."""
+    if acceptance.failed:
+        return "FAIL: " + ", ".join(check.phrase for check in acceptance.failed)
+    if acceptance.not_assessed:
+        return "no check fails; not assessed: " + ", ".join(
+            check.phrase for check in acceptance.not_assessed
+        )
+    return "all pass"

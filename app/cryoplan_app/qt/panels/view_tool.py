@@ -19,6 +19,7 @@ from PyQt6.QtWidgets import QWidget
 
 from cryoplan_app.model.planes import SLICE_VIEWS
 from cryoplan_app.model.session import Session
+from cryoplan_app.model.view_state import Tool
 
 #: ``callback(stage, lps_mm)`` with stage ``"press"``, ``"move"`` or ``"release"``.
 ToolCallback = Callable[[str, NDArray[np.float64]], None]
@@ -44,7 +45,9 @@ class ViewTool(QObject):
         for view in self._views.values():
             view.installEventFilter(self)
         # The views' own probe tool also wants the left button: the last one chosen wins.
-        session.tool_changed.connect(lambda tool: self.deactivate() if tool != "navigate" else None)
+        session.view.tool_changed.connect(
+            lambda tool: self.deactivate() if tool != Tool.NAVIGATE else None
+        )
 
     @property
     def active(self) -> str:
@@ -53,7 +56,7 @@ class ViewTool(QObject):
 
     def activate(self, name: str, callback: ToolCallback) -> None:
         """Send left-button input to ``callback`` until :meth:`deactivate`."""
-        self._session.set_tool("navigate")
+        self._session.view.set_tool(Tool.NAVIGATE)
         self._name, self._callback, self._pressed = name, callback, False
         cursor = Qt.CursorShape.CrossCursor
         for view in self._views.values():

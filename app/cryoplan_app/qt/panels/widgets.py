@@ -33,7 +33,7 @@ def after_drag(session: Session, refresh: Callable[[], None]) -> Callable[..., N
 
     def on_change(*_args: object) -> None:
         nonlocal pending
-        if session.dragging:
+        if session.document.dragging:
             pending = True
         else:
             pending = False
@@ -43,7 +43,7 @@ def after_drag(session: Session, refresh: Callable[[], None]) -> Callable[..., N
         if pending:
             on_change()
 
-    session.drag_finished.connect(on_drag_finished)
+    session.document.drag_finished.connect(on_drag_finished)
     return on_change
 
 
@@ -133,12 +133,6 @@ def note(text: str = "", *, selectable: bool = True) -> QLabel:
 def format_lps(point: Sequence[float]) -> str:
     x, y, z = (float(v) for v in point)
     return f"({x:.1f}, {y:.1f}, {z:.1f})"
-
-
-def format_mm(value: float | None, *, signed: bool = False) -> str:
-    if value is None:
-        return "—"
-    return f"{value:+.1f} mm" if signed else f"{value:.1f} mm"
 
 
 def format_minutes(duration_s: float) -> str:

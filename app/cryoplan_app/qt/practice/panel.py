@@ -22,7 +22,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from cryoplan_app.model.practice import PracticeResult
+from cryoplan_app.model.practice import PracticeResult, PracticeState
 from cryoplan_app.qt.panels.widgets import group, note
 from cryoplan_app.qt.tasks import Task
 from planning_core.figures import format_score, format_volume_ml
@@ -34,19 +34,24 @@ if TYPE_CHECKING:
 
 _BAD = QColor("#c62828")
 _STATE_TEXT = {
-    "idle": "No practice running. Training ▸ Start practice… picks a case.",
-    "placing": "Place the probes (Probes panel, or P to drag them) and choose the protocol, "
-    "then submit. The reference plan stays hidden until you are scored.",
-    "assessing": "Simulating your attempt on the case and scoring it…",
-    "assessed": "Scored. The tumor surface left above the lethal isotherm is painted red in "
-    "the views. Reveal the reference plan to compare.",
-    "revealed": "The reference plan is shown beside your attempt.",
+    PracticeState.IDLE: "No practice running. Training ▸ Start practice… picks a case.",
+    PracticeState.PLACING: "Place the probes (Probes panel, or P to drag them) and choose the "
+    "protocol, then submit. The reference plan stays hidden until you are scored.",
+    PracticeState.ASSESSING: "Simulating your attempt on the case and scoring it…",
+    PracticeState.ASSESSED: "Scored. The tumor surface left above the lethal isotherm is painted "
+    "red in the views. Reveal the reference plan to compare.",
+    PracticeState.REVEALED: "The reference plan is shown beside your attempt.",
 }
 BREAKDOWN_COLUMNS = ("Component", "Points", "Detail")
 
 
 class PracticePanel(QWidget):
-    """Shows ``controller``'s practice and forwards the three buttons to it."""
+    """Shows ``controller``'s practice and forwards the three buttons to it.
+
+    Whether a button is enabled is not decided here: the window binds
+    ``submit_button``, ``reveal_button`` and ``end_button`` to their
+    :class:`~cryoplan_app.model.mode.UserAction`.
+    """
 
     def __init__(self, controller: PracticeController, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -110,13 +115,13 @@ class PracticePanel(QWidget):
         self._clock.timeout.connect(self._tick)
         practice.state_changed.connect(self._on_state)
         practice.result_changed.connect(self._on_result)
-        runner = controller.window.runner
+        runner = controller.context.runner
         runner.task_progressed.connect(self._on_progress)
         self._on_state(practice.state)
         self._on_result(practice.result)
 
     # -- model -> widgets -----------------------------------------------------------------
-    def _on_state(self, state: str) -> None:
+    def _on_state(self, state: PracticeState) -> None:
         practice = self.controller.practice
         case = practice.case
         if case is None:
@@ -129,15 +134,12 @@ class PracticePanel(QWidget):
                 f"{proximity_text(tags)}"
             )
         self.state_label.setText(_STATE_TEXT[state])
-        self.submit_button.setEnabled(practice.can_submit)
-        self.reveal_button.setEnabled(state == "assessed")
-        self.end_button.setEnabled(practice.active)
-        assessing = state == "assessing"
+        assessing = state == PracticeState.ASSESSING
         self.progress.setVisible(assessing)
         self.cancel_button.setVisible(assessing)
         if assessing:
             self.progress.setValue(0)
-        if state == "placing":
+        if state == PracticeState.PLACING:
             self._clock.start()
         else:
             self._clock.stop()

@@ -9,8 +9,6 @@ table below compares the numbers the score weighs.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 from PyQt6.QtCore import QPoint, QRect, Qt
 from PyQt6.QtGui import QImage, QPainter
@@ -34,6 +32,7 @@ from cryoplan_app.model.practice import (
     miss_view_direction,
 )
 from cryoplan_app.model.session import Session
+from cryoplan_app.qt.context import AppContext
 from cryoplan_app.qt.slice_view import QtSliceView
 from cryoplan_app.qt.tasks import TaskRunner
 from cryoplan_app.qt.volume_view import QtVolumeView
@@ -42,9 +41,6 @@ from planning_core.figures import format_score
 from planning_core.planning.plan import Plan
 from planning_core.planning.results import PlanMetrics
 
-if TYPE_CHECKING:
-    from cryoplan_app.qt.main_window import MainWindow
-
 REVEAL_SIZE_PX = (1500, 940)
 #: Width of the 3-D views around the tumor (mm).
 REVEAL_3D_FIELD_MM = 90.0
@@ -52,38 +48,41 @@ _TITLE_STYLE = "color: #f0f0f0; font-size: 13pt; font-weight: bold; padding: 3px
 
 
 def _side_session(
-    window: MainWindow, image: ImageCase, plan: Plan, field: TemperatureField, metrics: PlanMetrics
+    main: Session, image: ImageCase, plan: Plan, field: TemperatureField, metrics: PlanMetrics
 ) -> Session:
-    """A session on ``image`` showing ``plan`` with its field, the main window's look and slice."""
-    session = Session(probe_library=window.session.probe_library)
+    """A session on ``image`` showing ``plan`` with its field, ``main``'s look and slice."""
+    session = Session(probe_library=main.document.probe_library)
     session.open_case(image)
-    session.set_plan(plan, text="Practice")
-    session.history.clear()
-    session.set_results(PlanResults(session.current_inputs(), field, metrics=metrics))
-    session.set_window_level(window.session.window_level)
-    session.set_crosshair(window.session.crosshair_lps)
-    camera = window.session.camera("axial")  # the main window's zoom and pan
-    session.zoom_view("axial", camera.zoom)
-    session.pan_view("axial", right_mm=camera.pan_mm[0], up_mm=camera.pan_mm[1])
+    session.document.set_plan(plan, text="Practice")
+    session.document.history.clear()
+    session.document.set_results(
+        PlanResults(session.document.current_inputs(), field, metrics=metrics)
+    )
+    session.view.set_window_level(main.view.window_level)
+    session.view.set_crosshair(main.view.crosshair_lps)
+    camera = main.view.camera("axial")  # the main window's zoom and pan
+    session.view.zoom_view("axial", camera.zoom)
+    session.view.pan_view("axial", right_mm=camera.pan_mm[0], up_mm=camera.pan_mm[1])
     return session
 
 
 class RevealWindow(QWidget):
-    """Attempt and reference side by side; a separate window over ``window``.
+    """Attempt and reference side by side; a separate window over ``context.dialog_parent``.
 
     ``author`` is who made the reference (``"optimizer"`` or an attending).
     """
 
     def __init__(
         self,
-        window: MainWindow,
+        context: AppContext,
         image: ImageCase,
         result: PracticeResult,
         reference: Plan,
         *,
         author: str,
     ) -> None:
-        super().__init__(window, Qt.WindowType.Window)
+        super().__init__(context.dialog_parent, Qt.WindowType.Window)
+        main = context.session
         self.setWindowTitle("Practice: your attempt and the reference plan")
         self.setStyleSheet("background-color: #202020;")
         assessment = result.assessment
@@ -91,15 +90,15 @@ class RevealWindow(QWidget):
         reference_metrics = reference.metrics
         assert reference_metrics is not None  # assess_plan refuses references without metrics
         self.attempt_session = _side_session(
-            window, image, attempt_plan, result.attempt_field, assessment.evaluation.metrics
+            main, image, attempt_plan, result.attempt_field, assessment.evaluation.metrics
         )
         self.reference_session = _side_session(
-            window, image, reference, result.reference_field, reference_metrics
+            main, image, reference, result.reference_field, reference_metrics
         )
         self.sessions = (self.attempt_session, self.reference_session)
         # A runner per side: the 3-D views build their surfaces under one task key.
         self.runners = tuple(
-            TaskRunner(self, on_error=window.errors.show_error, max_threads=1)
+            TaskRunner(self, on_error=context.errors.show_error, max_threads=1)
             for _ in self.sessions
         )
         self.slice_views = tuple(QtSliceView(s, "axial", self) for s in self.sessions)
@@ -156,27 +155,29 @@ class RevealWindow(QWidget):
         assert labels is not None  # a practice case always has its labels
         regions = assessment.undertreated
         geometry = image.volume.geometry
-        frame = self.attempt_session.frame("axial")
+        frame = self.attempt_session.view.frame("axial")
         self._red = UndertreatedSliceLayer(
             self.slice_views[0].scene.renderer,
             view_direction_lps=frame.view_direction_lps,
             normal_axis=frame.normal_axis,
         )
         self._red.show(
-            assessment.undertreated_surface, geometry, self.attempt_session.slice_index("axial")
+            assessment.undertreated_surface,
+            geometry,
+            self.attempt_session.view.slice_index("axial"),
         )
-        self.attempt_session.set_label_visible(attempt_plan.target_label, False)
+        self.attempt_session.view.set_label_visible(attempt_plan.target_label, False)
         self._red_surface = UndertreatedSurface(self.volume_views[0].scene.renderer)
         self._red_surface.show(result.undertreated_mask, geometry)
 
         # One crosshair for the main window and both sides: the same slice everywhere.
-        self._linked = (window.session, *self.sessions)
+        self._linked = (main, *self.sessions)
         for session in self._linked:
-            session.crosshair_changed.connect(self._share_crosshair)
+            session.view.crosshair_changed.connect(self._share_crosshair)
         centre = label_centre_lps(labels, attempt_plan.target_label)
         self._share_crosshair(np.asarray(regions[0].centroid_lps_mm) if regions else centre)
         # Both sides seen alike: the attempt's miss, from its probes' side.
-        parts = self.attempt_session.probe_parts()
+        parts = self.attempt_session.document.probe_parts()
         direction = None
         if regions:
             entry_side = -np.mean([part.direction for part in parts], axis=0)
@@ -189,8 +190,8 @@ class RevealWindow(QWidget):
     def _share_crosshair(self, lps: object) -> None:
         for session in self._linked:
             if session.case is not None:
-                session.set_crosshair(np.asarray(lps))
-        self._red.show_slice(self.attempt_session.slice_index("axial"))
+                session.view.set_crosshair(np.asarray(lps))
+        self._red.show_slice(self.attempt_session.view.slice_index("axial"))
         self.slice_views[0].request_render()
 
     @property
@@ -211,7 +212,7 @@ class RevealWindow(QWidget):
     def release(self) -> None:
         """Unlink from the main window and give the views' OpenGL resources back."""
         for session in self._linked:
-            session.crosshair_changed.disconnect(self._share_crosshair)
+            session.view.crosshair_changed.disconnect(self._share_crosshair)
         for runner in self.runners:
             runner.cancel_all()
             runner.wait(30_000)

@@ -1,4 +1,9 @@
-"""``cryoplan sample-data``: generate (or find) the synthetic sample cases."""
+"""``cryoplan sample-data``: generate (or find) the synthetic sample cases.
+
+Registered through the ``cryoplan.commands`` entry-point group, so that the core
+never imports this package. Building the ``cryoplan`` parser imports this
+module: the generator is imported only when the command runs.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,13 @@ import argparse
 import time
 from pathlib import Path
 
+from cryoplan_samples.names import SAMPLE_CASE_NAMES
 from planning_core.commands.common import StderrProgress, add_json_flag, print_json
 from planning_core.progress import sub_progress
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``sample-data`` to the ``cryoplan`` subcommands."""
     parser = subparsers.add_parser(
         "sample-data",
         help="generate the synthetic sample cases (kidney, liver, lung CT; breast ultrasound; "
@@ -27,8 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="append",
         dest="cases",
         metavar="NAME",
-        help="generate only this case (repeatable): kidney, liver, lung, breast, "
-        "liver-metastasis, kidney-cystic, lung-part-solid",
+        help=f"generate only this case (repeatable): {', '.join(SAMPLE_CASE_NAMES)}",
     )
     parser.add_argument(
         "--force", action="store_true", help="regenerate even when an up-to-date case exists"
@@ -38,9 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    # Imported here so that `cryoplan --help` does not pay for the generator's imports.
-    from cryoplan_samples import SAMPLE_CASE_NAMES, default_sample_root, ensure_sample_case
-    from cryoplan_samples.cases import discard_sample_case
+    from cryoplan_samples.cases import default_sample_root, discard_sample_case, ensure_sample_case
 
     names = tuple(dict.fromkeys(args.cases or SAMPLE_CASE_NAMES))
     root = args.out if args.out is not None else default_sample_root()
