@@ -1,7 +1,8 @@
-"""The code's shape: no import circles, and no module using another's private names.
+"""The code's shape: no import circles, no module using another's private names, no
+widget judging a plan.
 
 The import-linter contracts in pyproject.toml (``lint-imports``) hold the layers;
-these two checks cover what a contract cannot say module by module.
+these checks cover what a contract cannot say module by module or name by name.
 """
 
 from __future__ import annotations
@@ -98,6 +99,34 @@ def private_uses(path: Path) -> list[str]:
     return found
 
 
+#: What the widgets (``cryoplan_app.qt``) must leave to the logic: judging a plan and
+#: measuring a label. Module -> names it must not give them (empty: the whole module).
+JUDGING = {
+    "planning_core.planning.acceptance": {"accept_plan", "paths_passed", "organs_at_risk_check"},
+    "planning_core.segmentation.metrics": set(),
+}
+
+
+def judging_imports(path: Path) -> list[str]:
+    """Lines of ``path`` importing a :data:`JUDGING` module or name."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [
+                f"{path}:{node.lineno}: imports {alias.name}"
+                for alias in node.names
+                if any(alias.name == m or alias.name.startswith(m + ".") for m in JUDGING)
+            ]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            for alias in node.names:
+                whole = f"{node.module}.{alias.name}"
+                names = JUDGING.get(node.module)
+                if whole in JUDGING or names == set() or (names and alias.name in names):
+                    found.append(f"{path}:{node.lineno}: imports {whole}")
+    return found
+
+
 def _private(name: str) -> bool:
     return name.startswith("_") and not name.startswith("__")
 
@@ -115,3 +144,32 @@ def test_no_module_reads_another_modules_private_names():
         for line in private_uses(path)
     ]
     assert found == []
+
+
+def test_no_widget_judges_a_plan_or_measures_a_label():
+    # Issue 17: widgets show and forward; the logic (cryoplan_app.logic) judges the plan
+    # checks and measures the tumor, and the panels read what it kept.
+    found = [
+        line
+        for path in sorted((PACKAGES["cryoplan_app"] / "qt").rglob("*.py"))
+        for line in judging_imports(path)
+    ]
+    assert found == []
+
+
+def test_the_widget_rule_sees_each_way_of_importing(tmp_path):
+    source = tmp_path / "panel.py"
+    source.write_text(
+        "import planning_core.segmentation.metrics\n"
+        "from planning_core.segmentation import metrics\n"
+        "from planning_core.segmentation.metrics import max_diameter_mm\n"
+        "from planning_core.planning.acceptance import Acceptance, accept_plan\n"
+        "from planning_core.planning.acceptance import CheckKind\n",
+        encoding="utf-8",
+    )
+    assert [line.split(": ", 1)[1] for line in judging_imports(source)] == [
+        "imports planning_core.segmentation.metrics",
+        "imports planning_core.segmentation.metrics",
+        "imports planning_core.segmentation.metrics.max_diameter_mm",
+        "imports planning_core.planning.acceptance.accept_plan",
+    ]

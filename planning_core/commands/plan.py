@@ -8,6 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
+
 from planning_core.commands.common import (
     StderrProgress,
     add_box_margin_argument,
@@ -28,17 +31,29 @@ from planning_core.imaging.labels import LabelMap
 from planning_core.imaging.volume import Volume
 from planning_core.imaging.volume_io import read_label_map
 from planning_core.planning.acceptance import SETTING_OPTIONS, CheckKind, accept_plan
+from planning_core.planning.approach import (
+    DEFAULT_BORE_DIAMETER_MM,
+    Approach,
+    ApproachRules,
+    approach_for_case,
+    probe_approach_checks,
+    read_patient_position,
+    suggested_insertion_order,
+)
 from planning_core.planning.case_files import companion_path, write_plan_case_files
 from planning_core.planning.case_reference import CaseReference
+from planning_core.planning.evaluate import case_body_mask, evaluate_plan
 from planning_core.planning.optimizer import optimize_plan
 from planning_core.planning.optimizer.duration import PROTOCOL_FAMILIES
 from planning_core.planning.organ_sites import ORGAN_SITES, metrics_site
 from planning_core.planning.plan import Plan, image_title
+from planning_core.planning.plan_approach import PlannedProtection, PositionReading
 from planning_core.planning.plan_json import save_plan
 from planning_core.planning.settings import (
     DEFAULT_COVERAGE_GOAL_PERCENT,
     DEFAULT_ICE_MARGIN_MM,
     SETTING_RANGES,
+    TABLE_DIRECTION_LPS,
     PlanGoal,
     PlanSettings,
 )
@@ -46,6 +61,8 @@ from planning_core.progress import ProgressCallback, sub_progress
 from planning_core.segmentation.anatomy import segment_anatomy
 from planning_core.segmentation.metrics import mask_volume_ml, max_diameter_mm
 from planning_core.segmentation.tumor import segment_tumor
+from planning_core.thermal.protection import ProtectionProposal
+from planning_core.thermal.result import SimulationResult
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -126,6 +143,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=float,
         default=1.0,
         help="grid of the verification simulation (default 1 mm)",
+    )
+    parser.add_argument(
+        "--patient-position",
+        choices=list(TABLE_DIRECTION_LPS),
+        help="how the patient lies on the table (DICOM Patient Position); default: the CT "
+        "header's. Entries are refused on the side the patient lies on, the probe handle must "
+        "stay inside the gantry bore; unknown, the table side is taken from the table on the "
+        "image or not assessed (said in the plan)",
+    )
+    parser.add_argument(
+        "--bore-mm",
+        type=float,
+        default=DEFAULT_BORE_DIAMETER_MM,
+        help=f"CT gantry bore diameter (default {DEFAULT_BORE_DIAMETER_MM:g})",
     )
     add_box_margin_argument(parser)
     add_json_flag(parser)
@@ -273,9 +304,69 @@ def plan_summary(
         "robustness": None
         if metrics.robustness is None
         else dataclasses.asdict(metrics.robustness),
+        "approach": approach_summary(plan),
+        "protection": [item.describe() for item in plan.protection],
         "stale": plan.metrics_stale(),
         "computed_with": metrics.computed_with,
     }
+
+
+def approach_summary(plan: Plan) -> dict[str, Any] | None:
+    """Patient position, table side, refused entries, gantry check per probe, insertion order.
+
+    ``None`` for a plan whose approach was not assessed (made before it was recorded).
+    """
+    record = plan.approach
+    if record is None:
+        return None
+    return {
+        "patient_position": record.position.position,
+        "position_source": record.position.source,
+        "table_side": record.table_side,
+        "summary": record.describe(),
+        "bore_diameter_mm": record.bore_diameter_mm,
+        "candidate_entries": record.candidate_entries,
+        "refused_entries": record.refused_total,
+        "refused_by_reason": dict(record.refused_entries),
+        "refusals": record.describe_refusals(),
+        "notes": list(record.notes),
+        "probes": [
+            {
+                "label": check.label,
+                "passed": check.passed,
+                "gantry_ok": check.gantry_ok,
+                "reasons": list(check.reasons),
+                "text": check.describe(),
+            }
+            for check in probe_approach_checks(plan)
+        ],
+        "insertion_order": [
+            plan.probes[step.probe_index].label or f"probe {step.probe_index + 1}"
+            for step in suggested_insertion_order(plan)
+        ],
+    }
+
+
+def print_approach(summary: dict[str, Any]) -> None:
+    """The approach and protection lines of :func:`print_plan_summary`."""
+    approach = summary["approach"]
+    if approach is None:
+        print("approach: not assessed (plan made before patient position was recorded)")
+    else:
+        print(f"approach: {approach['summary']}")
+        notes = [note for note in approach["notes"] if note != approach["summary"]]
+        for note in notes:
+            print(f"  note: {note}")
+        print(f"  entries: {approach['refusals']}")
+        print(f"  gantry check (bore {approach['bore_diameter_mm']:g} mm):")
+        for probe in approach["probes"]:
+            print(f"    {probe['text']}")
+        print(
+            "  suggested insertion order (deepest, then most tilted, first): "
+            + ", ".join(approach["insertion_order"])
+        )
+    protection = summary["protection"]
+    print("organ protection: " + ("; ".join(protection) if protection else "none planned"))
 
 
 def print_plan_summary(summary: dict[str, Any]) -> None:
@@ -357,6 +448,7 @@ def print_plan_summary(summary: dict[str, Any]) -> None:
             f"plans with {robustness['tip_error_mm']:g} mm placement error still cover "
             f"{robustness['coverage_goal_percent']:g} % of tumor + margin"
         )
+    print_approach(summary)
     if summary["stale"]:
         print("WARNING: these metrics are stale (the plan changed); run `cryoplan evaluate`.")
 
@@ -380,8 +472,13 @@ _RANGED_FLAGS = (
 )
 
 
-def plan_settings(args: argparse.Namespace) -> PlanSettings:
-    """The settings the flags give; a value out of range is named by its flag, in its unit."""
+def plan_settings(args: argparse.Namespace, *, patient_position: str | None = None) -> PlanSettings:
+    """The settings the flags give; a value out of range is named by its flag, in its unit.
+
+    ``patient_position`` (the one read from the image or given by the flag) sets
+    the angle reference; unknown, the default supine one is kept for angles only
+    (the plan's approach says the position is unknown).
+    """
     for attribute, setting, scale in _RANGED_FLAGS:
         declared = SETTING_RANGES[setting]
         if scale != 1.0:  # --max-freeze-min is in minutes, the setting in seconds
@@ -392,6 +489,10 @@ def plan_settings(args: argparse.Namespace) -> PlanSettings:
                 maximum=declared.maximum / scale,
             )
         declared.validate(getattr(args, attribute), where=SETTING_OPTIONS[setting].flag or "")
+    if not 300.0 <= args.bore_mm <= 1500.0:
+        raise InvalidParameterError(
+            f"--bore-mm must be between 300 and 1500 mm, got {args.bore_mm:g}."
+        )
     return PlanSettings(
         margin_mm=args.margin_mm,
         lethal_isotherm_c=args.isotherm,
@@ -401,7 +502,53 @@ def plan_settings(args: argparse.Namespace) -> PlanSettings:
         max_probes=args.max_probes,
         max_total_freeze_s=args.max_freeze_min * 60.0,
         organ_site=args.site,
+        **({} if patient_position is None else {"patient_position": patient_position}),
     )
+
+
+def case_approach(
+    volume: Volume, label_map: LabelMap, args: argparse.Namespace
+) -> tuple[Approach, NDArray[np.bool_]]:
+    """The approach rules of the case: the position given or read from the header, the table.
+
+    Returns the approach and the body mask it was found with (the optimizer reuses it).
+    """
+    body_mask = case_body_mask(volume, label_map)
+    position = (
+        read_patient_position(volume.metadata)
+        if args.patient_position is None
+        else PositionReading(args.patient_position, "given", args.patient_position)
+    )
+    approach = approach_for_case(
+        volume, body_mask=body_mask, position=position,
+        rules=ApproachRules(bore_diameter_mm=args.bore_mm),
+    )  # fmt: skip
+    return approach, body_mask
+
+
+def with_protection(
+    plan: Plan,
+    proposals: tuple[ProtectionProposal, ...],
+    volume: Volume | None,
+    label_map: LabelMap,
+    args: argparse.Namespace,
+    body_mask: NDArray[np.bool_] | None = None,
+) -> tuple[Plan, SimulationResult]:
+    """The plan holding the protection the optimizer proposed, evaluated with it.
+
+    The reported ice must be the protected one: the verified plan is simulated
+    again with the fluid in place (its robustness, assessed without, is kept).
+    """
+    protected = dataclasses.replace(
+        plan, protection=tuple(PlannedProtection.from_proposal(p) for p in proposals)
+    )
+    evaluation = evaluate_plan(
+        protected, volume, label_map, spacing_mm=args.verify_spacing_mm,
+        box_margin_mm=args.box_margin_mm, body_mask=body_mask,
+    )  # fmt: skip
+    robustness = None if plan.metrics is None else plan.metrics.robustness
+    metrics = dataclasses.replace(evaluation.metrics, robustness=robustness)
+    return evaluation.plan.with_metrics(metrics), evaluation.simulation
 
 
 def run_plan(args: argparse.Namespace) -> int:
@@ -409,7 +556,7 @@ def run_plan(args: argparse.Namespace) -> int:
     if out.suffix.lower() != ".json":
         raise InvalidParameterError(f"--out {out}: the plan file must end in .json.")
     progress = StderrProgress(enabled=not args.json or sys.stderr.isatty())
-    settings = plan_settings(args)
+    plan_settings(args)  # flags are checked before the case is opened
     # A sample case brings its ground-truth organs; with --labels the file is read below.
     case = open_case(
         resolve_case(args.case, labels_path=args.labels),
@@ -424,9 +571,12 @@ def run_plan(args: argparse.Namespace) -> int:
         add_anatomy=args.organs, case_labels=case.labels,
         progress=sub_progress(progress, 0.05, 0.15),
     )  # fmt: skip
+    approach, body_mask = case_approach(volume, label_map, args)
+    settings = plan_settings(args, patient_position=approach.position.position)
     try:
         result = optimize_plan(
             volume, label_map, settings=settings, probe_model=args.probe_model,
+            approach=approach, body_mask=body_mask,
             protocol_family_name=args.protocol_family, robustness_samples=args.robustness_samples,
             robustness_tip_error_mm=args.tip_error_mm, verify_spacing_mm=args.verify_spacing_mm,
             verify_box_margin_mm=args.box_margin_mm,
@@ -445,8 +595,13 @@ def run_plan(args: argparse.Namespace) -> int:
             best_partial_plan=partial,
         ) from error
     plan = dataclasses.replace(result.plan, name=title).with_step_warnings("segmentation", warnings)
+    simulation = result.simulation
+    if result.protection:
+        plan, simulation = with_protection(
+            plan, result.protection, volume, label_map, args, body_mask
+        )
     plan = write_plan_case_files(
-        plan, plan_path=out, label_map=label_map, simulation=result.simulation,
+        plan, plan_path=out, label_map=label_map, simulation=simulation,
         image_path=image_path.resolve(),
     )  # fmt: skip
     save_plan(plan, out)

@@ -31,6 +31,11 @@ once placed, still fits through the CT gantry for the check scans:
   probe first, then the most angled one: a placed probe's shaft and its metal
   streaks hide the deeper part of the field on the next check scans, and the
   last probes are the easy ones.
+* **Records.** :func:`record_approach` turns an approach (and the candidate
+  entries it refused, :func:`refusal_counts`) into the plan's
+  :class:`~planning_core.planning.plan_approach.PlanApproach`;
+  :func:`probe_approach_checks` and :func:`suggested_insertion_order` judge a
+  plan's probes from that record alone, so they follow every probe edit.
 
 Coordinates are LPS mm; arrays are indexed ``[k, j, i]`` like the volume.
 """
@@ -40,13 +45,20 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from planning_core.errors import InvalidParameterError
 from planning_core.imaging.volume import Volume
+from planning_core.planning.plan import Plan
+from planning_core.planning.plan_approach import (
+    POSITION_UNKNOWN_NOTE,
+    TABLE_SIDE_NAMES,
+    PlanApproach,
+    PositionReading,
+    TableSource,
+)
 from planning_core.planning.settings import TABLE_DIRECTION_LPS
 from planning_core.planning.trajectory import probe_angles_deg
 
@@ -111,50 +123,6 @@ POSITION_ANGLE_LIMITS: Mapping[PositionGroup, AngleLimits] = {
     PositionGroup.PRONE: AngleLimits(max_craniocaudal_deg=30.0),
     PositionGroup.DECUBITUS: AngleLimits(max_craniocaudal_deg=20.0),
 }
-
-
-PositionSource = Literal["header", "absent", "unrecognised", "given"]
-
-
-@dataclass(frozen=True)
-class PositionReading:
-    """The patient position of an image, or why it is unknown.
-
-    Attributes
-    ----------
-    position : str or None
-        A key of :data:`~planning_core.planning.settings.TABLE_DIRECTION_LPS`,
-        or ``None`` when unknown.
-    source : {"header", "absent", "unrecognised", "given"}
-        Where it came from: the image header, nowhere (absent), a header value
-        this planner does not know, or the caller.
-    raw : str
-        The header value as read (empty when absent).
-    """
-
-    position: str | None
-    source: PositionSource
-    raw: str = ""
-
-    @property
-    def known(self) -> bool:
-        return self.position is not None
-
-    def describe(self) -> str:
-        """One line for the user: the position and where it came from, or why it is unknown."""
-        if self.source == "header":
-            return f"patient position {self.position} (from the image header)"
-        if self.source == "given":
-            return f"patient position {self.position} (chosen by the user)"
-        if self.source == "unrecognised":
-            return (
-                f"patient position unknown: the image header says {self.raw!r}, which is not "
-                f"one of {', '.join(TABLE_DIRECTION_LPS)}; choose the patient position"
-            )
-        return (
-            "patient position unknown: the image header has no Patient Position (0018,5100); "
-            "choose the patient position"
-        )
 
 
 def read_patient_position(metadata: Mapping[str, object]) -> PositionReading:
@@ -336,9 +304,6 @@ class ApproachRules:
             )
 
 
-TableSource = Literal["image", "patient position"]
-
-
 @dataclass(frozen=True, eq=False)
 class Approach:
     """The approach rules of one case, ready to judge paths.
@@ -445,18 +410,12 @@ class Approach:
 
     def describe(self) -> str:
         """One line: position, table side and where it was found."""
+        if self.down_lps is None and not self.position.known:
+            return POSITION_UNKNOWN_NOTE
         if self.down_lps is None:
             return f"{self.position.describe()}; table side unknown"
-        side = _SIDE_NAMES[tuple(int(v) for v in np.rint(self.down_lps))]
+        side = TABLE_SIDE_NAMES[tuple(int(v) for v in np.rint(self.down_lps))]
         return f"{self.position.describe()}; table on the patient's {side} ({self.table_source})"
-
-
-_SIDE_NAMES: dict[tuple[int, int, int], str] = {
-    (0, 1, 0): "back",
-    (0, -1, 0): "front",
-    (1, 0, 0): "left side",
-    (-1, 0, 0): "right side",
-}
 
 
 def reasons_for(flags: int) -> tuple[str, ...]:
@@ -468,7 +427,7 @@ def approach_for_case(
     volume: Volume,
     *,
     body_mask: NDArray[np.bool_],
-    position: str | None = None,
+    position: str | PositionReading | None = None,
     rules: ApproachRules | None = None,
     bore_axis_lps_mm: ArrayLike | None = None,
 ) -> Approach:
@@ -481,8 +440,9 @@ def approach_for_case(
         CT the table is looked for (:func:`find_table`).
     body_mask : ndarray of bool
         ``[k, j, i]`` body outline without the table.
-    position : str, optional
-        A patient position chosen by the user; it overrides the header.
+    position : str or PositionReading, optional
+        A patient position chosen by the user (it overrides the header), or a
+        reading made earlier (:func:`read_patient_position`).
     rules : ApproachRules, optional
     bore_axis_lps_mm : array_like, shape (3,), optional
         A point on the bore axis; by default the centre of the body's extent
@@ -496,7 +456,9 @@ def approach_for_case(
         says so. Neither known: ``down_lps`` is None and a note says so.
     """
     rules = rules or ApproachRules()
-    if position is not None:
+    if isinstance(position, PositionReading):
+        reading = position
+    elif position is not None:
         position_group(position)  # validates
         reading = PositionReading(position, "given", position)
     else:
@@ -514,7 +476,7 @@ def approach_for_case(
             stated = np.asarray(TABLE_DIRECTION_LPS[reading.position])
             if float(stated @ down) < 0.5:
                 notes.append(
-                    f"the table lies on the patient's {_SIDE_NAMES[_key(down)]} on the image, "
+                    f"the table lies on the patient's {TABLE_SIDE_NAMES[_key(down)]} on the image, "
                     f"which does not fit patient position {reading.position}; the image is used"
                 )
     elif reading.position is not None:
@@ -637,3 +599,173 @@ def insertion_order(
         steps.append(InsertionStep(chosen, float(depth[chosen]), float(tilt[chosen])))
         remaining.remove(chosen)
     return tuple(steps)
+
+
+def refusal_counts(
+    approach: Approach,
+    entries_lps_mm: ArrayLike,
+    insertion_lps: ArrayLike,
+    path_length_mm: ArrayLike,
+    *,
+    other_refused: ArrayLike | None = None,
+) -> tuple[int, int, dict[str, int]]:
+    """How many candidate paths with a skin entry the rules refuse, in all and per reason.
+
+    Arguments as in :meth:`Approach.refusals`; ``other_refused`` (bool per
+    path) marks paths the other path checks already refuse: they are left out,
+    so that the counts are the entries the approach rules alone take away.
+
+    Returns
+    -------
+    candidates : int
+        Paths with a skin entry (that no other check refuses).
+    refused : int
+        Of them, those refused for any reason.
+    per_reason : dict of str to int
+        Refusals per reason of :data:`REFUSAL_REASONS` (reasons with none left out).
+    """
+    entries = np.asarray(entries_lps_mm, dtype=np.float64).reshape(-1, 3)
+    flags = approach.refusals(entries, insertion_lps, path_length_mm)
+    known = np.all(np.isfinite(entries), axis=1)
+    if other_refused is not None:
+        known &= ~np.asarray(other_refused, dtype=bool).reshape(-1)
+    per_reason = {
+        reason: int(np.count_nonzero(known & ((flags & flag) != 0)))
+        for flag, reason in REFUSAL_REASONS.items()
+    }
+    return (
+        int(np.count_nonzero(known)),
+        int(np.count_nonzero(known & (flags != 0))),
+        {reason: count for reason, count in per_reason.items() if count},
+    )
+
+
+def record_approach(
+    approach: Approach,
+    *,
+    candidate_entries: int = 0,
+    refused_total: int = 0,
+    refused_entries: Mapping[str, int] | None = None,
+) -> PlanApproach:
+    """The plan's record of ``approach`` and of the candidate entries it refused."""
+    known = approach.down_lps is not None
+    notes = approach.notes
+    if not approach.position.known and not known:
+        notes = (POSITION_UNKNOWN_NOTE, *notes)
+    return PlanApproach(
+        position=approach.position,
+        table_down_lps=None if not known else tuple(approach.down_lps),  # type: ignore[arg-type]
+        table_source=approach.table_source,
+        table_top_mm=None if not known else approach.table_top_mm,
+        bore_axis_lps_mm=tuple(approach.bore_axis_lps_mm),  # type: ignore[arg-type]
+        bore_diameter_mm=approach.rules.bore_diameter_mm,
+        handle_length_mm=approach.rules.handle_length_mm,
+        min_entry_height_mm=approach.rules.min_entry_height_mm,
+        max_craniocaudal_deg=approach.max_craniocaudal_deg(),
+        candidate_entries=candidate_entries,
+        refused_entries=dict(refused_entries or {}),
+        refused_total=refused_total,
+        notes=notes,
+    )
+
+
+def approach_of_record(record: PlanApproach) -> Approach:
+    """The :class:`Approach` a plan's record describes, to judge its probes again."""
+    limits = dict(POSITION_ANGLE_LIMITS)
+    if record.position.position is not None and record.max_craniocaudal_deg is not None:
+        group = position_group(record.position.position)
+        limits[group] = AngleLimits(max_craniocaudal_deg=record.max_craniocaudal_deg)
+    rules = ApproachRules(
+        min_entry_height_mm=record.min_entry_height_mm,
+        bore_diameter_mm=record.bore_diameter_mm,
+        handle_length_mm=record.handle_length_mm,
+        angle_limits=limits,
+    )
+    down = None if record.table_down_lps is None else np.asarray(record.table_down_lps)
+    axis = (0.0, 0.0, 0.0) if record.bore_axis_lps_mm is None else record.bore_axis_lps_mm
+    return Approach(
+        position=record.position,
+        down_lps=down,
+        table_top_mm=float("nan") if record.table_top_mm is None else record.table_top_mm,
+        table_source=record.table_source,
+        bore_axis_lps_mm=np.asarray(axis, dtype=np.float64),
+        rules=rules,
+        notes=record.notes,
+    )
+
+
+@dataclass(frozen=True)
+class ProbeApproachCheck:
+    """How one placed probe fares under the plan's approach rules.
+
+    Attributes
+    ----------
+    probe_index : int
+        Index in ``plan.probes``.
+    label : str
+        The probe's label.
+    passed : bool or None
+        No rule refuses it; ``None`` when the table side is unknown (not assessed).
+    gantry_ok : bool or None
+        The handle stays inside the gantry bore and above the table top.
+    reasons : tuple of str
+        Readable reasons of the refusals (:data:`REFUSAL_REASONS`).
+    """
+
+    probe_index: int
+    label: str
+    passed: bool | None
+    gantry_ok: bool | None
+    reasons: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        name = self.label or f"probe {self.probe_index + 1}"
+        if self.passed is None:
+            return f"{name}: gantry not assessed (table side unknown)"
+        if self.passed:
+            return f"{name}: handle inside the {_BORE_TEXT}"
+        return f"{name}: {'; '.join(self.reasons)}"
+
+
+_BORE_TEXT = "gantry bore, above the table top"
+
+
+def _skin_entries(plan: Plan) -> NDArray[np.float64]:
+    """Each probe's skin entry: from fresh metrics when they have one, else the plan's entry."""
+    entries = np.array([probe.entry_lps_mm for probe in plan.probes], dtype=np.float64)
+    if plan.metrics is not None and not plan.metrics_stale():
+        for index, path in enumerate(plan.metrics.paths):
+            if path.skin_entry_lps_mm is not None:
+                entries[index] = path.skin_entry_lps_mm
+    return entries.reshape(-1, 3)
+
+
+def probe_approach_checks(plan: Plan) -> tuple[ProbeApproachCheck, ...]:
+    """The approach rules applied to each of ``plan``'s probes (empty without a record)."""
+    if plan.approach is None or not plan.probes:
+        return ()
+    tips = np.array([probe.tip_lps_mm for probe in plan.probes], dtype=np.float64)
+    if not plan.approach.table_known:
+        return tuple(
+            ProbeApproachCheck(index, probe.label, None, None)
+            for index, probe in enumerate(plan.probes)
+        )
+    flags = approach_of_record(plan.approach).probe_refusals(_skin_entries(plan), tips)
+    return tuple(
+        ProbeApproachCheck(
+            index,
+            probe.label,
+            passed=bool(flags[index] == 0),
+            gantry_ok=not bool(flags[index] & GANTRY),
+            reasons=reasons_for(int(flags[index])),
+        )
+        for index, probe in enumerate(plan.probes)
+    )
+
+
+def suggested_insertion_order(plan: Plan) -> tuple[InsertionStep, ...]:
+    """:func:`insertion_order` of ``plan``'s probes, skin entries from fresh metrics."""
+    if not plan.probes:
+        return ()
+    tips = np.array([probe.tip_lps_mm for probe in plan.probes], dtype=np.float64)
+    return insertion_order(_skin_entries(plan), tips)

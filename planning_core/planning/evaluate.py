@@ -24,6 +24,7 @@ from planning_core.planning.results import PlanMetrics
 from planning_core.planning.trajectory import TrajectoryContext
 from planning_core.progress import CancelToken, ProgressCallback, sub_progress
 from planning_core.thermal.probes import PlacedProbe, ProbeLibrary, ProbeModel, load_probe_library
+from planning_core.thermal.protection import apply_protection
 from planning_core.thermal.result import SimulationResult
 from planning_core.thermal.setup import build_setup
 from planning_core.thermal.solver import simulate
@@ -114,7 +115,7 @@ def simulate_plan(
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> SimulationResult:
-    """Run the plan's protocol with its probes over the case's tissues.
+    """Run the plan's protocol with its probes over the case's tissues and protection.
 
     Parameters
     ----------
@@ -140,6 +141,9 @@ def simulate_plan(
     setup = build_setup(
         probes, volume=volume, labels=label_map, spacing_mm=spacing_mm, margin_mm=margin_mm
     )
+    if plan.protection:
+        # Hydrodissection fluid and skin packs are part of the tissue the ice meets.
+        setup = apply_protection(setup, [item.measure for item in plan.protection])
     return simulate(
         setup,
         plan.parsed_protocol(),

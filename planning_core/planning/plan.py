@@ -16,6 +16,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from planning_core.errors import InvalidParameterError
 from planning_core.planning.case_reference import CaseReference
+from planning_core.planning.plan_approach import PlanApproach, PlannedProtection
 from planning_core.planning.results import PlanMetrics
 from planning_core.planning.settings import PlanSettings
 from planning_core.thermal.protocol import Protocol, parse_protocol
@@ -182,6 +183,16 @@ class Plan:
     thermal_fields_sha256 : str, optional
         SHA-256 of that file's bytes when it was written, so that a replaced
         file is not taken for the plan's.
+    approach : PlanApproach, optional
+        Patient position, table side, gantry and the candidate entries the
+        approach rules refused; ``None`` when the approach was not assessed
+        (plans made before it was recorded). Per-probe checks and the insertion
+        order follow from it and the probes
+        (:func:`~planning_core.planning.approach.probe_approach_checks`,
+        :func:`~planning_core.planning.approach.suggested_insertion_order`).
+    protection : tuple of PlannedProtection
+        Organ protection (hydrodissection, warm skin packs) that the
+        evaluation puts into the simulation; it enters the inputs hash.
     """
 
     probes: tuple[PlannedProbe, ...] = ()
@@ -200,8 +211,16 @@ class Plan:
     labels_path: Path | None = None
     thermal_fields_path: Path | None = None
     thermal_fields_sha256: str | None = None
+    approach: PlanApproach | None = None
+    protection: tuple[PlannedProtection, ...] = ()
 
     def __post_init__(self) -> None:
+        if self.approach is not None and not isinstance(self.approach, PlanApproach):
+            raise InvalidParameterError("approach must be a PlanApproach record.")
+        protection = tuple(self.protection)
+        if any(not isinstance(p, PlannedProtection) for p in protection):
+            raise InvalidParameterError("protection must be PlannedProtection records.")
+        object.__setattr__(self, "protection", protection)
         for name in ("image_path", "labels_path", "thermal_fields_path"):
             value = getattr(self, name)
             if value is None:
@@ -246,7 +265,8 @@ class Plan:
         return parse_protocol(self.protocol)
 
     def inputs_sha256(self) -> str:
-        """Hash of everything the metrics depend on: image, labels, probes, protocol, settings.
+        """Hash of everything the metrics depend on: image, labels, probes, protocol, settings,
+        organ protection.
 
         Names, notes, signatures, warnings and the metrics themselves do not
         enter, so editing them does not make the metrics stale.
@@ -259,6 +279,8 @@ class Plan:
             "protocol": self.protocol,
             "settings": self.settings.as_dict(),
         }
+        if self.protection:  # absent otherwise, so that earlier plans keep their hashes
+            payload["protection"] = [p.as_key() for p in self.protection]
         text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
 

@@ -14,6 +14,7 @@ from planning_core import __version__
 from planning_core.atomic import write_text_atomic
 from planning_core.errors import InvalidParameterError, PlanFileError
 from planning_core.input_files import read_json_file
+from planning_core.planning.approach import probe_approach_checks, suggested_insertion_order
 from planning_core.planning.case_reference import CaseReference
 from planning_core.planning.companions import (
     companion_files,
@@ -27,6 +28,7 @@ from planning_core.planning.limits import (
 )
 from planning_core.planning.organ_sites import ORGAN_SITES
 from planning_core.planning.plan import Plan, PlannedProbe, PlanWarning
+from planning_core.planning.plan_approach import PlanApproach, PlannedProtection, PositionReading
 from planning_core.planning.results import (
     AblativeMargin,
     IsothermCoverage,
@@ -39,6 +41,7 @@ from planning_core.planning.results import (
     VisibleIce,
 )
 from planning_core.planning.settings import PlanSettings
+from planning_core.thermal.protection import HydrodissectionLayer, Protection, SkinPack
 from planning_core.thermal.protocol import parse_protocol
 
 #: The plan file schema this software writes and reads.
@@ -97,7 +100,70 @@ def plan_to_dict(plan: Plan, *, base_dir: str | Path | None = None) -> dict[str,
         "metrics": (
             None if plan.metrics is None else _metrics_to_dict(plan.metrics, plan.metrics_stale())
         ),
+        "approach": None if plan.approach is None else _approach_to_dict(plan),
+        "protection": [_protection_to_dict(item) for item in plan.protection],
     }
+
+
+def _approach_to_dict(plan: Plan) -> dict[str, Any]:
+    """The approach record, with the per-probe checks and insertion order it gives (derived:
+    written for readers of the file, recomputed on loading)."""
+    record = plan.approach
+    assert record is not None
+    return {
+        "patient_position": record.position.position,
+        "position_source": record.position.source,
+        "position_header_value": record.position.raw,
+        "table_side": record.table_side,
+        "table_down_lps": None if record.table_down_lps is None else list(record.table_down_lps),
+        "table_source": record.table_source,
+        "table_top_mm": record.table_top_mm,
+        "bore_axis_lps_mm": (
+            None if record.bore_axis_lps_mm is None else list(record.bore_axis_lps_mm)
+        ),
+        "bore_diameter_mm": record.bore_diameter_mm,
+        "handle_length_mm": record.handle_length_mm,
+        "min_entry_height_mm": record.min_entry_height_mm,
+        "max_craniocaudal_deg": record.max_craniocaudal_deg,
+        "candidate_entries": record.candidate_entries,
+        "refused_entries": record.refused_total,
+        "refused_by_reason": dict(record.refused_entries),
+        "notes": list(record.notes),
+        "summary": record.describe(),
+        "probes": [
+            {
+                "label": check.label,
+                "passed": check.passed,
+                "gantry_ok": check.gantry_ok,
+                "reasons": list(check.reasons),
+            }
+            for check in probe_approach_checks(plan)
+        ],
+        "insertion_order": [
+            plan.probes[step.probe_index].label or f"probe {step.probe_index + 1}"
+            for step in suggested_insertion_order(plan)
+        ],
+    }
+
+
+def _protection_to_dict(item: PlannedProtection) -> dict[str, Any]:
+    measure = item.measure
+    values: dict[str, Any] = {
+        "structure": item.structure,
+        "reason": item.reason,
+        "center_lps_mm": [float(v) for v in measure.center_lps_mm],
+        "radius_mm": measure.radius_mm,
+        "thickness_mm": measure.thickness_mm,
+        "temperature_c": measure.temperature_c,
+    }
+    if isinstance(measure, HydrodissectionLayer):
+        values.update(
+            kind="hydrodissection", normal=[float(v) for v in measure.normal],
+            infused=measure.infused,
+        )  # fmt: skip
+    else:
+        values["kind"] = "skin_pack"
+    return values
 
 
 def plan_to_json(plan: Plan, *, base_dir: str | Path | None = None) -> str:
@@ -424,6 +490,8 @@ def plan_from_dict(data: Any, *, source: str = "plan", base_dir: str | Path | No
         "planned_by": _optional_text(root, "planned_by"),
         "approved_by": _optional_text(root, "approved_by"),
         "warnings": _warnings(root.optional("warnings")),
+        "approach": _approach(root.optional("approach")),
+        "protection": tuple(_protection(item) for item in _optional_items(root, "protection")),
     }
     if case_node is not None:
         plan_kwargs["image_path"] = _file(case_node, "image_path", base_dir)
@@ -494,6 +562,66 @@ def _warnings(node: _Node | None) -> tuple[PlanWarning, ...]:
         source, text = item.field("source").text(), item.field("text").text()
         warnings.append(item.build(lambda s=source, t=text: PlanWarning(s, t)))
     return tuple(warnings)
+
+
+def _approach(node: _Node | None) -> PlanApproach | None:
+    """The approach record; older files have none (not assessed)."""
+    if node is None:
+        return None
+    position = node.optional("patient_position")
+    source = node.field("position_source").text()
+    raw = _optional_text(node, "position_header_value")
+    reading = node.build(
+        lambda: PositionReading(None if position is None else position.text(), source, raw)  # type: ignore[arg-type]
+    )
+    down = node.optional("table_down_lps")
+    table_source = node.optional("table_source")
+    axis = node.optional("bore_axis_lps_mm")
+    refused = node.optional("refused_by_reason")
+    values: dict[str, Any] = {
+        "position": reading,
+        "table_down_lps": None if down is None else down.point(),
+        "table_source": None if table_source is None else table_source.text(),
+        "table_top_mm": node.optional_number("table_top_mm"),
+        "bore_axis_lps_mm": None if axis is None else axis.point(),
+        "max_craniocaudal_deg": node.optional_number("max_craniocaudal_deg"),
+        "candidate_entries": _optional_integer(node, "candidate_entries"),
+        "refused_total": _optional_integer(node, "refused_entries"),
+        "refused_entries": {} if refused is None else refused.integer_map(),
+        "notes": () if node.optional("notes") is None else node.field("notes").texts(),
+    }
+    for key in ("bore_diameter_mm", "handle_length_mm", "min_entry_height_mm"):
+        value = node.optional_number(key)
+        if value is not None:
+            values[key] = value
+    return node.build(lambda: PlanApproach(**values))
+
+
+def _optional_integer(node: _Node, key: str) -> int:
+    child = node.optional(key)
+    return 0 if child is None else child.integer()
+
+
+def _protection(node: _Node) -> PlannedProtection:
+    kind = node.field("kind").text()
+    center = node.field("center_lps_mm").point()
+    sizes = {
+        key: node.field(key).number() for key in ("radius_mm", "thickness_mm", "temperature_c")
+    }
+    measure: Protection
+    if kind == "hydrodissection":
+        normal = node.field("normal").point()
+        infused = node.field("infused").boolean()
+        measure = node.build(lambda: HydrodissectionLayer(center, normal, infused=infused, **sizes))
+    elif kind == "skin_pack":
+        measure = node.build(lambda: SkinPack(center, **sizes))
+    else:
+        raise node.child("kind").error(
+            f"unknown protective measure {kind!r}; use 'hydrodissection' or 'skin_pack'."
+        )
+    structure = node.field("structure").text()
+    reason = _optional_text(node, "reason")
+    return node.build(lambda: PlannedProtection(structure, measure, reason))
 
 
 def _probe(node: _Node) -> PlannedProbe:

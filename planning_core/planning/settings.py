@@ -97,6 +97,11 @@ DEFAULT_ICE_MARGIN_MM = 6.0
 VISIBLE_ICE_TUMOR_C = -20.0
 #: The ice edge seen on CT or ultrasound.
 ICE_EDGE_C = 0.0
+#: Visible-ice goal: the longest total freeze the optimizer plans (min. with
+#: ``max_total_freeze_s``). Teams that plan by the visible ice run their organ's standard
+#: protocol, at most two 10-min freezes (10-8-10 for kidney and liver, 10-10-10 for
+#: liquid-nitrogen breast systems), and add a probe rather than freeze longer.
+VISIBLE_ICE_MAX_FREEZE_S = 1200.0
 
 
 class PlanGoal(enum.Enum):

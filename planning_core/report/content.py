@@ -27,6 +27,7 @@ from planning_core.imaging.geometry import Geometry
 from planning_core.imaging.labels import LabelMap
 from planning_core.imaging.volume import Volume
 from planning_core.planning.acceptance import Acceptance, AcceptanceCheck, accept_plan
+from planning_core.planning.approach import probe_approach_checks, suggested_insertion_order
 from planning_core.planning.masks import bounding_box
 from planning_core.planning.organ_sites import not_assessed_warning
 from planning_core.planning.plan import (
@@ -127,6 +128,65 @@ class PhaseRow:
 
 
 @dataclass(frozen=True)
+class ApproachInfo:
+    """Patient position, approach, gantry check, insertion order and organ protection.
+
+    Attributes
+    ----------
+    position : str
+        One line: the patient position and the table side, or that they are unknown.
+    assessed : bool
+        False for a plan made before the approach was recorded (then only that is said).
+    entries : str
+        The candidate entries the approach rules refused.
+    notes : tuple of str
+        What the user should know (unknown position, image and header disagree).
+    gantry : tuple of (str, bool or None)
+        Per probe, the gantry/approach check sentence and whether it passed
+        (``None``: not assessed).
+    insertion_order : tuple of str
+        Probe labels in the suggested order of insertion.
+    protection : tuple of str
+        The organ protection measures the simulation includes, one sentence each.
+    """
+
+    position: str
+    assessed: bool
+    entries: str = ""
+    notes: tuple[str, ...] = ()
+    gantry: tuple[tuple[str, bool | None], ...] = ()
+    insertion_order: tuple[str, ...] = ()
+    protection: tuple[str, ...] = ()
+
+
+def approach_info(plan: Plan) -> ApproachInfo:
+    """What the report says about the approach and the protection of ``plan``."""
+    protection = tuple(item.describe() for item in plan.protection)
+    order = tuple(
+        plan.probes[step.probe_index].label or f"probe {step.probe_index + 1}"
+        for step in suggested_insertion_order(plan)
+    )
+    record = plan.approach
+    if record is None:
+        return ApproachInfo(
+            position="patient position and approach not assessed (plan made before they were "
+            "recorded)",
+            assessed=False,
+            insertion_order=order,
+            protection=protection,
+        )
+    return ApproachInfo(
+        position=record.describe(),
+        assessed=True,
+        entries=record.describe_refusals(),
+        notes=tuple(note for note in record.notes if note != record.describe()),
+        gantry=tuple((check.describe(), check.passed) for check in probe_approach_checks(plan)),
+        insertion_order=order,
+        protection=protection,
+    )
+
+
+@dataclass(frozen=True)
 class ReportContent:
     """Everything the report states, as plain values."""
 
@@ -143,6 +203,7 @@ class ReportContent:
     assumptions: tuple[str, ...]
     window_level: tuple[float, float]
     notes: str = ""
+    approach: ApproachInfo | None = None
 
     @property
     def checks(self) -> tuple[AcceptanceCheck, ...]:
@@ -272,6 +333,7 @@ def collect_report_content(
         window_level=window_level(volume),
         # Free text: it may name the patient.
         notes="" if deidentify else plan.notes,
+        approach=approach_info(plan),
     )
 
 

@@ -73,6 +73,7 @@ SECTIONS = (
     "Summary",
     "Target",
     "Probes",
+    "Approach and protection",
     "Protocol timeline",
     "Metrics",
     "Temperature-volume histogram",
@@ -326,6 +327,7 @@ def _story(content: ReportContent, figures: ReportFigures, styles: dict) -> list
     story += _summary(content, styles)
     story += _target(content, styles)
     story += _probes(content, styles)
+    story += _approach(content, styles)
     story += _protocol(content, figures, styles)
     story += _metrics(content, styles)
     story += [
@@ -675,6 +677,42 @@ def _probes(content: ReportContent, styles: dict) -> list:
             styles["small"],
         ),
     ]
+
+
+def _approach(content: ReportContent, styles: dict) -> list:
+    """Patient position, approach, gantry check, insertion order and organ protection."""
+    info = content.approach
+    if info is None:
+        return []
+    story: list = [
+        _heading("Approach and protection", styles),
+        Paragraph(f"<b>Patient position</b>: {escape_markup(info.position)}.", styles["body"]),
+    ]
+    if info.assessed:
+        story.append(Paragraph(f"<b>Entries</b>: {escape_markup(info.entries)}.", styles["body"]))
+    for note in info.notes:
+        story.append(Paragraph(f"Note: {escape_markup(note)}.", styles["small"]))
+    if info.gantry:
+        rows: list[list] = [[_bold("Gantry and approach check", styles), _bold("Check", styles)]]
+        rows += [[escape_markup(text), _status(passed, styles)] for text, passed in info.gantry]
+        story.append(styled_table(rows, [150 * mm, 30 * mm], styles))
+    if info.insertion_order:
+        story.append(
+            Paragraph(
+                "<b>Suggested insertion order</b> (deepest first, then the most tilted): "
+                + escape_markup(", ".join(info.insertion_order))
+                + ".",
+                styles["body"],
+            )
+        )
+    protection = "; ".join(info.protection) if info.protection else "none planned"
+    story.append(
+        Paragraph(
+            f"<b>Organ protection</b> (included in the simulation): {escape_markup(protection)}.",
+            styles["body"],
+        )
+    )
+    return [KeepTogether(story)]
 
 
 def _protocol(content: ReportContent, figures: ReportFigures, styles: dict) -> list:

@@ -6,8 +6,10 @@ import math
 
 import numpy as np
 import pytest
+from planning_phantoms import torso_phantom
 
 from planning_core.errors import InvalidParameterError
+from planning_core.planning.metrics import margin_zone_mask
 from planning_core.planning.optimizer.candidates import ShaftIce
 from planning_core.planning.optimizer.duration import (
     default_family_name,
@@ -22,8 +24,10 @@ from planning_core.planning.optimizer.layout import (
     rule_of_thumb_probe_count,
     spacing_ok,
 )
-from planning_core.planning.optimizer.optimize import solver_rounds_message
+from planning_core.planning.optimizer.optimize import planned_freeze_limit_s, solver_rounds_message
+from planning_core.planning.optimizer.problem import prepare_problem
 from planning_core.planning.optimizer.surrogate import probe_kernel, surrogate_temperature_c
+from planning_core.planning.settings import PlanGoal, PlanSettings
 from planning_core.thermal.probes import PlacedProbe, ProbeModel
 from planning_core.thermal.protocol import parse_protocol
 from planning_core.thermal.setup import build_setup
@@ -213,3 +217,22 @@ def test_solver_rounds_message_names_what_the_best_plan_failed():
     assert "--max-probes" in text and "'Organ clearance (default)'" in text
     assert "oar_clearances_mm" not in text and "max_total_freeze_s" not in text
     assert "fails" not in solver_rounds_message(80.0, 5.0, 99.0, [])
+
+
+def test_visible_ice_plans_freeze_at_most_the_standard_protocol():
+    # Issue 18: teams planning by the visible ice run at most two 10-min freezes.
+    assert planned_freeze_limit_s(PlanSettings(goal=PlanGoal.VISIBLE_ICE)) == 20 * 60.0
+    assert planned_freeze_limit_s(PlanSettings(goal="visible-ice", max_total_freeze_s=600)) == 600
+    assert planned_freeze_limit_s(PlanSettings()) == PlanSettings().max_total_freeze_s
+
+
+def test_the_zone_reaches_the_margin_beyond_the_tumor_surface():
+    # The minimal margin is measured from the tumor's surface, half a voxel beyond its
+    # outermost voxel centres: the zone the search covers reaches that much farther.
+    labels = torso_phantom(tumor_radius_mm=5.0)
+    settings = PlanSettings(margin_mm=3.0)
+    problem = prepare_problem(labels, settings, ice_gap_mm=5.0)
+    spacing_mm = float(np.max(problem.crop.spacing_mm))
+    grown = margin_zone_mask(problem.tumor, problem.crop, 3.0 + 0.5 * spacing_mm)
+    assert np.array_equal(problem.zone, grown)
+    assert problem.zone.sum() > margin_zone_mask(problem.tumor, problem.crop, 3.0).sum()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -38,11 +37,3 @@ def kidney_report(
         out_path=out,
         warnings=kidney_inputs.warnings,
     )
-
-
-def require_tool(name: str) -> str:
-    """Path of a command-line tool; skips the test when it is not installed."""
-    path = shutil.which(name)
-    if path is None:
-        pytest.skip(f"{name} is not installed (poppler-utils / dcmtk); run.sh test installs it")
-    return path

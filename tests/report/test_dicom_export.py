@@ -7,8 +7,8 @@ import subprocess
 import numpy as np
 import pydicom
 import pytest
-from conftest import require_tool
 from pydicom.uid import EncapsulatedPDFStorage, SecondaryCaptureImageStorage, SegmentationStorage
+from report_tools import require_tool
 
 from planning_core.errors import ReportError
 from planning_core.imaging.geometry import Geometry

@@ -17,8 +17,8 @@ import subprocess
 import numpy as np
 import pydicom
 import pytest
-from conftest import require_tool
 from pydicom.dataset import Dataset
+from report_tools import require_tool
 from tiny_dicom_case import IDENTITY, tiny_ct, tiny_plan_file
 
 from planning_core.cli import main

@@ -3,7 +3,7 @@
 Tumor volume and largest diameter are measured on the label's own grid with the
 one definition of :mod:`planning_core.segmentation.metrics`, and every figure
 is written by :mod:`planning_core.figures` (the app's metrics panel is checked
-against the same strings in ``tests/gui/test_panels_plan.py``).
+against the same strings in ``tests/app/qt/test_panels_plan.py``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import io
 import subprocess
 
 import pytest
-from conftest import require_tool
+from report_tools import require_tool
 from tiny_dicom_case import tiny_ct, tiny_plan_file
 
 from planning_core.cli import main

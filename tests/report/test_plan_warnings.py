@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import require_tool
+from report_tools import require_tool
 
 from planning_core.cli import main
 from planning_core.planning.plan_json import load_plan

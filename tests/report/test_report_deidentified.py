@@ -14,8 +14,8 @@ import subprocess
 from datetime import datetime
 
 import pytest
-from conftest import require_tool
 from pydicom.dataset import Dataset
+from report_tools import require_tool
 from tiny_dicom_case import IDENTITY, SERIES_DESCRIPTION, tiny_plan_file
 
 from planning_core.cli import main

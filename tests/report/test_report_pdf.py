@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import require_tool
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.text import Text
+from report_tools import require_tool
 
 from planning_core.display_colors import isotherm_color
 from planning_core.errors import ReportError

@@ -28,17 +28,23 @@ and settings), so that a late result of an old plan never shows as current.
 * ``recovery`` (:class:`~cryoplan_app.logic.recovery.RecoveryLogic`): the
   autosave and the recovery of a crashed session;
 * ``library`` (:class:`~cryoplan_app.logic.library.LibraryLogic`): the training
-  library's work for the Training menu.
+  library's work for the Training menu;
+* ``approach`` (:class:`~cryoplan_app.logic.approach.ApproachLogic`): patient
+  position, table side, gantry check and insertion order of the probes;
+* ``protocols`` (:class:`~cryoplan_app.logic.protocols.ProtocolLogic`): the
+  organ site and the protocol presets usual for it.
 """
 
 from __future__ import annotations
 
+from cryoplan_app.logic.approach import ApproachLogic
 from cryoplan_app.logic.case_io import CaseLogic
 from cryoplan_app.logic.evaluation import DISPLAY_SPACING_MM, EvaluationLogic
 from cryoplan_app.logic.growth import GrowthLogic
 from cryoplan_app.logic.library import LibraryLogic
 from cryoplan_app.logic.optimizer import OptimizerLogic
 from cryoplan_app.logic.practice import PracticeLogic
+from cryoplan_app.logic.protocols import ProtocolLogic
 from cryoplan_app.logic.recovery import RecoveryLogic
 from cryoplan_app.logic.report import ReportLogic
 from cryoplan_app.logic.runner import Runner, TaskHandle
@@ -80,6 +86,8 @@ class Logic:
             paths=self.trajectory,
         )
         self.growth = GrowthLogic(session, runner)
+        self.approach = ApproachLogic(session, runner, self.trajectory)
+        self.protocols = ProtocolLogic(session)
         self.optimizer = OptimizerLogic(session, runner)
         self.segmentation = SegmentationLogic(session, runner)
         self.report = ReportLogic(session, runner)
@@ -92,6 +100,7 @@ class Logic:
 
 
 __all__ = [
+    "ApproachLogic",
     "CaseLogic",
     "EvaluationLogic",
     "GrowthLogic",
@@ -99,6 +108,7 @@ __all__ = [
     "Logic",
     "OptimizerLogic",
     "PracticeLogic",
+    "ProtocolLogic",
     "RecoveryLogic",
     "ReportLogic",
     "Runner",

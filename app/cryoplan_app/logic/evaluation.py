@@ -11,7 +11,10 @@ when the pause is over); a newer evaluation replaces the running one. Results ar
 kept by the inputs they were computed for (:class:`~cryoplan_app.model.plan_state.InputsKey`):
 a late result of an old plan is stored as stale, never shown as current, and
 an undo back to evaluated inputs shows their results again without a new
-simulation.
+simulation. The plan checks of the results (:func:`planning_core.planning.acceptance.accept_plan`,
+the one rule of the report, the command line and the optimizer) are judged here
+too, in the worker with the evaluation, so that the panels only show them
+(:attr:`EvaluationLogic.acceptance`, :meth:`EvaluationLogic.judge`).
 
 :func:`evaluate_for_display` and :func:`preview_for_display` are the two
 computations; :func:`warm_preview` builds the preview's templates ahead of the
@@ -32,8 +35,11 @@ from cryoplan_app.model.session import Session
 from cryoplan_app.model.signals import Signal
 from planning_core.imaging.labels import LabelMap
 from planning_core.imaging.volume import Volume
+from planning_core.planning.acceptance import Acceptance, accept_plan
 from planning_core.planning.evaluate import evaluate_plan, placed_probes
 from planning_core.planning.plan import Plan
+from planning_core.planning.results import PlanMetrics
+from planning_core.planning.settings import PlanSettings
 from planning_core.planning.trajectory import TrajectoryContext
 from planning_core.progress import CancelToken, ProgressCallback, sub_progress
 from planning_core.thermal.preview import preview_min_field, probe_template
@@ -52,6 +58,9 @@ PREVIEW_BODY_TEMPERATURE_C = 37.0
 _CONTEXT_SHARE = 0.3
 #: Evaluations kept by their inputs: enough for a few undo steps, each holds whole fields.
 RESULTS_KEPT = 4
+#: Verdicts kept by the metrics and settings they judge: the kept results, the
+#: optimizer's current plan and a few settings edits on top.
+VERDICTS_KEPT = 8
 
 
 def evaluate_for_display(
@@ -173,6 +182,8 @@ class EvaluationLogic:
         self.settle_cancelled = Signal()
         self.preview_applied = Signal()
         self.cache = ResultsCache()
+        # (metrics, settings, verdict), newest last: metrics by identity, settings by value.
+        self._verdicts: list[tuple[PlanMetrics, PlanSettings, Acceptance]] = []
         self._preview: TaskHandle | None = None
         self._preview_again = False
         self._evaluation: TaskHandle | None = None
@@ -193,6 +204,38 @@ class EvaluationLogic:
             and session.document.labels is not None
             and bool(session.document.plan.probes)
         )
+
+    # -- plan checks ----------------------------------------------------------------------
+    @property
+    def acceptance(self) -> Acceptance | None:
+        """The plan checks of the session's results against the present plan's settings.
+
+        None while the session holds no evaluated metrics; the checks of stale
+        results are those of the metrics shown (the panels grey them).
+        """
+        results = self.session.document.results
+        if results is None or results.metrics is None:
+            return None
+        return self.judge(results.metrics, self.session.document.plan.settings)
+
+    def judge(self, metrics: PlanMetrics, settings: PlanSettings) -> Acceptance:
+        """The plan checks of ``metrics`` against the goals and limits of ``settings``.
+
+        Judged once per metrics and settings (an evaluation's are judged in its
+        worker); later calls return the kept verdict.
+        """
+        for kept_metrics, kept_settings, verdict in self._verdicts:
+            if kept_metrics is metrics and kept_settings == settings:
+                return verdict
+        verdict = accept_plan(metrics, settings)
+        self._keep_verdict(metrics, settings, verdict)
+        return verdict
+
+    def _keep_verdict(
+        self, metrics: PlanMetrics, settings: PlanSettings, verdict: Acceptance
+    ) -> None:
+        self._verdicts.append((metrics, settings, verdict))
+        del self._verdicts[:-VERDICTS_KEPT]
 
     def _on_case(self, _case: object) -> None:
         self.settle_cancelled.emit()
@@ -244,7 +287,7 @@ class EvaluationLogic:
 
         def work(
             progress: ProgressCallback, cancel: CancelToken
-        ) -> tuple[PlanResults, TrajectoryContext]:
+        ) -> tuple[PlanResults, TrajectoryContext, Acceptance | None]:
             settings, target = plan.settings, plan.target_label
             context = None if paths is None else paths.context_for(labels, settings, target)
             share = 0.0
@@ -265,21 +308,31 @@ class EvaluationLogic:
                 progress=sub_progress(progress, share, 1.0),
                 cancel=cancel,
             )
-            return results, context
+            metrics = results.metrics
+            verdict = None if metrics is None else accept_plan(metrics, settings)
+            return results, context, verdict
 
         self._evaluation = self.runner.submit(
             f"Simulating {len(plan.probes)} probe(s), {plan.protocol}",
             work,
-            on_done=lambda done: self._evaluated(*done),
+            on_done=lambda done: self._evaluated(*done, plan.settings),
             key="evaluate",
         )
         return self._evaluation
 
-    def _evaluated(self, results: PlanResults, context: TrajectoryContext) -> None:
+    def _evaluated(
+        self,
+        results: PlanResults,
+        context: TrajectoryContext,
+        verdict: Acceptance | None,
+        settings: PlanSettings,
+    ) -> None:
         if self.session.case is None:
             return
         if self.paths is not None:
             self.paths.adopt(context)
+        if results.metrics is not None and verdict is not None:
+            self._keep_verdict(results.metrics, settings, verdict)
         self.cache.put(results)
         self.session.document.set_results(results)
 

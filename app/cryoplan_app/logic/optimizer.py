@@ -21,6 +21,7 @@ from cryoplan_app.model.session import Session
 from cryoplan_app.model.signals import Signal
 from planning_core.errors import InfeasiblePlanError, PlanningError
 from planning_core.imaging.labels import LabelMap
+from planning_core.planning.acceptance import Acceptance, accept_plan
 from planning_core.planning.plan import Plan
 from planning_core.thermal.result import SimulationResult
 
@@ -42,7 +43,9 @@ class Proposal:
 
     ``simulation`` is the verification run (``None`` for the closest plan of an
     infeasible search, which the session then evaluates like any edit);
-    ``shortfall`` says which goal that closest plan misses ('' for a full plan).
+    ``shortfall`` says which goal that closest plan misses ('' for a full plan);
+    ``acceptance`` holds the plan checks of the plan's metrics (None when it has
+    no fresh metrics), for the panel to show.
     """
 
     plan: Plan
@@ -51,6 +54,7 @@ class Proposal:
     log: tuple[str, ...]
     labels_used: LabelMap
     shortfall: str = ""
+    acceptance: Acceptance | None = None
 
 
 class OptimizerLogic:
@@ -149,6 +153,8 @@ class OptimizerLogic:
         self.proposal = Proposal(
             result.plan, result.simulation, result.runtime_s, tuple(result.log), labels,
             shortfall=failed,
+            # The optimizer judged its own plan: the panel shows that verdict.
+            acceptance=None if result.plan.metrics_stale() else result.acceptance,
         )  # fmt: skip
         self._set_note(
             f"Done in {result.runtime_s:.0f} s."
@@ -184,6 +190,10 @@ class OptimizerLogic:
             self.proposal = Proposal(
                 partial, None, time.monotonic() - self._started_s, (str(error),), labels,
                 shortfall=str(error),
+                acceptance=(
+                    None if partial.metrics is None or partial.metrics_stale()
+                    else accept_plan(partial.metrics, partial.settings)
+                ),
             )  # fmt: skip
             self._set_note(f"No plan meets every goal: {error} The closest plan is shown below.")
             return

@@ -5,8 +5,10 @@ computation is one undo step; a stroke's result is one step too, and undoing it
 also takes the stroke back (:class:`~cryoplan_app.model.lesion_tools.StrokeTool`,
 one per open case). The lesion's volume and RECIST axes are measured per label
 map and kept while that map lives, so undo and redo show them without
-measuring. The computing is planning_core's (:mod:`planning_core.segmentation`,
-through :mod:`cryoplan_app.model.lesion_tools`); callers pass ``on_done`` and
+measuring; so is the target's size as the report gives it (volume and largest
+diameter on the label's grid, :meth:`SegmentationLogic.tumor_size`). The
+computing is planning_core's (:mod:`planning_core.segmentation`, through
+:mod:`cryoplan_app.model.lesion_tools`); callers pass ``on_done`` and
 ``on_error`` to show what happened.
 """
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -34,11 +37,20 @@ from cryoplan_app.model.sketch import SketchLine, Stroke
 from planning_core.errors import PlanningError
 from planning_core.imaging.labels import LabelMap
 from planning_core.segmentation.anatomy import segment_anatomy
+from planning_core.segmentation.metrics import mask_volume_ml, max_diameter_mm
 from planning_core.segmentation.organs import OrganSegmentation, segment_organ
 from planning_core.segmentation.tumor import segment_tumor
 
 #: ``on_done(result, strokes)`` of a lesion segmentation: the strokes it came from.
 LesionDone = Callable[[LesionResult, tuple[Stroke, ...]], None]
+
+
+@dataclass(frozen=True)
+class TumorSize:
+    """A target label's volume and largest diameter, as the report and the CLI give them."""
+
+    volume_ml: float
+    max_diameter_mm: float
 
 
 class SegmentationLogic:
@@ -59,6 +71,10 @@ class SegmentationLogic:
         self._figures: weakref.WeakKeyDictionary[LabelMap, LesionFigures | None] = (
             weakref.WeakKeyDictionary()
         )
+        # Target sizes by label map and label name: the diameter's hull is worth keeping.
+        self._sizes: weakref.WeakKeyDictionary[LabelMap, dict[str, TumorSize | None]] = (
+            weakref.WeakKeyDictionary()
+        )
         session.case_changed.connect(lambda _case: self._reset())
         self._reset()
 
@@ -67,6 +83,7 @@ class SegmentationLogic:
         self.strokes = None if case is None else StrokeTool(case.volume)
         self._stroke_task, self._stroke_request = None, None
         self._figures = weakref.WeakKeyDictionary()
+        self._sizes = weakref.WeakKeyDictionary()
 
     def current_labels(self) -> LabelMap:
         """The session's label map, or an empty one on the image grid.
@@ -205,6 +222,25 @@ class SegmentationLogic:
             on_error=on_error,
             key="lesion-figures",
         )
+
+    def tumor_size(self, labels: LabelMap | None, name: str) -> TumorSize | None:
+        """Volume and largest diameter of label ``name`` in ``labels``, kept per label map.
+
+        None when ``labels`` is None or the label is absent or empty.
+        """
+        if labels is None:
+            return None
+        sizes = self._sizes.setdefault(labels, {})
+        if name not in sizes:
+            mask = labels.mask(name) if labels.has(name) else None
+            sizes[name] = (
+                None
+                if mask is None or not mask.any()
+                else TumorSize(
+                    mask_volume_ml(mask, labels.geometry), max_diameter_mm(mask, labels.geometry)
+                )
+            )
+        return sizes[name]
 
     # -- edits and organs -----------------------------------------------------------------
     def edit_label(self, text: str, name: str, edit: Callable[[LabelMap], LabelMap]) -> TaskHandle:

@@ -7,7 +7,14 @@ Order of work (each step is cheap relative to the next):
 2. Surrogate search (:mod:`.search`, :mod:`.surrogate`): for 1, 2, ... probes,
    the best layout along each candidate direction with the longest protocol
    of the family; the first count whose layout covers the zone is kept, and
-   its freeze is shortened while the surrogate still covers.
+   its freeze is shortened while the surrogate still covers. The search aims
+   at the whole zone, since the minimal margin the plan is judged by (minimal
+   ablative margin, or the 0 °C edge under visible ice) is a worst-point
+   measure; when no layout covers the whole zone clear of the organs, or no
+   such plan passes within :data:`WHOLE_ZONE_ROUNDS` solver rounds, it settles
+   for the coverage goal and the plan reports its margin as failing. Under
+   visible ice the freeze stays within the standard protocol
+   (:func:`planned_freeze_limit_s`).
 3. Coarse solver check (2-mm grid, real tissues and vessels). A miss
    (a vessel's heat sink, perfused organ tissue the single-probe kernel did
    not see) recalibrates the surrogate to the solver and resumes step 2 from
@@ -15,7 +22,9 @@ Order of work (each step is cheap relative to the next):
    layout (toward the warm side) or adds a probe.
 4. Full verification (1-mm grid) with :func:`~planning_core.planning.evaluate.evaluate_plan`;
    the reported metrics come only from it. A miss recalibrates as in 3.
-5. Robustness (:mod:`.robustness`) of the verified plan.
+5. Robustness (:mod:`.robustness`) of the verified plan; for an organ no
+   layout keeps clear, the protection proposed (hydrodissection,
+   :func:`~planning_core.thermal.protection.propose_protection`).
 
 When no layout meets the goals within the limits, :class:`InfeasiblePlanError`
 names the blocking constraint and carries the best partial plan.
@@ -41,8 +50,15 @@ from planning_core.planning.acceptance import (
     accept_plan,
     goal_coverage_percent,
 )
-from planning_core.planning.approach import ApproachRules, approach_for_case
+from planning_core.planning.approach import (
+    Approach,
+    ApproachRules,
+    approach_for_case,
+    record_approach,
+    refusal_counts,
+)
 from planning_core.planning.case_reference import CaseReference
+from planning_core.planning.entry_map import CRANIOCAUDAL_ANGLE, ENTRY_DOWN_SIDE, GANTRY
 from planning_core.planning.evaluate import (
     SIMULATION_MARGIN_MM,
     PlanEvaluation,
@@ -76,20 +92,30 @@ from planning_core.planning.optimizer.surrogate import (
 )
 from planning_core.planning.optimizer.verify import (
     CHECK_HEADROOM_PERCENT,
+    MARGIN_CHECKS,
     blocking_failures,
     coarse_check,
     coarse_problems,
     heat_sink_note,
 )
 from planning_core.planning.plan import Plan, PlannedProbe
-from planning_core.planning.settings import PlanGoal, PlanSettings
+from planning_core.planning.settings import VISIBLE_ICE_MAX_FREEZE_S, PlanGoal, PlanSettings
 from planning_core.planning.trajectory import TrajectoryContext
 from planning_core.progress import CancelToken, ProgressCallback, sub_progress
 from planning_core.thermal.probes import ProbeLibrary, ProbeModel, load_probe_library
+from planning_core.thermal.protection import ProtectionProposal, propose_protection
 from planning_core.thermal.protocol import Protocol
 from planning_core.thermal.result import SimulationResult
 
-#: The surrogate must beat the goal by this much (percentage points) to be worth a solver run.
+#: Surrogate share of the zone the search aims at first: all of it. The minimal margin
+#: the plan is judged by is a worst-point measure, met only when the goal's isotherm
+#: encloses the whole zone; a share of the zone (the coverage goal) can leave its
+#: warm voxels exactly where the margin is measured.
+WHOLE_ZONE = 1.0
+#: Solver rounds spent on covering the whole zone before settling for the coverage goal.
+WHOLE_ZONE_ROUNDS = 3
+#: When no layout covers the whole zone, the surrogate must beat the coverage goal by
+#: this much (percentage points) to be worth a solver run.
 SURROGATE_HEADROOM_PERCENT = 0.5
 #: A count's best coarse layout is refined when its surrogate coverage is this close to the goal.
 REFINE_WITHIN = 0.15
@@ -135,6 +161,11 @@ class OptimizationResult:
         Probe count of the rule-of-thumb layout (:mod:`.layout`).
     needs_protection : tuple of str
         Organs that cannot keep their clearance, with the advised measure.
+    protection : tuple of ProtectionProposal
+        The measures proposed for those organs
+        (:func:`~planning_core.thermal.protection.propose_protection` on the
+        verification simulation): a hydrodissection layer between tumor and organ.
+        Not yet applied: recording them in the plan applies them in evaluation.
     """
 
     plan: Plan
@@ -146,6 +177,7 @@ class OptimizationResult:
     log: tuple[str, ...]
     rule_of_thumb_probes: int
     needs_protection: tuple[str, ...]
+    protection: tuple[ProtectionProposal, ...] = ()
 
 
 def default_probe_model(library: ProbeLibrary, host: str) -> ProbeModel:
@@ -176,6 +208,7 @@ class _Optimizer:
         goal_percent: float,
         log: list[str],
         cancel: CancelToken | None,
+        coverage_problem: PlanningProblem,
     ) -> None:
         self.volume = volume
         self.label_map = label_map
@@ -186,15 +219,46 @@ class _Optimizer:
         self.directions = directions
         self.case = case
         self.goal_percent = goal_percent
+        #: The zone the coverage goal measures (no surface allowance).
+        self.coverage_problem = coverage_problem
         self.log = log
         self.cancel = cancel
-        surrogate_goal = min(goal_percent + SURROGATE_HEADROOM_PERCENT, 100.0) / 100.0
-        self.search = LayoutSearch(problem, context, surrogate_goal, cancel)
+        #: The fallback goal when no layout covers the whole zone (the margin then fails).
+        self.coverage_goal = min(goal_percent + SURROGATE_HEADROOM_PERCENT, 100.0) / 100.0
+        self.search = LayoutSearch(problem, context, WHOLE_ZONE, cancel)
         self.best_partial: tuple[int, float, Plan] | None = None
         #: Why the best plan so far failed its checks (for the infeasibility message).
         self.best_problems: tuple[str, ...] = ()
         self.scale = 1.0
         self.last_simulation: SimulationResult | None = None
+
+    @property
+    def aims_at_margin(self) -> bool:
+        """Whether the search still aims at the whole zone (and so at the minimal margin)."""
+        return self.search.goal >= WHOLE_ZONE
+
+    def settle_for_coverage(self, reason: str) -> None:
+        """Search as for the coverage goal alone from now on; the margin will fall short.
+
+        The zone becomes the one the coverage goal measures, and the surrogate
+        forgets what the solver runs taught it (size, local corrections, guard
+        temperature): runs of layouts covering the whole zone froze organs and
+        warmed the guards more than layouts meeting the coverage goal do.
+        """
+        self.problem = self.coverage_problem
+        self.search = dataclasses.replace(
+            self.search,
+            problem=self.problem,
+            goal=self.coverage_goal,
+            guard_temperature_c=0.0,
+            zone_correction_c=np.zeros(0),
+            guard_corrections_c=[],
+        )
+        self.scale = 1.0
+        self.log.append(
+            f"{reason}: searching for {self.goal_percent:g} % coverage instead (the minimal "
+            "margin will fall short)"
+        )
 
     def kernel(self, index: int) -> ProbeKernel:
         base = probe_kernel(self.model, self.family[index].code, self.problem.host_tissue)
@@ -341,6 +405,7 @@ def optimize_plan(
     body_mask: NDArray[np.bool_] | None = None,
     probe_library: ProbeLibrary | None = None,
     approach_rules: ApproachRules | None = None,
+    approach: Approach | None = None,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> OptimizationResult:
@@ -380,6 +445,12 @@ def optimize_plan(
         Body outline on the label grid; :func:`case_body_mask` by default.
     probe_library : ProbeLibrary, optional
         The packaged library by default.
+    approach : Approach, optional
+        The case's approach prepared by the caller
+        (:func:`~planning_core.planning.approach.approach_for_case`, e.g. with
+        the position read from the image header); it wins over ``approach_rules``.
+        With either, the plan records the approach (``plan.approach``) and how
+        many candidate entries it refused.
     approach_rules : ApproachRules, optional
         When given (and ``volume`` too), entries also follow the approach rules
         of :mod:`planning_core.planning.approach`: none on the side the patient
@@ -419,7 +490,7 @@ def optimize_plan(
         model = probe_model or default_probe_model(library, host)
     family = protocol_family(
         protocol_family_name or default_family_name(model, host),
-        max_total_freeze_s=settings.max_total_freeze_s,
+        max_total_freeze_s=planned_freeze_limit_s(settings),
     )
     reference = reference_protocol(family)
     if body_mask is None:
@@ -434,9 +505,14 @@ def optimize_plan(
     lethal_radius = kernel.radius_mm(settings.zone_isotherm_c)
     ice_gap = kernel.radius_mm(0.0) - lethal_radius
     problem = prepare_problem(label_map, settings, target_label=target_label, ice_gap_mm=ice_gap)
-    rule = rule_of_thumb_probe_count(problem.zone_diameter_mm, lethal_radius)
+    # The zone the coverage goal measures: directions, rule of thumb and the fallback search.
+    plain = prepare_problem(
+        label_map, settings, target_label=target_label, ice_gap_mm=ice_gap,
+        surface_allowance_voxels=0.0,
+    )  # fmt: skip
+    rule = rule_of_thumb_probe_count(plain.zone_diameter_mm, lethal_radius)
     log.append(
-        f"goal {settings.goal.value}; target: {problem.zone_diameter_mm:.1f} mm wide with the "
+        f"goal {settings.goal.value}; target: {plain.zone_diameter_mm:.1f} mm wide with the "
         f"{settings.zone_margin_mm:g} mm margin, in {host or 'unlabelled tissue'} "
         f"({problem.host_tissue}); one {model.id} probe ({reference.code}) reaches "
         f"{settings.zone_isotherm_c:g} °C {2 * lethal_radius:.1f} mm wide, ice edge "
@@ -449,18 +525,34 @@ def optimize_plan(
     # The freezing segment must lie under the skin.
     min_path_mm = model.tip_offset_mm + model.active_length_mm + SKIN_CLEARANCE_MM
     allow_leaving_image = volume is not None and volume.modality == "US"
-    approach = None
-    if approach_rules is not None and volume is not None:
+    if approach is None and approach_rules is not None and volume is not None:
         approach = approach_for_case(
             volume, body_mask=body_mask, position=settings.patient_position, rules=approach_rules
         )
+    if approach is not None:
         log.append(f"approach: {approach.describe()}")
         log.extend(f"approach: {note}" for note in approach.notes)
     directions, entry_map = candidate_directions(
-        context, problem.centroid_lps_mm, count=direction_count, min_path_mm=min_path_mm,
-        allow_leaving_image=allow_leaving_image, target_points_lps_mm=problem.sample_points_lps_mm,
-        shaft_ice=_shaft_ice(problem, kernel, ice_gap), approach=approach,
+        context, plain.centroid_lps_mm, count=direction_count, min_path_mm=min_path_mm,
+        allow_leaving_image=allow_leaving_image, target_points_lps_mm=plain.sample_points_lps_mm,
+        shaft_ice=_shaft_ice(plain, kernel, ice_gap), approach=approach,
     )  # fmt: skip
+    approach_record = None
+    if approach is not None:
+        # Count only what the approach rules take away: entries the path checks allow.
+        rule_flags = np.uint8(ENTRY_DOWN_SIDE | GANTRY | CRANIOCAUDAL_ANGLE)
+        other_refused = ((entry_map.reasons & ~rule_flags) != 0) | (
+            np.abs(entry_map.craniocaudal_deg) > settings.max_craniocaudal_angle_deg
+        )
+        candidates, refused, per_reason = refusal_counts(
+            approach, entry_map.entries_lps_mm, -entry_map.directions_lps,
+            entry_map.path_length_mm, other_refused=other_refused,
+        )  # fmt: skip
+        approach_record = record_approach(
+            approach, candidate_entries=candidates, refused_total=refused,
+            refused_entries=per_reason,
+        )  # fmt: skip
+        log.append(f"approach: {approach_record.describe_refusals()}")
     if not directions:
         raise InfeasiblePlanError(
             "no safe straight path reaches the tumor: " + blocking_summary(entry_map) + ". "
@@ -478,6 +570,7 @@ def optimize_plan(
         volume, label_map, problem, context, model, family, directions,
         case or (None if volume is None else CaseReference.for_volume(volume)),
         coverage_goal_percent, log, cancel,
+        plain,
     )  # fmt: skip
     run.search.min_path_mm = min_path_mm
     run.search.allow_leaving_image = allow_leaving_image
@@ -486,6 +579,8 @@ def optimize_plan(
         run, settings, verify_spacing_mm, verify_box_margin_mm, sub_progress(progress, 0.15, 0.8)
     )
     plan = evaluation.plan
+    protection = _propose_protection(problem, evaluation.simulation, label_map)
+    log.extend(f"proposed protection: {proposal.describe()}" for proposal in protection)
     robustness = None
     if robustness_samples > 0:
         robustness = assess_robustness(
@@ -504,6 +599,8 @@ def optimize_plan(
     log.append(f"planned in {runtime:.1f} s")
     if progress is not None:
         progress(1.0, "Plan ready")
+    if approach_record is not None:
+        plan = dataclasses.replace(plan, approach=approach_record)
     return OptimizationResult(
         plan=plan,
         acceptance=acceptance,
@@ -514,7 +611,30 @@ def optimize_plan(
         log=tuple(log),
         rule_of_thumb_probes=rule,
         needs_protection=tuple(g.advice() for g in problem.guards if g.needs_protection),
+        protection=protection,
     )
+
+
+def _propose_protection(
+    problem: PlanningProblem, simulation: SimulationResult, label_map: LabelMap
+) -> tuple[ProtectionProposal, ...]:
+    """Protection for the organs no layout keeps clear (see :class:`.problem.OarGuard`).
+
+    Only those organs: one the search could spare is spared by the layout, never
+    by a measure the team has to carry out.
+    """
+    clearances = {g.name: g.clearance_mm for g in problem.guards if g.needs_protection}
+    if not clearances:
+        return ()
+    return propose_protection(simulation, label_map, clearances, target=problem.target_label)
+
+
+def planned_freeze_limit_s(settings: PlanSettings) -> float:
+    """Longest total freeze the search may choose: the settings' limit, and under the
+    visible-ice goal at most the standard protocol's (:data:`VISIBLE_ICE_MAX_FREEZE_S`)."""
+    if settings.goal is PlanGoal.VISIBLE_ICE:
+        return min(settings.max_total_freeze_s, VISIBLE_ICE_MAX_FREEZE_S)
+    return settings.max_total_freeze_s
 
 
 def _shaft_ice(problem: PlanningProblem, kernel: ProbeKernel, ice_gap_mm: float) -> ShaftIce:
@@ -579,14 +699,43 @@ def _search_and_verify(
     surrogate's iceball (:meth:`_Optimizer.calibrate`) until both agree on that
     layout; the search then resumes from the same probe count, so it can only
     move on to a longer freeze, a better layout or more probes.
+
+    The search aims at the whole zone for :data:`WHOLE_ZONE_ROUNDS` solver
+    rounds. Then the closest verified plan that fails only the goal's margin is
+    returned; without one, the search starts over for the coverage goal alone
+    (:meth:`_Optimizer.settle_for_coverage`), as it does at once when no layout
+    covers the whole zone clear of the organs.
     """
     first_count = 1
     verifications = 0
-    for attempt in range(MAX_SOLVER_ROUNDS):
+    #: The latest verified plan that failed only the goal's margin: returned, with its
+    #: failing checks, when the rounds run out.
+    short_of_margin: tuple[PlanEvaluation, Acceptance] | None = None
+    attempt = 0
+    while attempt < MAX_SOLVER_ROUNDS:
         stage = sub_progress(
             progress, attempt / MAX_SOLVER_ROUNDS, (attempt + 0.5) / MAX_SOLVER_ROUNDS
         )
-        layout, index = _surrogate_stage(run, settings, first_count, stage)
+        if run.aims_at_margin and attempt >= WHOLE_ZONE_ROUNDS:
+            if short_of_margin is not None:
+                # It covers, spares the organs and comes closer to the margin than a
+                # plan for the coverage goal alone.
+                break
+            run.settle_for_coverage(
+                f"no plan covering the whole zone passed after {WHOLE_ZONE_ROUNDS} solver rounds"
+            )
+            attempt, first_count, verifications = 0, 1, 0
+        try:
+            layout, index = _surrogate_stage(run, settings, first_count, stage)
+        except InfeasiblePlanError:
+            if not run.aims_at_margin:
+                raise
+            run.settle_for_coverage(
+                f"no layout of up to {settings.max_probes} probe(s) covers the whole zone "
+                "clear of the organs"
+            )
+            attempt, first_count, verifications = 0, 1, 0
+            layout, index = _surrogate_stage(run, settings, first_count, stage)
         protocol = run.family[index]
         plan = run.plan(layout, protocol)
         check = coarse_check(
@@ -624,7 +773,9 @@ def _search_and_verify(
             run.last_simulation = simulation
             failed = tuple(check.describe() for check in acceptance.failed)
             run.remember(measured, evaluation.plan, evidence=2, problems=failed)
-            blocking = blocking_failures(acceptance, run.problem)
+            blocking = blocking_failures(
+                acceptance, run.problem, margin_searched=run.aims_at_margin
+            )
             if not blocking:
                 run.log.append(_verification_line(acceptance, verify_spacing_mm, measured))
                 return evaluation, acceptance
@@ -632,7 +783,9 @@ def _search_and_verify(
                 f"verification ({verify_spacing_mm:g} mm) missed: "
                 + "; ".join(check.describe() for check in blocking)
             )
-            if verifications >= MAX_VERIFICATIONS:
+            if all(check.kind in MARGIN_CHECKS for check in blocking):
+                short_of_margin = evaluation, acceptance
+            if verifications >= MAX_VERIFICATIONS and not run.aims_at_margin:
                 break
         elif check.frozen_guards and check.coverage_percent >= run.goal_percent:
             run.grow_guards()
@@ -642,6 +795,17 @@ def _search_and_verify(
             f"corrections up to {run.search.zone_correction_c.max():.0f} °C)"
         )
         first_count = layout.count
+        attempt += 1
+    if short_of_margin is not None:
+        evaluation, acceptance = short_of_margin
+        run.log.append(
+            _verification_line(
+                acceptance,
+                verify_spacing_mm,
+                goal_coverage_percent(evaluation.metrics, settings) or 0.0,
+            )
+        )
+        return evaluation, acceptance
     raise InfeasiblePlanError(
         solver_rounds_message(
             run.best_partial[1] if run.best_partial else 0.0,
@@ -726,7 +890,7 @@ def _infeasible(
     longest = run.family[-1]
     return InfeasiblePlanError(
         f"with at most {settings.max_probes} probe(s) and freezes up to {longest.code} "
-        f"({settings.max_total_freeze_s / 60.0:g} min in all) {settings.zone_isotherm_c:g} °C "
+        f"({planned_freeze_limit_s(settings) / 60.0:g} min in all) {settings.zone_isotherm_c:g} °C "
         f"covers at best {format_coverage_percent(100 * best.coverage)} of tumor + "
         f"{settings.zone_margin_mm:g} mm (goal {run.goal_percent:g} %). Raise the probe count or "
         f"the freeze ({_options('max_probes', 'max_total_freeze_s')}), or lower the margin "

@@ -44,6 +44,11 @@ MAX_GUARD_POINTS = 800
 GUARD_EXTRA_MM = 1.0
 #: Shell (voxels) around the tumor whose most common label is its host organ.
 HOST_SHELL_VOXELS = 2
+#: Share of a voxel the zone reaches beyond the margin. The minimal margin the plan
+#: is judged by is measured from the tumor's surface, which lies half a voxel beyond
+#: its outermost voxel centres (the 0.5 level of the mask), while the zone's voxels
+#: are those whose centres lie within the margin of a tumor voxel centre.
+SURFACE_ALLOWANCE_VOXELS = 0.5
 
 
 @dataclass(frozen=True, eq=False)
@@ -97,7 +102,9 @@ class PlanningProblem:
     crop_box : tuple of slice
         Its position in the label grid.
     tumor, zone : ndarray of bool
-        Tumor and tumor + margin on ``crop``.
+        Tumor and tumor + margin on ``crop``; the zone reaches the margin beyond
+        the tumor's surface (:data:`SURFACE_ALLOWANCE_VOXELS`), so that covering
+        all of it meets the minimal margin the plan is judged by.
     zone_points_lps_mm : ndarray, shape (m, 3)
         Every zone voxel centre.
     sample_points_lps_mm : ndarray, shape (<= MAX_ZONE_POINTS, 3)
@@ -178,6 +185,7 @@ def prepare_problem(
     *,
     target_label: str = "tumor",
     ice_gap_mm: float,
+    surface_allowance_voxels: float = SURFACE_ALLOWANCE_VOXELS,
 ) -> PlanningProblem:
     """Prepare the target zone and the organ guards of a case.
 
@@ -192,6 +200,9 @@ def prepare_problem(
     ice_gap_mm : float
         Distance from the lethal isotherm to the 0 °C edge of one probe; decides
         which organs cannot keep their clearance.
+    surface_allowance_voxels : float
+        Share of a voxel the zone reaches beyond the margin
+        (:data:`SURFACE_ALLOWANCE_VOXELS`; 0: the zone the coverage goal measures).
 
     Raises
     ------
@@ -214,7 +225,9 @@ def prepare_problem(
         )
     crop = geometry.cropped(tuple(s.start for s in box), tuple(s.stop - s.start for s in box))
     tumor = full_tumor[box]
-    zone = margin_zone_mask(tumor, crop, margin_mm)
+    # The zone the search covers: the margin measured from the tumor's surface.
+    allowance_mm = surface_allowance_voxels * float(np.max(crop.spacing_mm))
+    zone = margin_zone_mask(tumor, crop, margin_mm + allowance_mm)
     zone_points = _voxel_centres(crop, zone)
     tumor_points = _voxel_centres(crop, tumor)
     surface = zone & ~ndimage.binary_erosion(zone)

@@ -94,22 +94,27 @@ HEAT_SINK_REACH_MM = 6.0
 #: The checks the layout search acts on (more probes, a longer freeze, other paths, a
 #: wider organ guard); the others are reported with the plan it returns.
 SEARCHED_CHECKS = (CheckKind.COVERAGE, CheckKind.ORGANS, CheckKind.PATHS)
+#: The goal's margin checks, searched while the search aims at the whole zone.
+MARGIN_CHECKS = (CheckKind.MARGIN, CheckKind.ICE_MARGIN, CheckKind.TUMOR_FREEZE)
 
 
 def blocking_failures(
-    acceptance: Acceptance, problem: PlanningProblem
+    acceptance: Acceptance, problem: PlanningProblem, *, margin_searched: bool
 ) -> tuple[AcceptanceCheck, ...]:
     """The failed checks of a fully simulated plan that a better layout may fix.
 
     An organ flagged as needing protection (:class:`.problem.OarGuard`) fails
     the organ check but no layout spares it; it is the protection's to fix, and
-    the plan says so. Empty when the search has nothing left to improve.
+    the plan says so. The goal's margin (minimal ablative margin, 0 °C edge,
+    tumor freeze) blocks while ``margin_searched``: the search still aims at the
+    whole zone. Empty when the search has nothing left to improve.
     """
     protected = {guard.name for guard in problem.protected()}
+    searched = SEARCHED_CHECKS + (MARGIN_CHECKS if margin_searched else ())
     return tuple(
         check
         for check in acceptance.failed
-        if check.kind in SEARCHED_CHECKS
+        if check.kind in searched
         and (check.kind is not CheckKind.ORGANS or protected.intersection(check.subjects))
     )
 

@@ -1,13 +1,21 @@
-"""Metrics panel: coverage, ablative margin, organs at risk, probe paths and the TVH plot.
+"""Metrics panel: goal checks, coverage, ablative margin, organs at risk, paths and the TVH plot.
 
 Shows the metrics of the session's last evaluation (``session.document.results``), and
 says plainly when they are out of date because the plan or the labels changed
 since (they stay visible, greyed, until the new evaluation arrives). The plan's
 warnings (image, segmentation, optimizer, simulation) stand on top, as in the
-report's summary.
+report's summary, then the plan's goal with each of its checks (the one rule
+of :mod:`planning_core.planning.acceptance`: under visible ice the 0 °C edge
+beyond the tumor and -20 °C over it) and the organ protection the plan
+simulates. The panel judges and measures nothing itself: the checks come from
+the evaluation logic (:meth:`cryoplan_app.logic.evaluation.EvaluationLogic.judge`),
+the tumor's size from the segmentation logic
+(:meth:`cryoplan_app.logic.segmentation.SegmentationLogic.tumor_size`).
 """
 
 from __future__ import annotations
+
+import html
 
 import numpy as np
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
@@ -24,6 +32,7 @@ from PyQt6.QtWidgets import (
 )
 
 from cryoplan_app.qt.context import AppContext
+from cryoplan_app.qt.panels.summary import goal_text, protection_text
 from cryoplan_app.qt.panels.widgets import after_drag, group, note
 from planning_core.display_colors import WARNING_AMBER_HEX
 from planning_core.figures import (
@@ -32,17 +41,10 @@ from planning_core.figures import (
     format_margin_mm,
     format_volume_ml,
 )
-from planning_core.imaging.labels import LabelMap
-from planning_core.planning.acceptance import (
-    AcceptanceCheck,
-    CheckKind,
-    accept_plan,
-    organs_at_risk_check,
-)
+from planning_core.planning.acceptance import Acceptance, AcceptanceCheck, CheckKind
 from planning_core.planning.metrics import MARGIN_SHELL
 from planning_core.planning.organ_sites import metrics_site
 from planning_core.planning.results import PlanMetrics
-from planning_core.segmentation.metrics import mask_volume_ml, max_diameter_mm
 
 _OK = QColor("#2e7d32")
 _BAD = QColor("#c62828")
@@ -54,6 +56,7 @@ _WARNING_STYLE = (
 COVERAGE_COLUMNS = ("Isotherm", "Tumor", "Tumor + margin")
 OAR_COLUMNS = ("Organ", "Ice edge", "Needs", "Frozen", "Lethal", "")
 PATH_COLUMNS = ("Probe", "In body", "CC / in-plane", "Closest", "")
+_VERDICT_COLORS = {True: _OK, False: _BAD, None: _UNKNOWN}
 
 
 def _table(columns: tuple[str, ...]) -> QTableWidget:
@@ -130,9 +133,27 @@ def oar_rows(metrics: PlanMetrics) -> list[tuple[list[str], QColor | None]]:
     return rows + missing
 
 
-def oar_note_text(metrics: PlanMetrics) -> str:
+def check_lines(acceptance: Acceptance) -> list[str]:
+    """One line per check of the plan's goal: verdict, what, measured value and goal."""
+    return [
+        f"{check.status}: {check.name}: {check.value} (goal {check.goal})"
+        for check in acceptance.checks
+    ]
+
+
+def checks_html(acceptance: Acceptance) -> str:
+    """:func:`check_lines` with the verdicts coloured, for a rich-text label."""
+    lines = []
+    for check, line in zip(acceptance.checks, check_lines(acceptance), strict=True):
+        color = _VERDICT_COLORS[check.passed].name()
+        verdict, rest = line.split(": ", 1)
+        lines.append(f'<b style="color:{color}">{verdict}</b>: {html.escape(rest)}')
+    return "<br>".join(lines)
+
+
+def oar_note_text(metrics: PlanMetrics, acceptance: Acceptance) -> str:
     """The plan's organ site and the organ-at-risk verdict of the report, in one line."""
-    text, _ = organs_at_risk_check(metrics)
+    text = acceptance.check(CheckKind.ORGANS).value
     return f"{metrics_site(metrics).sentence().capitalize()}. Organs at risk: {text}."
 
 
@@ -224,6 +245,10 @@ class MetricsPanel(QWidget):
         self.warnings_note = note()
         self.warnings_note.setStyleSheet(_WARNING_STYLE)
         self.summary_note = note()
+        self.goal_note = note()
+        self.checks_note = note()
+        self.checks_note.setTextFormat(Qt.TextFormat.RichText)
+        self.protection_note = note()
         self.margin_note = note()
         self.coverage_table = _table(COVERAGE_COLUMNS)
         self.coverage_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
@@ -231,13 +256,14 @@ class MetricsPanel(QWidget):
         self.oar_note = note()
         self.path_table = _table(PATH_COLUMNS)
         self.tvh = TvhCanvas()
-        self._tumor_size: tuple[LabelMap | None, str, tuple[float, float] | None] | None = None
         self.unfrozen_note = note()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.stale_note)
         layout.addWidget(self.warnings_note)
         layout.addWidget(self.summary_note)
+        layout.addWidget(group("Plan goal and checks", self.goal_note, self.checks_note))
+        layout.addWidget(group("Organ protection", self.protection_note))
         layout.addWidget(group("Coverage (share of volume at or below)", self.coverage_table))
         layout.addWidget(group("Minimal ablative margin", self.margin_note))
         layout.addWidget(
@@ -290,8 +316,17 @@ class MetricsPanel(QWidget):
         metrics, stale = self.metrics, self.stale
         self._show_state()
         self._show_warnings()
-        for widget in (self.coverage_table, self.oar_table, self.path_table, self.margin_note):
+        for widget in (
+            self.coverage_table, self.oar_table, self.path_table, self.margin_note,
+            self.checks_note,
+        ):  # fmt: skip
             widget.setEnabled(not stale)
+        plan = self.session.document.plan
+        self.goal_note.setText(f"Goal: {goal_text(plan.settings)}.")
+        self.protection_note.setText(
+            "None." if not plan.protection
+            else f"Simulated: {protection_text(plan)}."
+        )  # fmt: skip
         self.tvh.show_metrics(metrics, stale=stale)
         unfrozen = ", ".join(self.tvh.unfrozen)
         self.unfrozen_note.setText(f"No ice (0 % at 0 °C): {unfrozen}." if unfrozen else "")
@@ -299,6 +334,7 @@ class MetricsPanel(QWidget):
             self.summary_note.setText("")
             self.oar_note.setText("")
             self.margin_note.setText("—")
+            self.checks_note.setText("Not evaluated yet.")
             for table in (self.coverage_table, self.oar_table, self.path_table):
                 _fill(table, [])
             return
@@ -312,14 +348,15 @@ class MetricsPanel(QWidget):
             f"ice (0 °C) {format_volume_ml(metrics.ice_volume_ml)}, lethal "
             f"({metrics.lethal_isotherm_c:g} °C) {format_volume_ml(metrics.lethal_volume_ml)}."
         )
+        # The one rule of the report, the command line and the optimizer, judged by the logic.
+        acceptance = self.context.logic.evaluation.judge(metrics, plan.settings)
         _fill(self.coverage_table, coverage_rows(metrics))
-        self.oar_note.setText(oar_note_text(metrics))
+        self.oar_note.setText(oar_note_text(metrics, acceptance))
         _fill(self.oar_table, oar_rows(metrics))
-        labels = [p.label or str(i + 1) for i, p in enumerate(self.session.document.plan.probes)]
+        labels = [p.label or str(i + 1) for i, p in enumerate(plan.probes)]
         labels += [str(i + 1) for i in range(len(labels), len(metrics.paths))]
         _fill(self.path_table, path_rows(metrics, labels))
-        # The one rule of the report, the command line and the optimizer.
-        acceptance = accept_plan(metrics, self.session.document.plan.settings)
+        self.checks_note.setText(checks_html(acceptance))
         self.margin_note.setText(_margin_text(metrics, acceptance.find(CheckKind.MARGIN)))
 
     def tumor_text(self, metrics: PlanMetrics) -> str:
@@ -328,21 +365,16 @@ class MetricsPanel(QWidget):
         Only without a tumor label (a plan opened without its labels) does the
         volume come from the simulation grid, which says so.
         """
-        labels, name = self.session.document.labels, self.session.document.plan.target_label
-        cached = self._tumor_size
-        if cached is None or cached[0] is not labels or cached[1] != name:
-            # Kept per label map: the diameter's hull is not worth redoing on every refresh.
-            mask = labels.mask(name) if labels is not None and labels.has(name) else None
-            sizes = (
-                None
-                if mask is None or not mask.any()
-                else (mask_volume_ml(mask, labels.geometry), max_diameter_mm(mask, labels.geometry))
-            )
-            cached = self._tumor_size = (labels, name, sizes)
-        sizes = cached[2]
-        if sizes is None:
+        document = self.session.document
+        size = self.context.logic.segmentation.tumor_size(
+            document.labels, document.plan.target_label
+        )
+        if size is None:
             return f"Tumor {format_volume_ml(metrics.tumor_volume_ml)} (on the simulation grid)"
-        return f"Tumor {format_volume_ml(sizes[0])}, {format_length_mm(sizes[1])} across"
+        return (
+            f"Tumor {format_volume_ml(size.volume_ml)}, "
+            f"{format_length_mm(size.max_diameter_mm)} across"
+        )
 
     def _show_warnings(self) -> None:
         warnings = self.session.document.plan_warnings()

@@ -43,8 +43,15 @@ from cryoplan_app.qt.panels.widgets import (
 )
 from cryoplan_app.qt.tasks import Task
 from planning_core.errors import PlanningError
+from planning_core.planning.acceptance import Acceptance
 from planning_core.planning.organ_sites import ORGAN_SITES
-from planning_core.planning.settings import SETTING_RANGES, PlanGoal, PlanSettings
+from planning_core.planning.results import PlanMetrics
+from planning_core.planning.settings import (
+    SETTING_RANGES,
+    TABLE_DIRECTION_LPS,
+    PlanGoal,
+    PlanSettings,
+)
 
 #: Settings in the form, in the order a radiologist thinks of them, with their row titles.
 SETTING_ROWS = (
@@ -65,6 +72,17 @@ SETTING_ROWS = (
 )
 AUTOMATIC_MODEL = "Automatic"
 AUTOMATIC_SITE = "Automatic (from the labels)"
+#: The patient positions the position menu offers, in words (DICOM Patient Position codes).
+POSITION_WORDS = {
+    "HFS": "supine, head first",
+    "FFS": "supine, feet first",
+    "HFP": "prone, head first",
+    "FFP": "prone, feet first",
+    "HFDL": "left side down, head first",
+    "FFDL": "left side down, feet first",
+    "HFDR": "right side down, head first",
+    "FFDR": "right side down, feet first",
+}
 #: Robustness analysis defaults: samples and placement error (σ) per probe.
 ROBUSTNESS_SAMPLES = 20
 ROBUSTNESS_TIP_ERROR_MM = 3.0
@@ -128,6 +146,16 @@ class OptimizerPanel(QWidget):
         )
         self.site_choice.currentIndexChanged.connect(lambda _index: self._site_edited())
         form.addRow("Organ site", self.site_choice)
+        self.position_choice = compact_combo()
+        for code in TABLE_DIRECTION_LPS:
+            self.position_choice.addItem(f"{code} ({POSITION_WORDS.get(code, code)})", code)
+        self.position_choice.setToolTip(
+            "How the patient lies on the CT table: entries from the table side, probes whose "
+            "handle leaves the gantry bore and tilts beyond the position's limit are refused; "
+            "the Probes panel shows the check and the insertion order."
+        )
+        self.position_choice.currentIndexChanged.connect(lambda _index: self._position_edited())
+        form.addRow("Patient position", self.position_choice)
         self.model_choice = compact_combo()
         self.model_choice.addItem(AUTOMATIC_MODEL, None)
         try:
@@ -222,7 +250,18 @@ class OptimizerPanel(QWidget):
         site_index = self.site_choice.findData(settings.organ_site or "")
         self.site_choice.setCurrentIndex(max(0, site_index))
         self.goal_choice.setCurrentIndex(max(0, self.goal_choice.findData(settings.goal)))
+        position_index = self.position_choice.findData(settings.patient_position)
+        self.position_choice.setCurrentIndex(max(0, position_index))
         self._updating = False
+
+    def _position_edited(self) -> None:
+        if self._updating:
+            return
+        try:
+            self.session.document.set_settings(patient_position=self.position_choice.currentData())
+        except PlanningError as error:
+            self.context.errors.show_error(error)
+            self._show_settings()
 
     def _goal_edited(self) -> None:
         if self._updating:
@@ -298,11 +337,24 @@ class OptimizerPanel(QWidget):
         title = "Closest plan (goals not met)" if proposal.shortfall else "Proposal"
         self.result_box.setTitle(title)
         plan = proposal.plan
-        metrics = None if plan.metrics_stale() else plan.metrics
-        rows = summary_rows(plan, metrics)
+        # The proposal carries the optimizer's verdict exactly while its metrics are fresh.
+        metrics = None if proposal.acceptance is None else plan.metrics
+        approach = self.context.logic.approach
+        rows = summary_rows(
+            plan,
+            metrics,
+            acceptance=proposal.acceptance,
+            insertion_order=approach.insertion_labels(plan),
+        )
         rows.append(("Runtime", f"{proposal.runtime_s:.1f} s"))
         _fill(self.summary_table, rows)
-        current = summary_rows(self.session.document.plan, self._current_metrics())
+        current_metrics, current_acceptance = self._current_evaluation()
+        current = summary_rows(
+            self.session.document.plan,
+            current_metrics,
+            acceptance=current_acceptance,
+            insertion_order=approach.insertion_labels(),
+        )
         current_values = dict(current)
         _fill(self.compare_table, [(k, current_values.get(k, "—"), v) for k, v in rows])
         self.log.setPlainText("\n".join(proposal.log))
@@ -314,13 +366,18 @@ class OptimizerPanel(QWidget):
         if not self.optimizer.acceptable:
             self.progress_note.setText("The labels changed since this proposal: run again.")
 
-    def _current_metrics(self):
-        """Metrics of the current plan, when fresh."""
-        results = self.session.document.results
-        if results is not None and self.session.document.results_fresh:
-            return results.metrics
-        plan = self.session.document.plan
-        return None if plan.metrics_stale() else plan.metrics
+    def _current_evaluation(self) -> tuple[PlanMetrics | None, Acceptance | None]:
+        """Metrics of the current plan, when fresh, and their plan checks (by the logic)."""
+        document = self.session.document
+        results = document.results
+        plan = document.plan
+        if results is not None and document.results_fresh:
+            metrics = results.metrics
+        else:
+            metrics = None if plan.metrics_stale() else plan.metrics
+        if metrics is None:
+            return None, None
+        return metrics, self.context.logic.evaluation.judge(metrics, plan.settings)
 
     def _toggle_compare(self, _checked: bool) -> None:
         self._show_result()

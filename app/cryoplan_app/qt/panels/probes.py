@@ -1,12 +1,16 @@
 """Probes panel: the plan's probes in a table, path safety live, adding, removing, numeric edits.
 
-Each row gives the probe's depth in the body (skin to tip), the craniocaudal
-and in-plane angles, the path check of planning_core's
+Each row gives the probe's place in the suggested insertion order (deepest
+first), its depth in the body (skin to tip), the craniocaudal and in-plane
+angles, the path check of planning_core's
 :class:`~planning_core.planning.trajectory.TrajectoryContext` (acceptable, or
-the first problem, with the closest structure), the model, tip and entry (LPS
+the first problem, with the closest structure), the approach check (table
+side, gantry bore, the position's angle limit), the model, tip and entry (LPS
 mm). The checks come from the application's logic
-(:class:`~cryoplan_app.logic.trajectory.TrajectoryLogic`), which prepares the
-path context in the background and keeps each probe's report. Edits go
+(:class:`~cryoplan_app.logic.trajectory.TrajectoryLogic` prepares the path
+context in the background and keeps each probe's report;
+:class:`~cryoplan_app.logic.approach.ApproachLogic` finds the table and orders
+the probes); a note under the table gives the patient position. Edits go
 through the session (``add_probe_at``, ``move_probe``, ``set_probe_model``,
 ``remove_probe``) and are undoable.
 """
@@ -35,6 +39,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from cryoplan_app.logic.approach import ProbeApproach
 from cryoplan_app.qt.context import AppContext
 from cryoplan_app.qt.panels.widgets import compact_combo, format_lps, group, note, number_box
 from planning_core.errors import PlanningError
@@ -46,15 +51,19 @@ from planning_core.thermal.probes import ProbeLibrary, ProbeModel
 #: Table columns, with the unit in the header.
 COLUMNS = (
     "Probe",
+    "Order",
     "In body (mm)",
     "CC angle (°)",
     "In-plane (°)",
+    "Approach",
     "Path",
     "Model",
     "Tip LPS (mm)",
     "Entry LPS (mm)",
 )
 PATH_COLUMN = COLUMNS.index("Path")
+ORDER_COLUMN = COLUMNS.index("Order")
+APPROACH_COLUMN = COLUMNS.index("Approach")
 #: Distance from a new probe's tip to its entry, straight up from the table.
 NEW_PROBE_LENGTH_MM = 120.0
 _OK_COLOR = QColor("#2e7d32")
@@ -97,6 +106,7 @@ class ProbesPanel(QWidget):
         self.context = context
         self.session = context.session
         self.paths = context.logic.trajectory
+        self.approach = context.logic.approach
         self.reports: list[PathReport | None] = []
         self._updating = False
 
@@ -125,6 +135,7 @@ class ProbesPanel(QWidget):
         self.table.setMinimumHeight(120)
         self.table.itemSelectionChanged.connect(self._row_selected)
         self.context_note = note()
+        self.approach_note = note()
 
         self.tip_boxes = [self._coordinate_box() for _ in range(3)]
         self.entry_boxes = [self._coordinate_box() for _ in range(3)]
@@ -179,6 +190,7 @@ class ProbesPanel(QWidget):
         layout.addLayout(buttons)
         layout.addWidget(self.table, 1)
         layout.addWidget(self.context_note)
+        layout.addWidget(self.approach_note)
         layout.addWidget(group("Selected probe", self.editor))
 
         self.session.case_changed.connect(lambda _case: self._inputs_changed())
@@ -187,6 +199,8 @@ class ProbesPanel(QWidget):
         self.session.document.selected_probe_changed.connect(lambda _index: self._show_selection())
         self.paths.changed.connect(self._inputs_changed)
         self.paths.failed.connect(self.context.errors.show_error)
+        self.approach.changed.connect(self._inputs_changed)
+        self.approach.failed.connect(self.context.errors.show_error)
         self._fill_models()
         self._inputs_changed()
 
@@ -206,10 +220,21 @@ class ProbesPanel(QWidget):
         """Case, labels or the path checks changed: show everything again."""
         self.add_button.setEnabled(self.session.case is not None and self.model_choice.count() > 0)
         self.context_note.setText(self.paths.note)
+        self._show_approach_note()
         self._show_probes()
+
+    def _show_approach_note(self) -> None:
+        """The case's position and table side; the optimizer's refused entries when recorded."""
+        lines = [self.approach.note] if self.approach.note else []
+        recorded = self.session.document.plan.approach
+        if recorded is not None:
+            lines.append(f"Optimizer: {recorded.describe_refusals()}.")
+        self.approach_note.setText(" ".join(lines))
+        self.approach_note.setVisible(bool(lines))
 
     def _plan_changed(self) -> None:
         if not (self.session.document.dragging and self._show_dragged_probe()):
+            self._show_approach_note()
             self._show_probes()
 
     def _show_dragged_probe(self) -> bool:
@@ -219,7 +244,12 @@ class ProbesPanel(QWidget):
         if index is None or self.table.rowCount() != len(plan.probes):
             return False
         self._updating = True
-        self._show_row(index, plan.probes[index], plan.settings.table_direction_lps())
+        checks = self.approach.probes(plan)
+        self._show_row(
+            index, plan.probes[index], plan.settings.table_direction_lps(), checks[index]
+        )
+        for row, check in enumerate(checks):  # the order of the others may change too
+            self.table.setItem(row, ORDER_COLUMN, _order_item(check))
         self._updating = False
         self._show_selection()
         return True
@@ -230,12 +260,15 @@ class ProbesPanel(QWidget):
         self.reports = [None] * len(plan.probes)
         self._updating = True
         self.table.setRowCount(len(plan.probes))
+        checks = self.approach.probes(plan)
         for row, probe in enumerate(plan.probes):
-            self._show_row(row, probe, down)
+            self._show_row(row, probe, down, checks[row])
         self._updating = False
         self._show_selection()
 
-    def _show_row(self, row: int, probe: PlannedProbe, down: NDArray[np.float64]) -> None:
+    def _show_row(
+        self, row: int, probe: PlannedProbe, down: NDArray[np.float64], check: ProbeApproach
+    ) -> None:
         report = self.paths.report(probe)
         self.reports[row] = report
         cc, in_plane, _ = probe_angles_deg(probe.direction_lps, down)
@@ -246,9 +279,11 @@ class ProbesPanel(QWidget):
         )
         values = (
             probe.label or str(row + 1),
+            "",  # the order item is made below
             f"{depth:.1f}",
             f"{float(cc):+.1f}",
             f"{float(in_plane):+.1f}",
+            check.text(),
             "not checked" if report is None else path_summary(report),
             probe.model_id,
             format_lps(probe.tip_lps_mm),
@@ -261,6 +296,13 @@ class ProbesPanel(QWidget):
             if column == PATH_COLUMN and report is not None:
                 item.setForeground(_OK_COLOR if report.acceptable else _PROBLEM_COLOR)
                 item.setToolTip(_path_details(report))
+            if column == APPROACH_COLUMN:
+                reasons = "\n".join(f"• {reason}" for reason in check.refusals or ())
+                item.setToolTip(_APPROACH_TIP + ("\n" + reasons if reasons else ""))
+                if check.refusals is not None:
+                    item.setForeground(_PROBLEM_COLOR if check.refusals else _OK_COLOR)
+            if column == ORDER_COLUMN:
+                item = _order_item(check)
             self.table.setItem(row, column, item)
 
     def _show_selection(self) -> None:
@@ -388,6 +430,21 @@ def _typed(boxes: list[QDoubleSpinBox], current: tuple[float, float, float]) -> 
         if abs(box.value() - point[axis]) > 0.5 * 10.0 ** -box.decimals() + 1e-9:
             point[axis] = box.value()
     return point
+
+
+_APPROACH_TIP = (
+    "Approach rules of the patient position: no entry from the side the patient lies on, "
+    "the probe handle inside the gantry bore for check scans, the position's craniocaudal "
+    "limit."
+)
+
+
+def _order_item(check: ProbeApproach) -> QTableWidgetItem:
+    """The probe's place in the suggested insertion order."""
+    item = QTableWidgetItem("—" if check.order is None else str(check.order))
+    item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+    item.setToolTip("Suggested insertion order: the deepest probe first, then the most tilted.")
+    return item
 
 
 def _valid_index(index: int | None, count: int) -> int | None:

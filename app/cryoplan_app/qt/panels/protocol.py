@@ -5,7 +5,10 @@ change here goes to the session as that text, one undo step each. A code
 that :func:`~planning_core.thermal.protocol.parse_protocol` refuses is never
 sent: its error is shown under the field instead. Each phase has a power (duty
 cycle, 0-100 %) for all probes; per-probe powers (``F10@100/50``) are typed in
-the code field and shown, read-only, in the table.
+the code field and shown, read-only, in the table. The presets usual for the
+plan's organ site come first in the menu (the logic's
+:class:`~cryoplan_app.logic.protocols.ProtocolLogic` knows the site), each with
+its source in its tooltip.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from cryoplan_app.logic.protocols import PresetChoice
 from cryoplan_app.qt.context import AppContext
 from cryoplan_app.qt.panels.widgets import after_drag, format_minutes, note, number_box
 from planning_core.errors import PlanningError
@@ -48,20 +52,13 @@ class ProtocolPanel(QWidget):
         super().__init__(parent)
         self.context = context
         self.session = context.session
+        self.protocols = context.logic.protocols
         self._updating = False
+        self._offered: tuple[PresetChoice, ...] = ()
 
         self.preset_choice = QComboBox()
-        self.preset_choice.addItem(CUSTOM)
-        for name, preset in PROTOCOL_PRESETS.items():
-            self.preset_choice.addItem(name)
-            index = self.preset_choice.count() - 1
-            self.preset_choice.setItemData(
-                index,
-                f"{preset.code}: {preset.description}. Usual for {', '.join(preset.organs)}. "
-                f"Source: {preset.source}.",
-                Qt.ItemDataRole.ToolTipRole,
-            )
         self.preset_choice.currentTextChanged.connect(self._preset_chosen)
+        self.site_note = note()
 
         self.table = QTableWidget(0, 3)
         self.table.setHorizontalHeaderLabels(("Phase", "Duration", "Power"))
@@ -102,6 +99,7 @@ class ProtocolPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(form)
+        layout.addWidget(self.site_note)
         layout.addWidget(self.preset_note)
         layout.addWidget(self.error_note)
         layout.addWidget(self.table)
@@ -109,6 +107,8 @@ class ProtocolPanel(QWidget):
         layout.addWidget(self.summary_note)
         layout.addStretch(1)
         self.session.document.plan_changed.connect(after_drag(self.session, self._show_plan))
+        for signal in (self.session.document.labels_changed, self.session.document.results_changed):
+            signal.connect(lambda _value: self._refresh_presets())
         self._show_plan()
 
     # -- model -> widgets -----------------------------------------------------------------
@@ -116,7 +116,8 @@ class ProtocolPanel(QWidget):
         plan = self.session.document.plan
         protocol = plan.parsed_protocol()
         self._updating = True
-        preset = plan.protocol if plan.protocol in PROTOCOL_PRESETS else CUSTOM
+        self._offer_presets()
+        preset = self.protocols.preset_of(plan.protocol) or CUSTOM
         self.preset_choice.setCurrentText(preset)
         self.preset_note.setText(
             _preset_text(PROTOCOL_PRESETS[preset])
@@ -143,6 +144,43 @@ class ProtocolPanel(QWidget):
         self.remove_button.setEnabled(len(protocol.phases) > 1)
         self._updating = False
         self._show_summary(protocol)
+
+    def _refresh_presets(self) -> None:
+        """The organ site may have changed (labels, evaluation): offer the presets again.
+
+        The phases and the code field stay as they are: the user may be typing.
+        """
+        plan = self.session.document.plan
+        self._updating = True
+        self._offer_presets()
+        self.preset_choice.setCurrentText(self.protocols.preset_of(plan.protocol) or CUSTOM)
+        self._updating = False
+
+    def _offer_presets(self) -> None:
+        """List the presets, those usual for the plan's organ site first; say which site."""
+        offered = self.protocols.presets()
+        usual = [choice.name for choice in offered if choice.usual]
+        site = self.protocols.site()
+        sentence = site.sentence()
+        sentence = sentence[:1].upper() + sentence[1:]  # "Organ site field" keeps its capital
+        if site.site is None:
+            self.site_note.setText(f"{sentence}: presets in the usual order.")
+        elif usual:
+            self.site_note.setText(f"{sentence}: usual presets {', '.join(usual)} (listed first).")
+        else:
+            self.site_note.setText(f"{sentence}: no preset of its own.")
+        if offered == self._offered:
+            return
+        self._offered = offered
+        self.preset_choice.clear()
+        self.preset_choice.addItem(CUSTOM)
+        for number, choice in enumerate(offered):
+            if number == len(usual) and usual:
+                self.preset_choice.insertSeparator(self.preset_choice.count())
+            self.preset_choice.addItem(choice.name)
+            self.preset_choice.setItemData(
+                self.preset_choice.count() - 1, choice.description, Qt.ItemDataRole.ToolTipRole
+            )
 
     def _power_widget(self, phase: Phase) -> QWidget:
         """A 0-100 % box for the phase's power; a read-only label for per-probe powers."""
@@ -194,7 +232,7 @@ class ProtocolPanel(QWidget):
         return True
 
     def _preset_chosen(self, name: str) -> None:
-        if not self._updating and name != CUSTOM:
+        if not self._updating and name in PROTOCOL_PRESETS:
             self.set_code(name)
 
     def _code_edited(self, text: str) -> None:

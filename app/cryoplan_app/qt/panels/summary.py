@@ -1,7 +1,12 @@
 """A plan's key numbers as (what, value) text rows, as the optimizer summary and comparison show.
 
 Pure text, no Qt: the same rows fill the optimizer's result summary and its
-side-by-side comparison of the current and the proposed plan.
+side-by-side comparison of the current and the proposed plan. Besides the
+numbers they state the plan's goal, the patient position and approach, the
+suggested insertion order (computed by the application's logic and passed in)
+and the organ protection the plan simulates. The verdicts are the plan checks
+(:class:`~planning_core.planning.acceptance.Acceptance`) the logic judged and
+passes in; nothing here judges.
 """
 
 from __future__ import annotations
@@ -14,9 +19,10 @@ from planning_core.figures import (
     format_margin_mm,
     format_volume_ml,
 )
-from planning_core.planning.acceptance import Acceptance, CheckKind, accept_plan, paths_passed
+from planning_core.planning.acceptance import Acceptance, CheckKind
 from planning_core.planning.plan import Plan
 from planning_core.planning.results import PlanMetrics
+from planning_core.planning.settings import PlanGoal, PlanSettings
 from planning_core.thermal.protocol import PROTOCOL_PRESETS
 
 NOT_EVALUATED = "not evaluated"
@@ -34,6 +40,33 @@ def protocol_text(plan: Plan) -> str:
     protocol = plan.parsed_protocol()
     name = f" ({plan.protocol})" if plan.protocol in PROTOCOL_PRESETS else ""
     return f"{protocol.code}{name}, freezing {protocol.freeze_time_s / 60.0:g} min"
+
+
+def goal_text(settings: PlanSettings) -> str:
+    """The plan's goal and what it asks for, with its numbers."""
+    if settings.goal is PlanGoal.VISIBLE_ICE:
+        return (
+            f"visible ice: 0 °C edge ≥ {settings.ice_margin_mm:g} mm beyond the tumor "
+            f"everywhere, ≤ -20 °C over the whole tumor"
+        )
+    return (
+        f"lethal margin: ≤ {settings.lethal_isotherm_c:g} °C over the tumor + "
+        f"{settings.margin_mm:g} mm"
+    )
+
+
+def approach_text(plan: Plan) -> str:
+    """Patient position, table side and refused entries, as the plan records them."""
+    if plan.approach is None:
+        return f"not recorded (plan position {plan.settings.patient_position})"
+    return f"{plan.approach.describe()}; {plan.approach.describe_refusals()}"
+
+
+def protection_text(plan: Plan) -> str:
+    """The organ protection measures the plan simulates."""
+    if not plan.protection:
+        return "none"
+    return "; ".join(measure.describe() for measure in plan.protection)
 
 
 def lethal_coverage(metrics: PlanMetrics) -> tuple[float, float] | None:
@@ -60,10 +93,11 @@ def closest_oar_text(metrics: PlanMetrics) -> str:
     )
 
 
-def paths_text(metrics: PlanMetrics) -> str:
+def paths_text(metrics: PlanMetrics, acceptance: Acceptance) -> str:
+    """The probe paths' verdict (the paths check of ``acceptance``) and the unsafe probes."""
     if not metrics.paths:
         return "not checked"
-    passed = paths_passed(metrics.paths)
+    passed = acceptance.check(CheckKind.PATHS).passed
     if passed is None:
         return "not assessed: nothing labelled or found on the CT along the paths"
     if passed:
@@ -72,11 +106,36 @@ def paths_text(metrics: PlanMetrics) -> str:
     return "unsafe: " + ", ".join(f"probe {i + 1}" for i in problems)
 
 
-def summary_rows(plan: Plan, metrics: PlanMetrics | None) -> list[tuple[str, str]]:
-    """(what, value) rows describing ``plan`` and its metrics (``None``: not evaluated)."""
+def summary_rows(
+    plan: Plan,
+    metrics: PlanMetrics | None,
+    *,
+    acceptance: Acceptance | None = None,
+    insertion_order: tuple[str, ...] = (),
+) -> list[tuple[str, str]]:
+    """(what, value) rows describing ``plan`` and its metrics (``None``: not evaluated).
+
+    ``acceptance`` holds the plan checks of ``metrics`` against the plan's settings
+    (:attr:`cryoplan_app.logic.evaluation.EvaluationLogic.acceptance`,
+    :meth:`~cryoplan_app.logic.evaluation.EvaluationLogic.judge`); it is needed
+    with metrics. ``insertion_order`` holds the probes' labels in the suggested
+    order of insertion (:meth:`cryoplan_app.logic.approach.ApproachLogic.insertion_labels`).
+
+    Raises
+    ------
+    ValueError
+        When ``metrics`` come without their ``acceptance``.
+    """
     lethal = plan.settings.lethal_isotherm_c
     margin_mm = plan.settings.margin_mm
-    rows = [("Probes", probes_text(plan)), ("Protocol", protocol_text(plan))]
+    rows = [
+        ("Goal", goal_text(plan.settings)),
+        ("Probes", probes_text(plan)),
+        ("Insertion order", " → ".join(insertion_order) if insertion_order else "—"),
+        ("Protocol", protocol_text(plan)),
+        ("Patient position / approach", approach_text(plan)),
+        ("Organ protection", protection_text(plan)),
+    ]
     if metrics is None:
         keys = (
             f"Tumor killed (≤ {lethal:g} °C)",
@@ -88,8 +147,8 @@ def summary_rows(plan: Plan, metrics: PlanMetrics | None) -> list[tuple[str, str
             "Plan checks",
         )
         return rows + [(key, NOT_EVALUATED) for key in keys]
-    # The one rule of the report, the command line and the optimizer.
-    acceptance = accept_plan(metrics, plan.settings)
+    if acceptance is None:
+        raise ValueError("summary_rows needs the plan checks (acceptance) of the metrics it shows")
     coverage = lethal_coverage(metrics)
     tumor, zone = (
         ("—", "—")
@@ -114,7 +173,7 @@ def summary_rows(plan: Plan, metrics: PlanMetrics | None) -> list[tuple[str, str
         ("Closest organ at risk", closest_oar_text(metrics)),
         # Never "clear" while the site is unknown or an organ unlabelled.
         ("Organs at risk", acceptance.check(CheckKind.ORGANS).value),
-        ("Probe paths", paths_text(metrics)),
+        ("Probe paths", paths_text(metrics, acceptance)),
         (
             "Ice (0 °C) / lethal volume",
             f"{format_volume_ml(metrics.ice_volume_ml)} / "

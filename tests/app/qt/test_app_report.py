@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import dispose_window
 from cryoplan_app.qt.report_action import export_report
+from qt_helpers import dispose_window
 
 from planning_core.errors import ReportError
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pydicom
 import pytest
-from conftest import dispose_window
 from cryoplan_app.model.case import CaseSource, load_case
 from cryoplan_app.qt.report_action import export_dicom
+from qt_helpers import dispose_window
 
 from planning_core.errors import ReportError
 from planning_core.imaging.dicom_write import DicomIdentity, write_ct_series

@@ -51,10 +51,11 @@ def proposal(kidney_case, probe_library):
     evaluation = evaluate_plan(
         plan, kidney_case.volume, kidney_case.labels, spacing_mm=2.0, probe_library=probe_library
     )
+    checks = accept_plan(evaluation.metrics, evaluation.plan.settings).checks
     return SimpleNamespace(
         plan=evaluation.plan,
-        # A verified result: no check failed (the stand-in judges nothing itself).
-        acceptance=Acceptance(()),
+        # A verified result: every check passes (the stand-in's verdict; it judges nothing).
+        acceptance=Acceptance(tuple(dataclasses.replace(c, passed=True) for c in checks)),
         simulation=evaluation.simulation,
         runtime_s=1.5,
         log=("tried 1 probe", "verified on a 2-mm grid"),
@@ -161,6 +162,7 @@ def test_stand_in_optimizer_run_accept_compare_and_undo(window, proposal, monkey
     assert rows["Tumor killed (≤ -40 °C)"] == format_coverage_percent(tumor)
     assert rows[f"Tumor + {metrics.margin_mm:g} mm killed"] == format_coverage_percent(zone)
     assert rows["Runtime"] == "1.5 s"
+    assert rows["Plan checks"] == "all pass"  # the optimizer's verdict: the panel judges nothing
     assert panel.log.toPlainText() == "tried 1 probe\nverified on a 2-mm grid"
 
     QTest.mouseClick(panel.compare_button, Qt.MouseButton.LeftButton)

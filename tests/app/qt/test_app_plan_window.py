@@ -6,12 +6,12 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import dispose_window, send_mouse, view_pixel
 from cryoplan_app.model.autosave import Autosaver
 from cryoplan_app.qt.main_window import MainWindow
 from cryoplan_app.render.plan_overlays import SELECTED_COLOR, isotherm_color
 from PyQt6.QtCore import QPointF, Qt
 from PyQt6.QtWidgets import QMessageBox
+from qt_helpers import dispose_window, send_mouse, view_pixel
 
 from planning_core.planning.plan_json import load_plan
 

@@ -7,9 +7,9 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from conftest import view_pixel
 from cryoplan_app.model.session import Session
 from PyQt6.QtCore import Qt
+from qt_helpers import view_pixel
 
 #: Radius (mm) of the ring of parallel probes around the tumor's centre, as an optimiser
 #: proposes for a 3 cm tumor.

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import send_mouse, send_wheel, view_pixel
 from PyQt6.QtCore import QPointF, Qt
+from qt_helpers import send_mouse, send_wheel, view_pixel
 
 pytestmark = pytest.mark.gui
 

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import dispose_window, view_pixel
 from cryoplan_app.model.practice import (
     PracticeSession,
     PracticeStateError,
     comparison_rows,
 )
+from qt_helpers import dispose_window, view_pixel
 
 from planning_core.errors import InvalidParameterError
 from planning_core.planning.plan import Plan, PlannedProbe

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import send_mouse
 from cryoplan_app.model import lesion_tools
 from cryoplan_app.model.lesion_tools import (
     StrokeTool,
@@ -23,6 +22,7 @@ from cryoplan_app.render.sketch_overlay import on_plane_runs
 from panel_helpers import wait_idle, widget_point
 from PyQt6.QtCore import Qt
 from PyQt6.QtTest import QTest
+from qt_helpers import send_mouse
 
 from planning_core.errors import InvalidParameterError, SegmentationError
 from planning_core.figures import format_length_mm

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import dispose_window
 from panel_helpers import click_at, tumor_centroid_lps, wait_idle
 from PyQt6.QtCore import QPointF, Qt
 from PyQt6.QtTest import QTest
+from qt_helpers import dispose_window
 
 from planning_core.planning.plan import Plan
 from planning_core.segmentation.metrics import dice

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
 from cryoplan_app.qt.panels.metrics import oar_note_text, oar_rows, path_rows
 from cryoplan_app.qt.panels.summary import paths_text
 
+from planning_core.planning.acceptance import accept_plan
 from planning_core.planning.results import (
     AblativeMargin,
     IsothermCoverage,
@@ -18,6 +20,7 @@ from planning_core.planning.results import (
     PathReport,
     PlanMetrics,
 )
+from planning_core.planning.settings import PlanSettings
 
 
 def _path(closest_mm: dict[str, float]) -> PathReport:
@@ -79,20 +82,23 @@ def test_organs_the_site_lists_but_nobody_labelled_read_not_assessed():
     rows = oar_rows(metrics)
     assert [texts[0] for texts, _ in rows] == ["bowel", "duodenum", "ureter"]
     assert [texts[-1] for texts, _ in rows] == ["clear", "not assessed", "not assessed"]
-    note = oar_note_text(metrics)
+    note = oar_note_text(metrics, accept_plan(metrics, PlanSettings()))
     assert "organ site kidney" in note.lower()
     assert "not assessed" in note and "duodenum, ureter" in note and "all clear" not in note
 
 
 def test_summary_never_calls_paths_checked_against_nothing_safe():
     # The summary panel used to say "all 1 safe" for a path checked against skin alone,
-    # while the report said "not assessed": one rule (paths_passed) now serves both.
+    # while the report said "not assessed": one rule (the paths check) now serves both.
+    def text(metrics: PlanMetrics) -> str:
+        return paths_text(metrics, accept_plan(metrics, PlanSettings()))
+
     unchecked = _metrics(oars=(), paths=(_path({"skin": 0.0}),))
-    assert paths_text(unchecked).startswith("not assessed")
+    assert text(unchecked).startswith("not assessed")
     on_the_ct = _metrics(oars=(), paths=(_path({"bone on the CT": 4.0}),))
-    assert paths_text(on_the_ct) == "all 1 safe"
+    assert text(on_the_ct) == "all 1 safe"
     crossing = dataclasses.replace(_path({"bone": 0.0}), problems=("crosses bone",))
-    assert paths_text(_metrics(oars=(), paths=(crossing,))) == "unsafe: probe 1"
+    assert text(_metrics(oars=(), paths=(crossing,))) == "unsafe: probe 1"
 
 
 def test_the_summary_states_the_plan_checks_and_the_visible_ice_goal():
@@ -102,7 +108,6 @@ def test_the_summary_states_the_plan_checks_and_the_visible_ice_goal():
 
     from planning_core.planning.plan import Plan
     from planning_core.planning.results import VisibleIce
-    from planning_core.planning.settings import PlanSettings
 
     labelled = dataclasses.replace(
         _metrics(
@@ -112,14 +117,18 @@ def test_the_summary_states_the_plan_checks_and_the_visible_ice_goal():
         organ_site="kidney",
         margin=AblativeMargin(4.2, 4.6, (0.0, 0.0, 0.0)),
     )
-    rows = dict(summary_rows(Plan(), labelled))
+    plan = Plan()
+    with pytest.raises(ValueError, match="acceptance"):  # the panel never judges by itself
+        summary_rows(plan, labelled)
+    rows = dict(summary_rows(plan, labelled, acceptance=accept_plan(labelled, plan.settings)))
     assert rows["Plan checks"] == "FAIL: minimal ablative margin"
     ice = dataclasses.replace(
         labelled,
         coverage=(IsothermCoverage(-20.0, 100.0, 90.0), IsothermCoverage(-40.0, 100.0, 90.0)),
         visible_ice=VisibleIce(6.0, 99.5, AblativeMargin(6.3, 6.8, (0.0, 0.0, 0.0))),
     )
-    rows = dict(summary_rows(Plan(settings=PlanSettings(goal="visible-ice")), ice))
+    plan = Plan(settings=PlanSettings(goal="visible-ice"))
+    rows = dict(summary_rows(plan, ice, acceptance=accept_plan(ice, plan.settings)))
     assert rows["0 °C ice edge beyond the tumor"] == "6.3 mm (needs ≥ 6 mm everywhere): met"
     assert rows["Tumor covered by -20 °C"] == "100.0 % (needs ≥ 99 %): met"
     assert rows["Plan checks"] == "all pass"
