@@ -112,6 +112,10 @@ from planning_core.thermal.result import SimulationResult
 #: encloses the whole zone; a share of the zone (the coverage goal) can leave its
 #: warm voxels exactly where the margin is measured.
 WHOLE_ZONE = 1.0
+#: Goals whose search aims at the whole zone first. Under lethal margin the search aims at
+#: the coverage goal: on the kidney sample the whole lethal zone is not coverable without
+#: freezing bowel and colon, and the fallback search then found no plan (open work).
+WHOLE_ZONE_GOALS = (PlanGoal.VISIBLE_ICE,)
 #: Solver rounds spent on covering the whole zone before settling for the coverage goal.
 WHOLE_ZONE_ROUNDS = 3
 #: When no layout covers the whole zone, the surrogate must beat the coverage goal by
@@ -209,6 +213,8 @@ class _Optimizer:
         log: list[str],
         cancel: CancelToken | None,
         coverage_problem: PlanningProblem,
+        *,
+        whole_zone: bool,
     ) -> None:
         self.volume = volume
         self.label_map = label_map
@@ -225,7 +231,8 @@ class _Optimizer:
         self.cancel = cancel
         #: The fallback goal when no layout covers the whole zone (the margin then fails).
         self.coverage_goal = min(goal_percent + SURROGATE_HEADROOM_PERCENT, 100.0) / 100.0
-        self.search = LayoutSearch(problem, context, WHOLE_ZONE, cancel)
+        goal = WHOLE_ZONE if whole_zone else self.coverage_goal
+        self.search = LayoutSearch(problem, context, goal, cancel)
         self.best_partial: tuple[int, float, Plan] | None = None
         #: Why the best plan so far failed its checks (for the infeasibility message).
         self.best_problems: tuple[str, ...] = ()
@@ -566,11 +573,16 @@ def optimize_plan(
             f"candidate direction {np.round(direction.insertion_lps, 2).tolist()}: path "
             f"{direction.path_length_mm:.0f} mm, craniocaudal {direction.craniocaudal_deg:.0f}°"
         )
+    # Visible ice aims at the whole zone first. Lethal margin keeps the coverage search:
+    # covering the whole lethal zone brought the ice onto the bowel of the kidney sample
+    # and still missed its 5-mm margin, and its fallback did not find the plan the
+    # coverage search finds (see WHOLE_ZONE_GOALS).
+    whole_zone = settings.goal in WHOLE_ZONE_GOALS
     run = _Optimizer(
-        volume, label_map, problem, context, model, family, directions,
+        volume, label_map, problem if whole_zone else plain, context, model, family, directions,
         case or (None if volume is None else CaseReference.for_volume(volume)),
         coverage_goal_percent, log, cancel,
-        plain,
+        plain, whole_zone=whole_zone,
     )  # fmt: skip
     run.search.min_path_mm = min_path_mm
     run.search.allow_leaving_image = allow_leaving_image
