@@ -190,57 +190,55 @@ class CaseSourceKind(Protocol):
 
 
 @dataclass(frozen=True)
-class VolumeFileKind:
+class _PathKind:
+    """A kind whose location is a path on this machine: it offers no names, titles a case by
+    its file or folder name and refuses a location that is gone (a recent case since deleted)
+    with ``missing_error``."""
+
+    name: str
+    noun: str
+    missing_error: type[PlanningError]
+
+    def case_names(self) -> tuple[str, ...]:
+        return ()
+
+    def title(self, location: str) -> str:
+        return Path(location).name or location
+
+    def locate(
+        self,
+        location: str,
+        *,
+        progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> CaseFiles:
+        return CaseFiles(_existing(location, self.missing_error), title=self.title(location))
+
+
+@dataclass(frozen=True)
+class VolumeFileKind(_PathKind):
     """A NIfTI, NRRD or MetaImage file."""
 
     name: str = "volume"
     noun: str = "volume file"
+    missing_error: type[PlanningError] = VolumeFormatError
 
     def claim(self, text: str) -> str | None:
         path = Path(text).expanduser()
         return str(path.resolve()) if path.is_file() and is_volume_file(path) else None
 
-    def case_names(self) -> tuple[str, ...]:
-        return ()
-
-    def title(self, location: str) -> str:
-        return Path(location).name or location
-
-    def locate(
-        self,
-        location: str,
-        *,
-        progress: ProgressCallback | None = None,
-        cancel: CancelToken | None = None,
-    ) -> CaseFiles:
-        return CaseFiles(_existing(location, VolumeFormatError), title=self.title(location))
-
 
 @dataclass(frozen=True)
-class DicomKind:
+class DicomKind(_PathKind):
     """A DICOM folder (searched recursively), file or DICOMDIR."""
 
     name: str = "dicom"
     noun: str = "DICOM folder"
+    missing_error: type[PlanningError] = DicomLoadError
 
     def claim(self, text: str) -> str | None:
         path = Path(text).expanduser()
         return str(path.resolve()) if path.exists() else None
-
-    def case_names(self) -> tuple[str, ...]:
-        return ()
-
-    def title(self, location: str) -> str:
-        return Path(location).name or location
-
-    def locate(
-        self,
-        location: str,
-        *,
-        progress: ProgressCallback | None = None,
-        cancel: CancelToken | None = None,
-    ) -> CaseFiles:
-        return CaseFiles(_existing(location, DicomLoadError), title=self.title(location))
 
 
 def _existing(location: str, error: type[PlanningError]) -> Path:

@@ -26,19 +26,8 @@ from planning_core.imaging.labels import LabelMap
 from planning_core.imaging.volume import Volume
 from planning_core.imaging.volume_io import write_volume
 from planning_core.progress import CancelToken
-from planning_core.thermal.probes import ProbeLibrary, ProbeModel
+from planning_core.thermal.probes import ProbeLibrary
 
-#: A probe model for tests, independent of the packaged library's contents.
-LOGIC_TEST_PROBE = ProbeModel(
-    id="test-2.4",
-    name="Test probe 2.4 mm",
-    cryogen="argon",
-    diameter_mm=2.4,
-    active_length_mm=30.0,
-    tip_offset_mm=5.0,
-    plateau_c=-140.0,
-    time_constant_s=30.0,
-)
 #: A short protocol and a coarse grid: the tests check the bookkeeping, not the physics.
 SHORT_PROTOCOL = "F3-T1-F2"
 COARSE_SPACING_MM = 4.0
@@ -104,11 +93,6 @@ class QueuedRunner:
 
 
 @pytest.fixture(scope="session")
-def logic_probe_library() -> ProbeLibrary:
-    return ProbeLibrary("test", {LOGIC_TEST_PROBE.id: LOGIC_TEST_PROBE})
-
-
-@pytest.fixture(scope="session")
 def phantom_image(tmp_path_factory) -> ImageCase:
     """A small CT: an elliptic body along z with a spherical tumor and a rib-like bone rod.
 
@@ -139,9 +123,9 @@ def runner() -> QueuedRunner:
 
 
 @pytest.fixture
-def session(phantom_image: ImageCase, logic_probe_library: ProbeLibrary) -> Session:
+def session(phantom_image: ImageCase, probe_library: ProbeLibrary) -> Session:
     """A session on the phantom case with its own labels and the short protocol."""
-    session = Session(probe_library=logic_probe_library)
+    session = Session(probe_library=probe_library)
     session.open_case(phantom_image)
     session.document.set_protocol(SHORT_PROTOCOL)
     return session

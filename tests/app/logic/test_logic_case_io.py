@@ -29,9 +29,9 @@ IDENTITY = DicomIdentity(
 
 
 @pytest.fixture
-def empty_logic(runner, logic_probe_library, tmp_path):
+def empty_logic(runner, probe_library, tmp_path):
     """Logic of a session with nothing open; recent cases and autosaves kept in ``tmp_path``."""
-    session = Session(probe_library=logic_probe_library)
+    session = Session(probe_library=probe_library)
     return Logic(
         session,
         runner,
@@ -145,7 +145,7 @@ def test_a_plan_saved_in_the_background_opens_again(logic, runner, tumor_lps, tm
 
 
 def test_an_autosaved_session_is_recovered_as_unsaved_changes(
-    logic, runner, tumor_lps, tmp_path, logic_probe_library
+    logic, runner, tumor_lps, tmp_path, probe_library
 ):
     logic.recovery.autosaver = Autosaver(tmp_path, pid=999_999_999)  # a process long gone
     logic.session.document.history.mark_saved()
@@ -153,7 +153,7 @@ def test_an_autosaved_session_is_recovered_as_unsaved_changes(
     logic.session.document.add_probe_at(tumor_lps)
     assert logic.recovery.autosave_now() == tmp_path / "session-999999999"
     fresh = Logic(
-        Session(probe_library=logic_probe_library),
+        Session(probe_library=probe_library),
         runner,
         auto_evaluate=False,
         autosaver=Autosaver(tmp_path),
