@@ -42,10 +42,11 @@ from planning_core.planning.results import (
     TemperatureVolumeHistogram,
     VisibleIce,
 )
-from planning_core.planning.settings import ICE_EDGE_C, PlanGoal
+from planning_core.planning.settings import PlanGoal
 from planning_core.planning.trajectory import TrajectoryContext
 from planning_core.progress import CancelToken, ProgressCallback
 from planning_core.segmentation.metrics import recist_axes
+from planning_core.thermal.result import ICE_EDGE_C
 
 #: Body temperature; tissue outside the thermal grid never cooled below it.
 BODY_TEMPERATURE_C = 37.0

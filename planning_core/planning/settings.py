@@ -13,6 +13,7 @@ from numpy.typing import NDArray
 from planning_core.errors import InvalidParameterError
 from planning_core.planning.organ_sites import ORGAN_SITES
 from planning_core.planning.parameters import ParameterRange
+from planning_core.thermal.result import ICE_EDGE_C
 
 #: Declared ranges of the scalar settings; user interfaces build their inputs from these.
 SETTING_RANGES: dict[str, ParameterRange] = {
@@ -95,8 +96,6 @@ DEFAULT_COVERAGE_GOAL_PERCENT = 99.0
 DEFAULT_ICE_MARGIN_MM = 6.0
 #: ... and the whole tumor at or below this temperature.
 VISIBLE_ICE_TUMOR_C = -20.0
-#: The ice edge seen on CT or ultrasound.
-ICE_EDGE_C = 0.0
 #: Visible-ice goal: the longest total freeze the optimizer plans (min. with
 #: ``max_total_freeze_s``). Teams that plan by the visible ice run their organ's standard
 #: protocol, at most two 10-min freezes (10-8-10 for kidney and liver, 10-10-10 for

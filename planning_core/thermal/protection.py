@@ -39,7 +39,7 @@ from scipy.spatial import cKDTree
 from planning_core.errors import InvalidParameterError
 from planning_core.imaging.geometry import Geometry
 from planning_core.imaging.labels import LabelMap
-from planning_core.thermal.result import SimulationResult
+from planning_core.thermal.result import ICE_EDGE_C, SimulationResult
 from planning_core.thermal.setup import SimulationSetup, sample_nearest
 from planning_core.thermal.tissues import TissueLibrary, TissueProperties, load_tissue_library
 
@@ -52,8 +52,6 @@ SALINE_TISSUE = "saline"
 MIXED_FLUID_CONDUCTIVITY_W_MK = 50.0
 #: Fluid temperatures accepted (°C): from cooled-room saline to warmed saline.
 FLUID_TEMPERATURE_RANGE_C = (15.0, 45.0)
-#: The visible ice edge whose distance to a structure decides a proposal (°C).
-ICE_EDGE_C = 0.0
 #: Radius of skin a proposed pack covers around the threatened patch of skin (mm).
 PROPOSED_PACK_RADIUS_MM = 40.0
 #: Points per voxel used to check that no freezing segment runs through held fluid.

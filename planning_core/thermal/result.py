@@ -29,6 +29,8 @@ from planning_core.thermal.probes import PlacedProbe, ProbeModel
 from planning_core.thermal.protocol import Phase, Protocol
 
 FieldName = Literal["min", "final"]
+#: The ice edge seen on CT or ultrasound: tissue at or below it is frozen (°C).
+ICE_EDGE_C = 0.0
 FIELDS_FILE_FORMAT = "cryoplan-thermal-fields"
 FIELDS_FILE_VERSION = 1
 

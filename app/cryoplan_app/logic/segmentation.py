@@ -36,6 +36,7 @@ from cryoplan_app.model.session import Session
 from cryoplan_app.model.sketch import SketchLine, Stroke
 from planning_core.errors import PlanningError
 from planning_core.imaging.labels import LabelMap
+from planning_core.segmentation import editing
 from planning_core.segmentation.anatomy import segment_anatomy
 from planning_core.segmentation.metrics import mask_volume_ml, max_diameter_mm
 from planning_core.segmentation.organs import OrganSegmentation, segment_organ
@@ -243,6 +244,12 @@ class SegmentationLogic:
         return sizes[name]
 
     # -- edits and organs -----------------------------------------------------------------
+    def start_brush(self, name: str, *, radius_mm: float, erase: bool) -> BrushStroke:
+        """A brush stroke on label ``name`` of the current label map (see :class:`BrushStroke`)."""
+        return BrushStroke(
+            self.session, self.current_labels(), name, radius_mm=radius_mm, erase=erase
+        )
+
     def edit_label(self, text: str, name: str, edit: Callable[[LabelMap], LabelMap]) -> TaskHandle:
         """Run ``edit`` on the label map in the background; its result is one undo step.
 
@@ -315,3 +322,34 @@ class SegmentationLogic:
             on_error=on_error,
             key="organ",
         )
+
+
+class BrushStroke:
+    """One stroke of the paint or erase brush: a sphere per pointer move, one undo step at the end.
+
+    Painting runs on the calling thread (a sphere is a few thousand voxels, and the
+    user watches the stroke grow); :meth:`finish` hands the painted map to the
+    plan document as one step named after the label.
+    """
+
+    def __init__(
+        self, session: Session, labels: LabelMap, name: str, *, radius_mm: float, erase: bool
+    ) -> None:
+        self._session = session
+        self._labels = labels
+        self.name = name
+        self.radius_mm = radius_mm
+        self.erase = erase
+
+    def paint(self, lps_mm: NDArray[np.float64]) -> None:
+        """Paint (or erase) a sphere of the brush radius around ``lps_mm``."""
+        self._labels = editing.paint_sphere(
+            self._labels, self.name, lps_mm, radius_mm=self.radius_mm, erase=self.erase
+        )
+
+    def finish(self) -> None:
+        """Make the stroke one undo step (nothing when it changed nothing)."""
+        document = self._session.document
+        if self._labels is not document.labels:
+            verb = "Erase" if self.erase else "Paint"
+            document.replace_labels(self._labels, f"{verb} {self.name}")

@@ -14,6 +14,7 @@ inputs back. No Qt, no VTK.
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from pathlib import Path
 
@@ -43,6 +44,7 @@ from planning_core.errors import InvalidParameterError, PlanningError
 from planning_core.imaging.labels import LabelMap
 from planning_core.planning.plan import Plan, PlannedProbe, PlanWarning
 from planning_core.planning.settings import PlanSettings
+from planning_core.planning.trajectory import directions_from_angles_deg
 from planning_core.thermal.probes import ProbeLibrary, ProbeModel, load_probe_library
 
 #: Shaft length from tip to entry of a probe added by :meth:`PlanDocument.add_probe_at`.
@@ -299,6 +301,29 @@ class PlanDocument:
             f"Move probe {probe.label or index + 1}",
             merge_key=("move_probe", index) if dragging else None,
         )
+
+    def set_probe_depth(self, index: int, depth_mm: float) -> None:
+        """Advance or withdraw the tip of probe ``index`` along its shaft (undoable).
+
+        The entry stays; the tip lands ``depth_mm`` from it. Refused as
+        :meth:`move_probe` refuses.
+        """
+        probe = probe_at(self._plan, index)
+        tip = np.asarray(probe.entry_lps_mm) + depth_mm * probe.direction_lps
+        self.move_probe(index, tip_lps_mm=tip)
+
+    def set_probe_angles(self, index: int, *, craniocaudal_deg: float, in_plane_deg: float) -> None:
+        """Turn probe ``index``'s shaft around its tip to these angles (undoable).
+
+        Angles are those of :func:`~planning_core.planning.trajectory.probe_angles_deg`
+        against the plan's table direction; the shaft keeps its length.
+        """
+        probe = probe_at(self._plan, index)
+        direction = directions_from_angles_deg(
+            craniocaudal_deg, in_plane_deg, self._plan.settings.table_direction_lps()
+        )
+        length_mm = math.dist(probe.tip_lps_mm, probe.entry_lps_mm)
+        self.move_probe(index, entry_lps_mm=np.asarray(probe.tip_lps_mm) - length_mm * direction)
 
     def translate_probe(
         self, index: int, offset_lps_mm: ArrayLike, *, dragging: bool = False

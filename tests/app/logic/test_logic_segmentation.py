@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from planning_core.errors import PlanningError
@@ -46,3 +47,17 @@ def test_a_segmented_tumor_is_measured_once_per_label_map(logic, runner, tumor_l
     runner.run_pending()
     assert segmentation.known_figures(original) == (True, measured[0])
     assert measured[0] is not None and measured[0].text()
+
+
+def test_a_brush_stroke_is_painted_in_the_logic_and_is_one_undo_step(logic, tumor_lps):
+    document = logic.session.document
+    before = document.labels
+    stroke = logic.segmentation.start_brush("tumor", radius_mm=4.0, erase=True)
+    stroke.paint(tumor_lps)
+    stroke.paint(tumor_lps + np.array((2.0, 0.0, 0.0)))
+    assert document.labels is before  # nothing reaches the document before the release
+    stroke.finish()
+    assert document.labels.mask("tumor").sum() < before.mask("tumor").sum()
+    assert document.history.undo_text == "Erase tumor"
+    document.history.undo()
+    assert document.labels is before

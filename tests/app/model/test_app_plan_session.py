@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -14,6 +15,7 @@ from cryoplan_app.model.view_state import Layout, Tool
 from planning_core.errors import InvalidParameterError, PlanFileError
 from planning_core.imaging.geometry import Geometry
 from planning_core.planning.plan_json import load_plan, save_plan
+from planning_core.planning.trajectory import probe_angles_deg
 
 
 @pytest.fixture
@@ -222,3 +224,25 @@ def test_reopening_the_case_drops_edited_labels(session, kidney_case) -> None:
     session.open_case(kidney_case)
     assert session.document.labels is kidney_case.labels and not session.document.labels_edited
     assert session.view.label_visible("ureter")
+
+
+def test_depth_and_angle_edits_keep_the_entry_or_the_length(session, kidney_tumor_lps) -> None:
+    index = _add(session, kidney_tumor_lps)
+    document = session.document
+    document.set_probe_depth(index, 60.0)
+    probe = document.plan.probes[index]
+    assert math.dist(probe.tip_lps_mm, probe.entry_lps_mm) == pytest.approx(60.0)
+    assert probe.entry_lps_mm == pytest.approx(tuple(kidney_tumor_lps + np.array((0.0, 80.0, 0.0))))
+
+    tip = probe.tip_lps_mm
+    document.set_probe_angles(index, craniocaudal_deg=20.0, in_plane_deg=30.0)
+    turned = document.plan.probes[index]
+    angles = probe_angles_deg(
+        np.asarray(turned.direction_lps), document.plan.settings.table_direction_lps()
+    )
+    assert turned.tip_lps_mm == tip
+    assert math.dist(turned.tip_lps_mm, turned.entry_lps_mm) == pytest.approx(60.0)
+    assert (float(angles[0]), float(angles[1])) == pytest.approx((20.0, 30.0), abs=1e-6)
+
+    document.history.undo()
+    assert document.plan.probes[index] == probe

@@ -18,6 +18,7 @@ through the session (``add_probe_at``, ``move_probe``, ``set_probe_model``,
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -45,7 +46,7 @@ from cryoplan_app.qt.panels.widgets import compact_combo, format_lps, group, not
 from planning_core.errors import PlanningError
 from planning_core.planning.plan import PlannedProbe
 from planning_core.planning.results import PathReport
-from planning_core.planning.trajectory import directions_from_angles_deg, probe_angles_deg
+from planning_core.planning.trajectory import probe_angles_deg
 from planning_core.thermal.probes import ProbeLibrary, ProbeModel
 
 #: Table columns, with the unit in the header.
@@ -357,15 +358,11 @@ class ProbesPanel(QWidget):
             self._guarded(lambda: self.session.document.remove_probe(index))
 
     def _move(self, tip: NDArray[np.float64] | None, entry: NDArray[np.float64] | None) -> None:
-        index = _valid_index(
-            self.session.document.selected_probe, len(self.session.document.plan.probes)
+        self._edit_selected(
+            lambda index: self.session.document.move_probe(
+                index, tip_lps_mm=tip, entry_lps_mm=entry
+            )
         )
-        if index is None or self._updating:
-            return
-        self._guarded(
-            lambda: self.session.document.move_probe(index, tip_lps_mm=tip, entry_lps_mm=entry)
-        )
-        self._show_selection()  # a refused edit puts the numbers back
 
     def _points_edited(self) -> None:
         probe = self._selected_probe()
@@ -393,24 +390,27 @@ class ProbesPanel(QWidget):
 
     def _depth_edited(self) -> None:
         """Advance or withdraw the tip along the shaft; the entry stays."""
-        probe = self._selected_probe()
-        if probe is None or self._updating:
-            return
-        tip = np.asarray(probe.entry_lps_mm) + self.depth_box.value() * probe.direction_lps
-        self._move(tip, None)
+        depth_mm = self.depth_box.value()
+        self._edit_selected(lambda index: self.session.document.set_probe_depth(index, depth_mm))
 
     def _angles_edited(self) -> None:
         """Turn the shaft around the tip to the typed angles; its length stays."""
-        probe = self._selected_probe()
-        if probe is None or self._updating:
-            return
-        direction = directions_from_angles_deg(
-            self.cc_box.value(),
-            self.in_plane_box.value(),
-            self.session.document.plan.settings.table_direction_lps(),
+        cc_deg, in_plane_deg = self.cc_box.value(), self.in_plane_box.value()
+        self._edit_selected(
+            lambda index: self.session.document.set_probe_angles(
+                index, craniocaudal_deg=cc_deg, in_plane_deg=in_plane_deg
+            )
         )
-        length = math.dist(probe.tip_lps_mm, probe.entry_lps_mm)
-        self._move(None, np.asarray(probe.tip_lps_mm) - length * direction)
+
+    def _edit_selected(self, edit: Callable[[int], None]) -> None:
+        """Apply ``edit`` to the selected probe; a refused edit puts the numbers back."""
+        index = _valid_index(
+            self.session.document.selected_probe, len(self.session.document.plan.probes)
+        )
+        if index is None or self._updating:
+            return
+        self._guarded(lambda: edit(index))
+        self._show_selection()
 
     def _guarded(self, action) -> None:
         try:

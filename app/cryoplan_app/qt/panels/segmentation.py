@@ -28,6 +28,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from cryoplan_app.logic.segmentation import BrushStroke
 from cryoplan_app.model.lesion_tools import (
     TUMOR_LABEL,
     LesionFigures,
@@ -37,7 +38,7 @@ from cryoplan_app.model.lesion_tools import (
 from cryoplan_app.model.planes import SLICE_VIEWS
 from cryoplan_app.model.sketch import Sketch, SketchLine, Stroke, new_line, new_stroke
 from cryoplan_app.qt.context import AppContext
-from cryoplan_app.qt.panels.view_tool import ViewTool
+from cryoplan_app.qt.panels.view_tool import Stage, ViewTool
 from cryoplan_app.qt.panels.widgets import format_lps, group, note, number_box
 from planning_core.errors import PlanningError
 from planning_core.figures import format_length_mm, format_volume_ml
@@ -66,7 +67,7 @@ class SegmentationPanel(QWidget):
         self.session = context.session
         self.tool = tool
         self.seed_lps_mm: NDArray[np.float64] | None = None
-        self._stroke: LabelMap | None = None
+        self._stroke: BrushStroke | None = None
         # The lesion tools: what they draw over the 2-D views, and their state.
         self.sketch = Sketch()
         for name in SLICE_VIEWS:
@@ -292,7 +293,7 @@ class SegmentationPanel(QWidget):
         else:
             self.tool.deactivate(SEED_TOOL)
 
-    def _seed_clicked(self, stage: str, lps_mm: NDArray[np.float64]) -> None:
+    def _seed_clicked(self, stage: Stage, lps_mm: NDArray[np.float64]) -> None:
         if stage != "press":
             return
         self.tool.deactivate(SEED_TOOL)
@@ -350,7 +351,7 @@ class SegmentationPanel(QWidget):
         else:
             self.tool.deactivate(LINE_TOOL)
 
-    def _line_dragged(self, stage: str, lps_mm: NDArray[np.float64]) -> None:
+    def _line_dragged(self, stage: Stage, lps_mm: NDArray[np.float64]) -> None:
         if stage == "press":
             self._line_start = lps_mm
         if self._line_start is None:
@@ -380,7 +381,7 @@ class SegmentationPanel(QWidget):
         else:
             self.tool.deactivate(name)
 
-    def _stroke_painted(self, lesion: bool, stage: str, lps_mm: NDArray[np.float64]) -> None:
+    def _stroke_painted(self, lesion: bool, stage: Stage, lps_mm: NDArray[np.float64]) -> None:
         tool = self.strokes
         if tool is None:
             return
@@ -445,24 +446,18 @@ class SegmentationPanel(QWidget):
         else:
             self.tool.deactivate(name)
 
-    def _brush(self, erase: bool, stage: str, lps_mm: NDArray[np.float64]) -> None:
+    def _brush(self, erase: bool, stage: Stage, lps_mm: NDArray[np.float64]) -> None:
         if stage == "press":
-            self._stroke = self._current_labels()
+            self._stroke = self.segmentation.start_brush(
+                self.edited_label, radius_mm=self.radius_box.value(), erase=erase
+            )
         if self._stroke is None:
             return
         if stage != "release":
-            self._stroke = editing.paint_sphere(
-                self._stroke,
-                self.edited_label,
-                lps_mm,
-                radius_mm=self.radius_box.value(),
-                erase=erase,
-            )
+            self._stroke.paint(lps_mm)
             return
         stroke, self._stroke = self._stroke, None
-        if stroke is not self.session.document.labels:
-            verb = "Erase" if erase else "Paint"
-            self.session.document.replace_labels(stroke, f"{verb} {self.edited_label}")
+        stroke.finish()
 
     # -- clean-up -------------------------------------------------------------------------
     def _apply_edit(self, text: str, edit: Callable[[LabelMap], LabelMap]) -> None:
@@ -516,7 +511,7 @@ class SegmentationPanel(QWidget):
         else:
             self.tool.deactivate(ORGAN_TOOL)
 
-    def _organ_clicked(self, stage: str, lps_mm: NDArray[np.float64]) -> None:
+    def _organ_clicked(self, stage: Stage, lps_mm: NDArray[np.float64]) -> None:
         if stage == "press":
             self.tool.deactivate(ORGAN_TOOL)
             self.segment_organ(self.organ_choice.currentText(), lps_mm)

@@ -10,6 +10,7 @@ active at a time: activating one ends the previous one.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -21,8 +22,10 @@ from cryoplan_app.model.planes import SLICE_VIEWS
 from cryoplan_app.model.session import Session
 from cryoplan_app.model.view_state import Tool
 
-#: ``callback(stage, lps_mm)`` with stage ``"press"``, ``"move"`` or ``"release"``.
-ToolCallback = Callable[[str, NDArray[np.float64]], None]
+#: Where a left-button gesture is: pressed, dragged, released.
+Stage = Literal["press", "move", "release"]
+#: ``callback(stage, lps_mm)``.
+ToolCallback = Callable[[Stage, NDArray[np.float64]], None]
 
 
 class ViewTool(QObject):
@@ -76,7 +79,7 @@ class ViewTool(QObject):
         if self._callback is None:
             return False
         kind = event.type()
-        stage = {
+        stage: Stage | None = {
             QEvent.Type.MouseButtonPress: "press",
             QEvent.Type.MouseMove: "move",
             QEvent.Type.MouseButtonRelease: "release",
