@@ -13,11 +13,11 @@ Run: ``python benchmarks/bench_abdomen.py [--ct DIR]``.
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from pathlib import Path
 
 import numpy as np
+from real_ct import default_real_ct
 from scipy import ndimage
 
 from planning_core.imaging.geometry import Geometry
@@ -27,11 +27,6 @@ from planning_core.segmentation.abdomen import segment_abdomen
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "tests" / "data" / "tcia_reference" / "tcia_reference.nii.gz"
-
-
-def _default_ct() -> Path:
-    shared = os.environ.get("CRYOPLAN_SHARED_DICOM")
-    return (Path(shared) if shared else ROOT.parent / "shared" / "dicom") / "tcia-pancreas-ct"
 
 
 def _masks(hu: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -63,7 +58,7 @@ def _run(name: str, hu: np.ndarray, geometry: Geometry, reference=None) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ct", type=Path, default=_default_ct(), help="DICOM folder of the CT")
+    parser.add_argument("--ct", type=Path, default=default_real_ct(), help="DICOM folder of the CT")
     args = parser.parse_args()
     volume = load_image(args.ct)
     reference = read_label_map(REFERENCE, reference=volume.geometry) if REFERENCE.exists() else None

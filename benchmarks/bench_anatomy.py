@@ -19,23 +19,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from real_ct import default_real_ct
 from scipy import ndimage
 
 ROOT = Path(__file__).resolve().parents[1]
 GOAL_SECONDS_300 = 20.0
 LARGE_SLICES = 300
-
-
-def _default_ct() -> Path:
-    shared = os.environ.get("CRYOPLAN_SHARED_DICOM")
-    root = Path(shared) if shared else ROOT.parent / "shared" / "dicom"
-    return root / "tcia-pancreas-ct"
 
 
 def _stretched(volume, slices: int):
@@ -56,7 +50,7 @@ def _stretched(volume, slices: int):
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ct", type=Path, default=_default_ct(), help="TCIA CT folder")
+    parser.add_argument("--ct", type=Path, default=default_real_ct(), help="TCIA CT folder")
     parser.add_argument("--no-large", action="store_true", help="skip the 512x512x300 timing")
     parser.add_argument("--json", action="store_true", help="print figures as JSON")
     args = parser.parse_args(argv)

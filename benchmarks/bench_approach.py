@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 
 import numpy as np
+from real_ct import default_real_ct
 
 from planning_core.imaging.labels import LabelMap
 from planning_core.imaging.loader import load_image
@@ -34,15 +34,9 @@ ROOT = Path(__file__).resolve().parents[1]
 RIGHT_KIDNEY_IJK = (191.0, 278.0, 67.0)
 
 
-def _default_ct() -> Path:
-    shared = os.environ.get("CRYOPLAN_SHARED_DICOM")
-    root = Path(shared) if shared else ROOT.parent / "shared" / "dicom"
-    return root / "tcia-pancreas-ct"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ct", type=Path, default=_default_ct())
+    parser.add_argument("--ct", type=Path, default=default_real_ct())
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     volume = load_image(args.ct)

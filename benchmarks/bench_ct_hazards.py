@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 
 import numpy as np
+from real_ct import default_real_ct
 
 from planning_core.imaging.labels import LabelMap
 from planning_core.imaging.loader import load_image
@@ -33,15 +33,9 @@ from planning_core.planning.trajectory import TrajectoryContext
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _default_ct() -> Path:
-    shared = os.environ.get("CRYOPLAN_SHARED_DICOM")
-    root = Path(shared) if shared else ROOT.parent / "shared" / "dicom"
-    return root / "tcia-pancreas-ct"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ct", type=Path, default=_default_ct())
+    parser.add_argument("--ct", type=Path, default=default_real_ct())
     parser.add_argument("--plan", type=Path, help="a plan on this CT: print its path hazards")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
