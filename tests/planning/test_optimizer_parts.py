@@ -24,7 +24,11 @@ from planning_core.planning.optimizer.layout import (
     rule_of_thumb_probe_count,
     spacing_ok,
 )
-from planning_core.planning.optimizer.optimize import planned_freeze_limit_s, solver_rounds_message
+from planning_core.planning.optimizer.optimize import (
+    freeze_cap_notes,
+    planned_freeze_limit_s,
+    solver_rounds_message,
+)
 from planning_core.planning.optimizer.problem import prepare_problem
 from planning_core.planning.optimizer.surrogate import probe_kernel, surrogate_temperature_c
 from planning_core.planning.settings import PlanGoal, PlanSettings
@@ -224,6 +228,10 @@ def test_visible_ice_plans_freeze_at_most_the_standard_protocol():
     assert planned_freeze_limit_s(PlanSettings(goal=PlanGoal.VISIBLE_ICE)) == 20 * 60.0
     assert planned_freeze_limit_s(PlanSettings(goal="visible-ice", max_total_freeze_s=600)) == 600
     assert planned_freeze_limit_s(PlanSettings()) == PlanSettings().max_total_freeze_s
+    (note,) = freeze_cap_notes(PlanSettings(goal=PlanGoal.VISIBLE_ICE))
+    assert "at most 20 min" in note and "--max-freeze-min" in note
+    assert freeze_cap_notes(PlanSettings(goal="visible-ice", max_total_freeze_s=600)) == ()
+    assert freeze_cap_notes(PlanSettings()) == ()
 
 
 def test_the_zone_reaches_the_margin_beyond_the_tumor_surface():

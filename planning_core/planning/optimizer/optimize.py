@@ -285,7 +285,11 @@ class _Optimizer:
             case=self.case,
             target_label=self.problem.target_label,
         ).with_step_warnings(
-            "optimizer", (g.advice() for g in self.problem.guards if g.needs_protection)
+            "optimizer",
+            (
+                *(g.advice() for g in self.problem.guards if g.needs_protection),
+                *freeze_cap_notes(self.problem.settings),
+            ),
         )
 
     def remember(
@@ -647,6 +651,19 @@ def planned_freeze_limit_s(settings: PlanSettings) -> float:
     if settings.goal is PlanGoal.VISIBLE_ICE:
         return min(settings.max_total_freeze_s, VISIBLE_ICE_MAX_FREEZE_S)
     return settings.max_total_freeze_s
+
+
+def freeze_cap_notes(settings: PlanSettings) -> tuple[str, ...]:
+    """Say so when :func:`planned_freeze_limit_s` plans less freezing than the settings allow
+    (a limit the user set must never be lowered in silence)."""
+    limit_s = planned_freeze_limit_s(settings)
+    if limit_s >= settings.max_total_freeze_s:
+        return ()
+    return (
+        f"the visible-ice goal plans at most {limit_s / 60.0:g} min of freezing (the usual "
+        f"10-8-10 protocol); the Max total freeze of {settings.max_total_freeze_s / 60.0:g} min "
+        "(--max-freeze-min) was not used beyond it.",
+    )
 
 
 def _shaft_ice(problem: PlanningProblem, kernel: ProbeKernel, ice_gap_mm: float) -> ShaftIce:
