@@ -240,7 +240,13 @@ class CaseLogic:
         reference = None if case is None else case.reference
 
         def done(opened: OpenedPlan) -> None:
+            before = self.session.case
             show_opened_plan(self.session, opened)
+            if self.session.case is not None and self.session.case is not before:
+                # The plan brought its own image: announce it like any opened case, so
+                # the study browser lists it (no folder was scanned for it).
+                self.catalog = None
+                self.case_opened.emit(self.session.case)
             self.plan_opened.emit(opened)
 
         return self.runner.submit(

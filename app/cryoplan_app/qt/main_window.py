@@ -514,7 +514,7 @@ class MainWindow(QMainWindow):
 
     def _case_opened(self, case: ImageCase) -> None:
         source = case.source
-        if source.kind == DICOM_KIND:
+        if source.kind == DICOM_KIND and self.logic.cases.catalog is not None:
             self.browser.mark_open(source.series_key or "")
         else:
             self.browser.show_volume(source, case.volume)

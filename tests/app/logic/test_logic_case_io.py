@@ -144,6 +144,20 @@ def test_a_plan_saved_in_the_background_opens_again(logic, runner, tumor_lps, tm
     assert plans[0].path == path and len(document.plan.probes) == 1
 
 
+def test_a_plan_opened_in_an_empty_session_announces_its_image(
+    logic, empty_logic, runner, tumor_lps, tmp_path
+):
+    logic.session.document.add_probe_at(tumor_lps)
+    path = tmp_path / "plan.json"
+    logic.cases.save_plan(path, in_worker=False)
+    opened = _opened(empty_logic)
+    empty_logic.cases.open_plan(path)
+    runner.run_pending()
+    # The study browser lists what case_opened announces: without it, it stayed empty.
+    (case,) = opened
+    assert case is empty_logic.session.case and empty_logic.cases.catalog is None
+
+
 def test_an_autosaved_session_is_recovered_as_unsaved_changes(
     logic, runner, tumor_lps, tmp_path, probe_library
 ):
