@@ -17,6 +17,7 @@ from cryoplan_app.logic.runner import Runner, TaskHandle
 from cryoplan_app.model.autosave import Autosaver, AutosaveRecord
 from cryoplan_app.model.case import ImageCase, load_case
 from cryoplan_app.model.session import Session
+from cryoplan_app.model.signals import Signal
 from planning_core.imaging.labels import LabelMap
 from planning_core.planning.plan import Plan
 
@@ -31,7 +32,13 @@ class RecoveredSession:
 
 
 class RecoveryLogic:
-    """Autosaves ``session`` with ``autosaver`` and recovers crashed sessions through ``cases``."""
+    """Autosaves ``session`` with ``autosaver`` and recovers crashed sessions through ``cases``.
+
+    Signals
+    -------
+    autosave_failed : Signal
+        ``(error)`` when an autosave written in the background could not be written.
+    """
 
     def __init__(
         self, session: Session, runner: Runner, cases: CaseLogic, autosaver: Autosaver
@@ -40,24 +47,37 @@ class RecoveryLogic:
         self.runner = runner
         self.cases = cases
         self.autosaver = autosaver
+        self.autosave_failed = Signal()
 
-    def autosave_now(self) -> Path | None:
+    def autosave_now(self, *, in_worker: bool = False) -> TaskHandle | Path | None:
         """Write the unsaved session; None when there is nothing unsaved to write.
+
+        The session is captured at once (plans and label maps are replaced, never
+        changed in place, when edited); with ``in_worker`` the files are written in
+        the background, so a large edited label map never stalls the window, and a
+        failure is announced by :attr:`autosave_failed`. Otherwise they are written
+        before returning and the folder is returned.
 
         Raises
         ------
         PlanningError
-            When the autosave folder cannot be written.
+            When the autosave folder cannot be written (not ``in_worker``).
         """
         session = self.session
         case = session.case
         document = session.document
         if case is None or not document.history.dirty:
             return None
-        return self.autosaver.save(
-            source=case.source,
-            plan=document.plan,
-            labels=document.labels if document.labels_edited else None,
+        source, plan = case.source, document.plan
+        labels = document.labels if document.labels_edited else None
+        if not in_worker:
+            return self.autosaver.save(source=source, plan=plan, labels=labels)
+        return self.runner.submit(
+            "Autosave",
+            lambda progress, cancel: self.autosaver.save(source=source, plan=plan, labels=labels),
+            on_done=lambda folder: None,
+            on_error=lambda error, details: self.autosave_failed.emit(error),
+            key="autosave",
         )
 
     def discard(self) -> None:

@@ -34,6 +34,7 @@ from PyQt6.QtWidgets import (
 
 from cryoplan_app.logic import Logic
 from cryoplan_app.logic.case_io import DICOM_KIND
+from cryoplan_app.logic.runner import TaskHandle
 from cryoplan_app.model.autosave import Autosaver, AutosaveRecord
 from cryoplan_app.model.case import ImageCase, sample_case_names
 from cryoplan_app.model.mode import Mode, ModeState, UserAction
@@ -166,6 +167,7 @@ class MainWindow(QMainWindow):
             lambda error: self.statusBar().showMessage(f"Recent cases not saved: {error}", 8000)
         )
         cases.plan_opened.connect(self._plan_opened)
+        self.logic.recovery.autosave_failed.connect(self._autosave_failed)
         cases.plan_saved.connect(
             lambda path: self.statusBar().showMessage(f"Plan saved to {path}", 6000)
         )
@@ -707,12 +709,14 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"{patient}{case.title}{plan}{mark} — {APP_TITLE}")
 
     # -- autosave and recovery ---------------------------------------------------------
-    def autosave_now(self) -> None:
-        """Write the unsaved session to the autosave folder (the timer calls this)."""
-        try:
-            self.logic.recovery.autosave_now()
-        except PlanningError as error:
-            self.statusBar().showMessage(str(error), 10000)
+    def autosave_now(self) -> TaskHandle | None:
+        """Write the unsaved session to the autosave folder in a worker (the timer calls this);
+        the task, or None when nothing is unsaved."""
+        task = self.logic.recovery.autosave_now(in_worker=True)
+        return None if isinstance(task, Path) else task
+
+    def _autosave_failed(self, error: BaseException) -> None:
+        self.statusBar().showMessage(str(error), 10000)
 
     def offer_recovery(self) -> AutosaveRecord | None:
         """Offer the newest session a crash left behind; recover it when the user agrees.

@@ -144,6 +144,19 @@ def test_a_plan_saved_in_the_background_opens_again(logic, runner, tumor_lps, tm
     assert plans[0].path == path and len(document.plan.probes) == 1
 
 
+def test_an_autosave_that_cannot_be_written_is_announced(logic, runner, tumor_lps, tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the autosave folder should be")
+    logic.recovery.autosaver = Autosaver(blocker)
+    failures = []
+    logic.recovery.autosave_failed.connect(failures.append)
+    logic.session.document.add_probe_at(tumor_lps)
+    logic.recovery.autosave_now(in_worker=True)
+    runner.run_pending()
+    (error,) = failures
+    assert "could not be autosaved" in str(error) and "save the plan yourself" in str(error)
+
+
 def test_a_plan_opened_in_an_empty_session_announces_its_image(
     logic, empty_logic, runner, tumor_lps, tmp_path
 ):
@@ -180,7 +193,9 @@ def test_an_autosaved_session_is_recovered_as_unsaved_changes(
     assert document.history.dirty and len(document.plan.probes) == 1
     np.testing.assert_allclose(document.plan.probes[0].tip_lps_mm, tumor_lps)
     assert fresh.recovery.recoverable() == []  # the record is gone once recovered
-    logic.recovery.autosave_now()
+    task = logic.recovery.autosave_now(in_worker=True)
+    assert task is not None and fresh.recovery.recoverable() == []  # not yet: a worker writes it
+    runner.run_pending()
     declined = fresh.recovery.recoverable()
     fresh.recovery.decline(declined)
     assert len(declined) == 1 and fresh.recovery.recoverable() == []

@@ -169,8 +169,9 @@ def test_saving_before_going_on_finishes_first(window, qtbot, tmp_path, monkeypa
 def test_autosave_and_recovery_restore_the_plan(window, qtbot, tmp_path) -> None:
     session = window.session
     session.document.set_protocol("F6-T4-F6")
-    window.autosave_now()
+    task = window.autosave_now()  # written in a worker: the window does not wait for it
     folder = window.autosave.session_folder
+    qtbot.waitUntil(lambda: task.done, timeout=10000)
     assert (folder / "plan.json").is_file() and (folder / "session.json").is_file()
     expected = session.document.plan
     # Pretend a crashed process left it: move it to a folder named after a dead process.
