@@ -30,7 +30,12 @@ from planning_core.imaging.case_sources import open_case, resolve_case
 from planning_core.imaging.labels import LabelMap
 from planning_core.imaging.volume import Volume
 from planning_core.imaging.volume_io import read_label_map
-from planning_core.planning.acceptance import SETTING_OPTIONS, CheckKind, accept_plan
+from planning_core.planning.acceptance import (
+    SETTING_OPTIONS,
+    CheckKind,
+    accept_plan,
+    simulated_protection,
+)
 from planning_core.planning.approach import (
     DEFAULT_BORE_DIAMETER_MM,
     Approach,
@@ -38,6 +43,7 @@ from planning_core.planning.approach import (
     approach_for_case,
     probe_approach_checks,
     read_patient_position,
+    recorded_approach_checks,
     suggested_insertion_order,
 )
 from planning_core.planning.case_files import companion_path, write_plan_case_files
@@ -49,6 +55,7 @@ from planning_core.planning.organ_sites import ORGAN_SITES, metrics_site
 from planning_core.planning.plan import Plan, image_title
 from planning_core.planning.plan_approach import PlannedProtection, PositionReading
 from planning_core.planning.plan_json import save_plan
+from planning_core.planning.results import RobustnessSummary
 from planning_core.planning.settings import (
     DEFAULT_COVERAGE_GOAL_PERCENT,
     DEFAULT_ICE_MARGIN_MM,
@@ -223,7 +230,10 @@ def plan_summary(
     metrics = plan.metrics
     if metrics is None:
         raise PlanningError("the plan has no metrics; evaluate it first.")
-    acceptance = accept_plan(metrics, plan.settings, allow_leaving_image=allow_leaving_image)
+    acceptance = accept_plan(
+        metrics, plan.settings, approach=recorded_approach_checks(plan),
+        protection=simulated_protection(plan), allow_leaving_image=allow_leaving_image,
+    )  # fmt: skip
     probes = []
     for probe, path in zip(plan.probes, metrics.paths, strict=True):
         probes.append(
@@ -446,7 +456,8 @@ def print_plan_summary(summary: dict[str, Any]) -> None:
         print(
             f"robustness: {100 * robustness['probability']:.0f} % of {robustness['samples']} "
             f"plans with {robustness['tip_error_mm']:g} mm placement error still cover "
-            f"{robustness['coverage_goal_percent']:g} % of tumor + margin"
+            f"{robustness['coverage_goal_percent']:g} % of "
+            f"{RobustnessSummary(**robustness).zone_text()}"
         )
     print_approach(summary)
     if summary["stale"]:
@@ -551,11 +562,41 @@ def with_protection(
     return evaluation.plan.with_metrics(metrics), evaluation.simulation
 
 
-def run_plan(args: argparse.Namespace) -> int:
+@dataclasses.dataclass(frozen=True, eq=False)
+class PlannedCase:
+    """What :func:`plan_case` made: the saved plan, what it was planned on, and its summary.
+
+    Attributes
+    ----------
+    plan : Plan
+        The verified plan as saved (its label map and fields written beside it).
+    volume : Volume
+        The image it was planned on.
+    label_map : LabelMap
+        The tumor and organs it was planned on (image grid).
+    simulation : SimulationResult
+        The verification simulation behind the plan's metrics (a report reuses it).
+    summary : dict
+        :func:`plan_summary` with the files written, runtime and warnings (the ``--json``
+        payload).
+    """
+
+    plan: Plan
+    volume: Volume
+    label_map: LabelMap
+    simulation: SimulationResult
+    summary: dict[str, Any]
+
+
+def plan_case(args: argparse.Namespace, progress: ProgressCallback) -> PlannedCase:
+    """Open the case, plan, verify and save: the whole of ``cryoplan plan`` but the printing.
+
+    ``args`` are the ``plan`` subcommand's parsed flags (``cryoplan batch`` parses
+    a manifest row into the same flags, so both plan by the same rules).
+    """
     out = Path(args.out)
     if out.suffix.lower() != ".json":
         raise InvalidParameterError(f"--out {out}: the plan file must end in .json.")
-    progress = StderrProgress(enabled=not args.json or sys.stderr.isatty())
     plan_settings(args)  # flags are checked before the case is opened
     # A sample case brings its ground-truth organs; with --labels the file is read below.
     case = open_case(
@@ -596,7 +637,7 @@ def run_plan(args: argparse.Namespace) -> int:
         ) from error
     plan = dataclasses.replace(result.plan, name=title).with_step_warnings("segmentation", warnings)
     simulation = result.simulation
-    if result.protection:
+    if result.protection and not plan.protection:  # else the optimizer simulated it already
         plan, simulation = with_protection(
             plan, result.protection, volume, label_map, args, body_mask
         )
@@ -617,6 +658,13 @@ def run_plan(args: argparse.Namespace) -> int:
         warnings=[str(w) for w in plan.warnings],
         log=list(result.log),
     )
+    return PlannedCase(plan, volume, label_map, simulation, summary)
+
+
+def run_plan(args: argparse.Namespace) -> int:
+    progress = StderrProgress(enabled=not args.json or sys.stderr.isatty())
+    planned = plan_case(args, progress)
+    summary, plan, out = planned.summary, planned.plan, Path(args.out)
     if args.json:
         print_json(summary)
         return 0
@@ -624,7 +672,8 @@ def run_plan(args: argparse.Namespace) -> int:
     for warning in summary["warnings"]:
         print(f"warning: {warning}")
     print(
-        f"planned in {result.runtime_s:.1f} s (rule of thumb: {result.rule_of_thumb_probes} "
+        f"planned in {summary['runtime_s']:.1f} s (rule of thumb: "
+        f"{summary['rule_of_thumb_probes']} "
         f"probe(s)); wrote {out}, {plan.labels_path.name}, {plan.thermal_fields_path.name}"
     )
     print_plan_verdict(summary)

@@ -20,13 +20,20 @@ minimal ablative margin            lethal margin: the signed minimal margin is a
                                    ``ice_margin_mm`` everywhere
 tumor covered by -20 °C            visible ice: at least ``coverage_goal_percent``
                                    of the tumor voxels reach -20 °C
-organs at risk                     every organ at risk keeps its ice-edge clearance;
-                                   not assessed while the organ site is unknown or an
+organs at risk                     every organ at risk keeps its ice-edge clearance
+                                   (behind the hydrodissection fluid when the plan was
+                                   simulated with it, which the check names); not
+                                   assessed while the organ site is unknown or an
                                    organ it lists is not labelled
 probe paths                        no path has a problem; not assessed when no path
                                    was checked against a structure that matters
 probe count                        at most ``max_probes``
 total freeze time                  at most ``max_total_freeze_s``
+approach (when the caller gives    every probe enters away from the table, keeps its
+the probes' approach checks)       handle inside the gantry bore and stays within
+                                   the patient position's angle limit; not assessed
+                                   while the table side is unknown or no approach
+                                   is recorded
 =================================  ================================================
 
 A check that nothing supports is ``None`` ("not assessed"), never a pass. Each
@@ -42,7 +49,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from planning_core.figures import format_coverage_percent, format_margin_mm
+from planning_core.planning.approach import (
+    CRANIOCAUDAL,
+    DOWN_SIDE,
+    GANTRY,
+    REFUSAL_REASONS,
+    ProbeApproachCheck,
+)
 from planning_core.planning.organ_sites import MAX_NAMED
+from planning_core.planning.plan import Plan
+from planning_core.planning.plan_approach import PlannedProtection
 from planning_core.planning.results import PathReport, PlanMetrics
 from planning_core.planning.settings import VISIBLE_ICE_TUMOR_C, PlanGoal, PlanSettings
 
@@ -62,18 +78,18 @@ class SettingOption:
         The :class:`PlanSettings` field.
     flag : str or None
         The ``cryoplan plan`` flag (``None`` when the command line has none).
-    field : str
-        The field label in the app's optimizer panel.
+    field : str or None
+        The field label in the app's optimizer panel (``None`` when the app has none).
     """
 
     setting: str
     flag: str | None
-    field: str
+    field: str | None
 
     def text(self) -> str:
-        """``--margin-mm / 'Safety margin'``, or the field alone without a flag."""
-        label = f"'{self.field}'"
-        return label if self.flag is None else f"{self.flag} / {label}"
+        """``--margin-mm / 'Safety margin'``, or the field or the flag alone."""
+        names = (self.flag, None if self.field is None else f"'{self.field}'")
+        return " / ".join(name for name in names if name is not None)
 
 
 #: The user-facing options of the settings a check names, keyed by setting.
@@ -91,8 +107,11 @@ SETTING_OPTIONS: dict[str, SettingOption] = {
         SettingOption("default_path_clearance_mm", None, "Path clearance (default)"),
         SettingOption("max_craniocaudal_angle_deg", None, "Max craniocaudal angle"),
         SettingOption("organ_site", "--site", "Organ site"),
+        SettingOption("patient_position", "--patient-position", "Patient position"),
     )
 }
+#: The gantry bore: a setting of the approach rules (not of the plan), on the command line.
+BORE_OPTION = SettingOption("bore_diameter_mm", "--bore-mm", None)
 
 
 class CheckKind(enum.Enum):
@@ -106,6 +125,7 @@ class CheckKind(enum.Enum):
     PATHS = "paths"
     PROBE_COUNT = "probe_count"
     FREEZE_TIME = "freeze_time"
+    APPROACH = "approach"
 
 
 #: Settings to change for each check: the goal's own setting first, then the remedies.
@@ -118,6 +138,15 @@ _CHECK_OPTIONS: dict[CheckKind, tuple[str, ...]] = {
     CheckKind.PATHS: ("default_path_clearance_mm", "max_craniocaudal_angle_deg"),
     CheckKind.PROBE_COUNT: ("max_probes",),
     CheckKind.FREEZE_TIME: ("max_total_freeze_s",),
+    CheckKind.APPROACH: ("patient_position",),
+}
+
+#: The setting that lifts each approach refusal (besides moving the probe): the table
+#: side and the angle limit follow the patient position, the gantry check the bore too.
+_APPROACH_REMEDIES: dict[int, tuple[str, ...]] = {
+    DOWN_SIDE: ("patient_position",),
+    GANTRY: ("bore_diameter_mm", "patient_position"),
+    CRANIOCAUDAL: ("patient_position",),
 }
 
 
@@ -240,13 +269,20 @@ def _path_problems(path: PathReport, allow_leaving_image: bool) -> tuple[str, ..
     )
 
 
-def organs_at_risk_check(metrics: PlanMetrics) -> tuple[str, bool | None]:
+def organs_at_risk_check(
+    metrics: PlanMetrics, *, protection: Sequence[PlannedProtection] = ()
+) -> tuple[str, bool | None]:
     """The organ-at-risk verdict: its text and pass (True), fail or ``None``.
 
     An organ too close to the ice fails; otherwise the organs at risk are clear
     only when the organ site is known, no organ it lists is missing from the
     label map (``metrics.not_assessed``) and at least one organ at risk was
     measured. Anything less is "not assessed", never a pass.
+
+    ``protection`` is the plan's protection the metrics were simulated with
+    (:func:`simulated_protection`): the organs it shields were measured behind
+    the fluid, which the text says, so that a pass is never read as one
+    without it.
     """
     failing = [o.name for o in metrics.oars if not o.clear]
     reasons = []
@@ -260,12 +296,30 @@ def organs_at_risk_check(metrics: PlanMetrics) -> tuple[str, bool | None]:
     if not any(not o.monitored for o in metrics.oars):
         reasons.append("no organ at risk is labelled")
     unassessed = "not assessed: " + "; ".join(reasons) if reasons else ""
+    measured = {o.name for o in metrics.oars}
+    shields = [item.describe() for item in protection if item.structure in measured]
+    credit = "; with the simulated " + ", ".join(shields) if shields else ""
     if failing:
-        text = "too close: " + ", ".join(failing)
+        text = "too close: " + ", ".join(failing) + credit
         return (f"{text}; {unassessed}" if unassessed else text), False
     if unassessed:
-        return unassessed, None
-    return "all clear", True
+        return unassessed + credit, None
+    return "all clear" + credit, True
+
+
+def simulated_protection(
+    plan: Plan, metrics: PlanMetrics | None = None
+) -> tuple[PlannedProtection, ...]:
+    """The plan's protection when ``metrics`` (its own by default) were simulated with it.
+
+    Fresh metrics were computed for the plan's inputs, protection included
+    (:meth:`~planning_core.planning.plan.Plan.inputs_sha256`); other metrics
+    credit none.
+    """
+    metrics = plan.metrics if metrics is None else metrics
+    if metrics is None or metrics.inputs_sha256 != plan.inputs_sha256():
+        return ()
+    return plan.protection
 
 
 def _options(kind: CheckKind) -> tuple[SettingOption, ...]:
@@ -285,6 +339,18 @@ def goal_coverage_percent(metrics: PlanMetrics, settings: PlanSettings) -> float
         return metrics.coverage_at(settings.lethal_isotherm_c).tumor_and_margin_percent
     except KeyError:
         return None
+
+
+def goal_margin_mm(metrics: PlanMetrics, settings: PlanSettings) -> float | None:
+    """Signed minimal margin of the goal's isotherm around the tumor (``None``: not measured).
+
+    Lethal margin: the minimal ablative margin at the lethal isotherm; visible
+    ice: how far the 0 °C edge reaches beyond the tumor at its nearest.
+    """
+    if settings.goal is PlanGoal.VISIBLE_ICE:
+        ice = metrics.visible_ice
+        return None if ice is None else ice.margin.minimum_mm
+    return metrics.margin.minimum_mm
 
 
 def _coverage_check(metrics: PlanMetrics, settings: PlanSettings) -> AcceptanceCheck:
@@ -350,8 +416,8 @@ def _margin_check(metrics: PlanMetrics, settings: PlanSettings) -> AcceptanceChe
     )
 
 
-def _organs_check(metrics: PlanMetrics) -> AcceptanceCheck:
-    value, passed = organs_at_risk_check(metrics)
+def _organs_check(metrics: PlanMetrics, protection: Sequence[PlannedProtection]) -> AcceptanceCheck:
+    value, passed = organs_at_risk_check(metrics, protection=protection)
     return AcceptanceCheck(
         CheckKind.ORGANS,
         "Organs at risk clear of the 0 °C edge",
@@ -388,8 +454,49 @@ def _paths_check(metrics: PlanMetrics, allow_leaving_image: bool) -> AcceptanceC
     )
 
 
+def _approach_check(approach: Sequence[ProbeApproachCheck]) -> AcceptanceCheck:
+    """The approach rules on each probe: any refusal fails, an unknown table side is unassessed."""
+    failing = [check for check in approach if check.passed is False]
+    options = _options(CheckKind.APPROACH)
+    subjects = tuple(check.label or f"probe {check.probe_index + 1}" for check in failing)
+    passed: bool | None
+    if failing:
+        value = f"{len(failing)} probe(s) refused: " + "; ".join(c.describe() for c in failing)
+        refused = {
+            flag for check in failing for flag, text in REFUSAL_REASONS.items()
+            if text in check.reasons
+        }  # fmt: skip
+        remedies = (name for flag in sorted(refused) for name in _APPROACH_REMEDIES[flag])
+        options = tuple(
+            BORE_OPTION if name == BORE_OPTION.setting else SETTING_OPTIONS[name]
+            for name in dict.fromkeys(remedies)
+        )
+        passed = False
+    elif not approach:
+        value, passed = "not assessed: no patient position or table side recorded", None
+    elif any(check.passed is None for check in approach):
+        value, passed = "not assessed: table side unknown", None
+        options = (SETTING_OPTIONS["patient_position"],)
+    else:
+        value, passed = "acceptable", True
+    return AcceptanceCheck(
+        CheckKind.APPROACH,
+        "Probe approach (table side, gantry bore, angle limit)",
+        value,
+        "entries away from the table, handles in the bore, tilts within the limit",
+        passed,
+        options,
+        subjects=subjects,
+    )
+
+
 def accept_plan(
-    metrics: PlanMetrics, settings: PlanSettings, *, allow_leaving_image: bool = False
+    metrics: PlanMetrics,
+    settings: PlanSettings,
+    *,
+    approach: Sequence[ProbeApproachCheck] | None = None,
+    protection: Sequence[PlannedProtection] = (),
+    allow_leaving_image: bool = False,
 ) -> Acceptance:
     """Judge a plan's metrics against the goals and limits of its settings.
 
@@ -399,6 +506,15 @@ def accept_plan(
         Fresh metrics of the plan.
     settings : PlanSettings
         The plan's settings: every goal and limit is read from them.
+    approach : sequence of ProbeApproachCheck, optional
+        The plan's probes under its approach rules
+        (:func:`~planning_core.planning.approach.probe_approach_checks`): judged
+        as the last check, "not assessed" when empty (no approach recorded).
+        Left out (``None``) by callers judging metrics without their plan's
+        probes (the optimizer refuses such entries while searching).
+    protection : sequence of PlannedProtection
+        The protection ``metrics`` were simulated with
+        (:func:`simulated_protection`); the organs check names it.
     allow_leaving_image : bool
         The image is an ultrasound volume: a path leaving it before the skin
         was not checked there (see :func:`paths_passed`).
@@ -415,7 +531,7 @@ def accept_plan(
         (
             _coverage_check(metrics, settings),
             *goal,
-            _organs_check(metrics),
+            _organs_check(metrics, protection),
             _paths_check(metrics, allow_leaving_image),
             AcceptanceCheck(
                 CheckKind.PROBE_COUNT,
@@ -433,5 +549,6 @@ def accept_plan(
                 metrics.total_freeze_s <= settings.max_total_freeze_s,
                 _options(CheckKind.FREEZE_TIME),
             ),
+            *(() if approach is None else (_approach_check(approach),)),
         )
     )

@@ -763,6 +763,15 @@ def probe_approach_checks(plan: Plan) -> tuple[ProbeApproachCheck, ...]:
     )
 
 
+def recorded_approach_checks(plan: Plan) -> tuple[ProbeApproachCheck, ...] | None:
+    """:func:`probe_approach_checks` for the plan checks; ``None`` when no approach is recorded.
+
+    Plans written before the approach rules, or made without a case, record none:
+    :func:`~planning_core.planning.acceptance.accept_plan` then leaves the check out.
+    """
+    return None if plan.approach is None else probe_approach_checks(plan)
+
+
 def suggested_insertion_order(plan: Plan) -> tuple[InsertionStep, ...]:
     """:func:`insertion_order` of ``plan``'s probes, skin entries from fresh metrics."""
     if not plan.probes:

@@ -46,6 +46,7 @@ from planning_core.planning.settings import PlanGoal
 from planning_core.planning.trajectory import TrajectoryContext
 from planning_core.progress import CancelToken, ProgressCallback
 from planning_core.segmentation.metrics import recist_axes
+from planning_core.thermal.protection import HydrodissectionLayer, displaced_organ
 from planning_core.thermal.result import ICE_EDGE_C
 
 #: Body temperature; tissue outside the thermal grid never cooled below it.
@@ -116,6 +117,50 @@ def isotherm_coverage(
     )
 
 
+def signed_surface_distances(
+    dose_c: NDArray[np.floating],
+    tumor: NDArray[np.bool_],
+    geometry: Geometry,
+    level: float,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]] | None:
+    """Signed distance from each tumor surface vertex to the ``level`` surface of a field.
+
+    For each vertex of the tumor's marching-cubes surface, the distance to the
+    nearest vertex of the surface where ``dose_c`` crosses ``level``, positive
+    when the vertex lies inside (field at or below ``level``, trilinearly
+    interpolated) and negative otherwise. A mask works as a field too: pass
+    ``1 - mask`` (smoothed for a sub-voxel surface) with ``level=0.5``.
+
+    Returns
+    -------
+    tuple of ndarray or None
+        Vertices (n, 3) in LPS mm and their signed distances (n,) in mm;
+        ``None`` when no voxel lies at or below ``level``.
+
+    Raises
+    ------
+    InvalidParameterError
+        When the tumor mask is empty.
+    """
+    inside = dose_c <= level
+    inside_box = bounding_box(inside, 1)
+    tumor_box = bounding_box(tumor, 1)
+    if tumor_box is None:
+        raise InvalidParameterError("the tumor mask is empty; segment the tumor first.")
+    if inside_box is None:
+        return None
+    outside = max(BODY_TEMPERATURE_C, float(level) + 1.0)
+    isotherm = _surface_lps(dose_c, level, inside_box, outside, geometry)
+    surface = _surface_lps(tumor, 0.5, tumor_box, 0.0, geometry)
+    distance, _ = cKDTree(isotherm).query(surface)
+    ijk = geometry.lps_to_index(surface)
+    dose_at_surface = ndimage.map_coordinates(
+        np.asarray(dose_c, dtype=np.float32), [ijk[:, 2], ijk[:, 1], ijk[:, 0]],
+        order=1, mode="nearest",
+    )  # fmt: skip
+    return surface, np.where(dose_at_surface <= level, distance, -distance)
+
+
 def signed_ablative_margin(
     dose_c: NDArray[np.floating],
     tumor: NDArray[np.bool_],
@@ -126,25 +171,14 @@ def signed_ablative_margin(
 
     For each tumor surface vertex, the distance to the nearest lethal-isotherm
     surface vertex, positive when the vertex lies in the lethal zone (dose at or
-    below the isotherm, trilinearly interpolated) and negative otherwise. Reports
-    the minimum, the 5th percentile over vertices and where the minimum lies.
+    below the isotherm, trilinearly interpolated) and negative otherwise
+    (:func:`signed_surface_distances`). Reports the minimum, the 5th percentile
+    over vertices and where the minimum lies.
     """
-    lethal = dose_c <= lethal_isotherm_c
-    lethal_box = bounding_box(lethal, 1)
-    tumor_box = bounding_box(tumor, 1)
-    if tumor_box is None:
-        raise InvalidParameterError("the tumor mask is empty; segment the tumor first.")
-    if lethal_box is None:
+    distances = signed_surface_distances(dose_c, tumor, geometry, lethal_isotherm_c)
+    if distances is None:
         return AblativeMargin(None, None, None)
-    isotherm = _surface_lps(dose_c, lethal_isotherm_c, lethal_box, BODY_TEMPERATURE_C, geometry)
-    surface = _surface_lps(tumor, 0.5, tumor_box, 0.0, geometry)
-    distance, _ = cKDTree(isotherm).query(surface)
-    ijk = geometry.lps_to_index(surface)
-    dose_at_surface = ndimage.map_coordinates(
-        np.asarray(dose_c, dtype=np.float32), [ijk[:, 2], ijk[:, 1], ijk[:, 0]],
-        order=1, mode="nearest",
-    )  # fmt: skip
-    signed = np.where(dose_at_surface <= lethal_isotherm_c, distance, -distance)
+    surface, signed = distances
     worst = int(np.argmin(signed))
     x, y, z = (float(v) for v in surface[worst])
     return AblativeMargin(
@@ -392,7 +426,16 @@ def compute_plan_metrics(
     watched = tuple(
         n for n in monitored_names(plan, label_map, site=site) if labelled(label_map, n)
     )
-    organ_masks = {name: label_map.mask(name) for name in (*organs, *watched)}
+    # Behind a hydrodissection layer of the plan the organ was pushed back by the fluid.
+    layers = {
+        name: [item.measure for item in plan.protection
+               if item.structure == name and isinstance(item.measure, HydrodissectionLayer)]
+        for name in (*organs, *watched)
+    }  # fmt: skip
+    organ_masks = {
+        name: displaced_organ(label_map.mask(name), geometry, layers[name])
+        for name in (*organs, *watched)
+    }
     oars = oar_ice_metrics(
         dose, organ_masks, geometry, lethal_isotherm_c=lethal, monitored=watched,
         clearances_mm={name: settings.oar_clearance_mm(name) for name in organs},

@@ -807,6 +807,8 @@ def _robustness(node: _Node | None) -> RobustnessSummary | None:
         margin_mean_mm=node.optional_number("margin_mean_mm"),
         margin_p05_mm=node.optional_number("margin_p05_mm"),
         grid_spacing_mm=node.field("grid_spacing_mm").number(),
+        zone_isotherm_c=node.optional_number("zone_isotherm_c"),
+        zone_margin_mm=node.optional_number("zone_margin_mm"),
     )
 
 

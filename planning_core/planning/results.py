@@ -251,17 +251,22 @@ class RobustnessSummary:
     seed : int
         Random seed; the same seed gives the same samples.
     probability : float
-        Share of samples (0 to 1) whose lethal isotherm still covers at least
-        ``coverage_goal_percent`` of tumor plus margin.
+        Share of samples (0 to 1) whose goal isotherm still covers at least
+        ``coverage_goal_percent`` of the goal's zone (tumor plus margin).
     coverage_goal_percent : float
-        Coverage of tumor plus margin that counts as reaching the margin.
+        Coverage of the goal's zone that counts as reaching the goal.
     coverage_mean_percent, coverage_p05_percent : float
         Mean and 5th percentile of that coverage over the samples.
     margin_mean_mm, margin_p05_mm : float or None
-        Mean and 5th percentile of the signed minimal ablative margin over the
-        samples (``None`` when a sample had no lethal zone at all).
+        Mean and 5th percentile of the signed minimal margin of the goal
+        isotherm over the samples (``None`` when a sample had no such zone).
     grid_spacing_mm : float
         Simulation grid spacing of the samples (coarser than the verification).
+    zone_isotherm_c, zone_margin_mm : float or None
+        The goal's isotherm and how far its zone reaches beyond the tumor: the
+        lethal isotherm and margin, or 0 °C and the ice margin under the
+        visible-ice goal. ``None`` in plans written before they were recorded,
+        which were judged at the lethal isotherm over tumor plus margin.
     """
 
     tip_error_mm: float
@@ -274,6 +279,14 @@ class RobustnessSummary:
     margin_mean_mm: float | None
     margin_p05_mm: float | None
     grid_spacing_mm: float
+    zone_isotherm_c: float | None = None
+    zone_margin_mm: float | None = None
+
+    def zone_text(self) -> str:
+        """The zone and isotherm the samples were judged by, in words."""
+        if self.zone_isotherm_c is None or self.zone_margin_mm is None:
+            return "tumor + margin with the lethal isotherm"
+        return f"tumor + {self.zone_margin_mm:g} mm with the {self.zone_isotherm_c:g} °C isotherm"
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,17 @@ from planning_core.figures import format_length_mm
 from planning_core.imaging.geometry import Geometry
 from planning_core.imaging.labels import LabelMap
 from planning_core.imaging.volume import Volume
-from planning_core.planning.acceptance import Acceptance, AcceptanceCheck, accept_plan
-from planning_core.planning.approach import probe_approach_checks, suggested_insertion_order
+from planning_core.planning.acceptance import (
+    Acceptance,
+    AcceptanceCheck,
+    accept_plan,
+    simulated_protection,
+)
+from planning_core.planning.approach import (
+    probe_approach_checks,
+    recorded_approach_checks,
+    suggested_insertion_order,
+)
 from planning_core.planning.masks import bounding_box
 from planning_core.planning.organ_sites import not_assessed_warning
 from planning_core.planning.plan import (
@@ -326,7 +335,13 @@ def collect_report_content(
         phases=phases,
         total_freeze_s=protocol.freeze_time_s,
         metrics=metrics,
-        acceptance=accept_plan(metrics, plan.settings, allow_leaving_image=volume.modality == "US"),
+        acceptance=accept_plan(
+            metrics,
+            plan.settings,
+            approach=recorded_approach_checks(plan),
+            protection=simulated_protection(plan),
+            allow_leaving_image=volume.modality == "US",
+        ),
         robustness=metrics.robustness,
         warnings=warnings,
         assumptions=_assumptions(plan, metrics),
@@ -345,7 +360,10 @@ def plan_checks(
     The checks of :func:`~planning_core.planning.acceptance.accept_plan` on the
     plan's settings: the report judges by the rule every other summary applies.
     """
-    return accept_plan(metrics, plan.settings, allow_leaving_image=allow_leaving_image).checks
+    return accept_plan(
+        metrics, plan.settings, approach=recorded_approach_checks(plan),
+        protection=simulated_protection(plan), allow_leaving_image=allow_leaving_image,
+    ).checks  # fmt: skip
 
 
 def window_level(volume: Volume) -> tuple[float, float]:

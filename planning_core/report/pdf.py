@@ -503,7 +503,7 @@ def robustness_sentence(content: ReportContent) -> str:
     return (
         f"{100.0 * summary.probability:.0f} % of {summary.samples} simulated placements with "
         f"σ = {summary.tip_error_mm:g} mm error still cover at least "
-        f"{summary.coverage_goal_percent:g} % of tumor + margin with the lethal isotherm "
+        f"{summary.coverage_goal_percent:g} % of {summary.zone_text()} "
         f"(coverage 5th percentile {format_coverage_percent(summary.coverage_p05_percent)})."
     )
 

@@ -11,12 +11,23 @@ numba then skips its negative-index wraparound test, which otherwise blocks
 vectorisation. One time step with all its stages is one call
 (:func:`rkl_step`), so Python runs once per step, not once per stage.
 
-The kernels run on one core. A two-thread version (``prange`` over the spans)
-was measured on the 2-core machine shared with other jobs: with numba's
-OpenMP layer 3-6 times slower than one thread, with the passive-wait or
-workqueue layers no faster. Each stage ends in a barrier (0.2 ms per stage on
-the 2 mm grid, 2 ms on 1 mm) that waits for whichever thread another process
-has descheduled.
+The kernels run on one core unless :func:`rkl_step` is given slabs of spans
+(whole k-planes each), which then run on threads (``prange``). On the 2-core
+machine shared with other jobs that did not pay: each stage ends in a barrier
+(0.2 ms per stage on the 2 mm grid, 2 ms on 1 mm) that waits for whichever
+thread another process has descheduled (benchmarks/bench_thermal.py prints
+the 1- and 2-thread figures).
+
+Where a stage's time goes (2 mm reference grid, one core, per CPU second, on a
+loaded 2-core machine): the kernel updates about 800 M voxels/s, a bare float32
+7-point stencil 2,200-2,400 M/s. With arithmetic instead of harmonic face means
+(no divisions) the kernel ran about 1.3-1.5 times faster, without the phase
+change (linear T(H), constant k) 1.2 times; storing 1/k (one division per face
+without the products) or one shared division per voxel (batch inversion) gained
+nothing. A plane sweep that computes T and k once per voxel from the enthalpy
+into plane buffers (two enthalpy fields in memory instead of seven fields,
+every face flux once) was 4 % slower on the 2 mm grid and 4 % faster on 1 mm,
+so the single pass stays.
 
 Tissue constants are rows of a float32 table (see :data:`PARAMETER_COLUMNS`);
 enthalpy is zero at the solidus.
@@ -135,6 +146,9 @@ _STAGE_OPTIONS = {
     "cache": True,
     # Python semantics would test every division for zero, which blocks vectorisation.
     "error_model": "numpy",
+    # No Python objects inside: other threads run on (the optimizer's robustness samples
+    # beside its verification, planning_core/planning/optimizer/parallel.py).
+    "nogil": True,
 }
 
 
@@ -225,6 +239,38 @@ def _update_run(
             t_min[c] = min(t_min[c], temperature)
 
 
+@nb.njit(parallel=True, **_STAGE_OPTIONS)
+def _update_slabs(
+    slab_runs: NDArray[np.int64],
+    h_prev: NDArray[np.float32],
+    h_prev2: NDArray[np.float32],
+    t_prev: NDArray[np.float32],
+    k_prev: NDArray[np.float32],
+    h_new: NDArray[np.float32],
+    t_new: NDArray[np.float32],
+    k_new: NDArray[np.float32],
+    t_min: NDArray[np.float32],
+    mu: np.float32,
+    nu: np.float32,
+    mu_dt: np.float32,
+    face: NDArray[np.float32],
+    stride_j: np.uint64,
+    stride_k: np.uint64,
+    run_start: NDArray[np.uint64],
+    run_stop: NDArray[np.uint64],
+    run_tissue: NDArray[np.int64],
+    params: NDArray[np.float32],
+    track_min: bool,
+) -> None:
+    """:func:`_update_run` on the spans ``slab_runs[s] ..`` of each slab ``s``, a thread each."""
+    for s in nb.prange(slab_runs.shape[0] - 1):
+        for q in range(slab_runs[s], slab_runs[s + 1]):
+            _update_run(
+                q, h_prev, h_prev2, t_prev, k_prev, h_new, t_new, k_new, t_min, mu, nu, mu_dt,
+                face, stride_j, stride_k, run_start, run_stop, run_tissue, params, track_min,
+            )  # fmt: skip
+
+
 @nb.njit(**_STAGE_OPTIONS)
 def restore_pads(
     h: NDArray[np.float32],
@@ -270,8 +316,9 @@ def rkl_step(
     source_tissue: NDArray[np.int64],
     source_w_m3: NDArray[np.float64],
     params: NDArray[np.float32],
+    slab_runs: NDArray[np.int64],
 ) -> None:
-    """One RKL1 time step on one core: all stages, the probe sources and the running minimum.
+    """One RKL1 time step: all stages, the probe sources and the running minimum.
 
     ``h`` (3 buffers), ``t`` and ``k`` (2 buffers each) are stacked flat padded
     fields; the state is in ``h[h_current]``, ``t[t_current]``, ``k[t_current]``.
@@ -281,7 +328,8 @@ def rkl_step(
     ``(t_current + s) % 2``. ``coefficients`` are the ``(mu, nu, mu_tilde)``
     rows of :func:`planning_core.thermal.stability.rkl1_coefficients`. The
     probe sources (W/m³ on ``source_voxels``) are held over the step; the
-    minimum temperature is updated from the step's end state.
+    minimum temperature is updated from the step's end state. With more than
+    one slab in ``slab_runs`` (span index bounds) the slabs run on threads.
     """
     stages = coefficients.shape[0]
     # The minimum of the source voxels is set after their sources are added.
@@ -297,12 +345,19 @@ def rkl_step(
         h_new = h[(h_current + j) % 3]
         t_new = t[(t_current + j) % 2]
         k_new = k[(t_current + j) % 2]
-        for q in range(run_start.shape[0]):
-            _update_run(
-                q, h_prev, h_prev2, t_prev, k_prev, h_new, t_new, k_new, t_min, mu, nu,
+        if slab_runs.shape[0] > 2:
+            _update_slabs(
+                slab_runs, h_prev, h_prev2, t_prev, k_prev, h_new, t_new, k_new, t_min, mu, nu,
                 np.float32(mu_dt), face, stride_j, stride_k, run_start, run_stop, run_tissue,
                 params, j == stages,
             )  # fmt: skip
+        else:
+            for q in range(run_start.shape[0]):
+                _update_run(
+                    q, h_prev, h_prev2, t_prev, k_prev, h_new, t_new, k_new, t_min, mu, nu,
+                    np.float32(mu_dt), face, stride_j, stride_k, run_start, run_stop,
+                    run_tissue, params, j == stages,
+                )  # fmt: skip
         restore_pads(h_new, t_new, k_new, pads, pad_h, pad_t, pad_k)
         add_point_sources(
             h_new, t_new, k_new, source_voxels, source_tissue, source_w_m3, mu_dt, params

@@ -124,6 +124,22 @@ class HydrodissectionLayer:
         sideways_squared = x * x + y * y + z * z - across * across
         return (np.abs(across) <= 0.5 * self.thickness_mm) & (sideways_squared <= self.radius_mm**2)
 
+    def shielded(self, geometry: Geometry) -> NDArray[np.bool_]:
+        """Voxels ``[k, j, i]`` of the layer and of its shadow on the organ side.
+
+        The shadow reaches as deep behind the layer as the disc's radius: far
+        behind it, heat comes round the disc's edge again.
+        """
+        x, y, z = _offsets_mm(geometry, self.center_lps_mm)
+        across = x * self.normal[0] + y * self.normal[1] + z * self.normal[2]
+        sideways_squared = x * x + y * y + z * z - across * across
+        half = 0.5 * self.thickness_mm
+        return (
+            (across >= -half)
+            & (across <= half + self.radius_mm)
+            & (sideways_squared <= self.radius_mm**2)
+        )
+
     def describe(self) -> str:
         kind = "infused" if self.infused else "bolus"
         return (
@@ -187,6 +203,61 @@ class SkinPack:
 
 
 Protection = HydrodissectionLayer | SkinPack
+
+
+def shield_preview(
+    min_temperature_c: NDArray[np.floating],
+    geometry: Geometry,
+    protections: Sequence[Protection],
+) -> NDArray[np.float32]:
+    """A quick preview field (probe templates in one medium) with held hydrodissection in it.
+
+    The preview knows no tissue, so it cannot run the fluid as the solver does;
+    what an infused layer does first is kept: the fluid stays at its temperature
+    and the ice stops at it, so the layer and the tissue behind it (within its
+    radius) are no colder than the fluid. A bolus, which conducts and may
+    freeze, and skin packs, which need the skin the preview does not know,
+    change nothing here; the full evaluation simulates all of them.
+
+    Parameters
+    ----------
+    min_temperature_c : ndarray
+        ``[k, j, i]`` lowest temperatures of the preview.
+    geometry : Geometry
+        Its grid.
+    protections : sequence of HydrodissectionLayer or SkinPack
+        The plan's measures.
+    """
+    field = np.array(min_temperature_c, dtype=np.float32)
+    for protection in protections:
+        if isinstance(protection, HydrodissectionLayer) and protection.infused:
+            shielded = protection.shielded(geometry)
+            field[shielded] = np.maximum(field[shielded], protection.temperature_c)
+    return field
+
+
+def displaced_organ(
+    organ: NDArray[np.bool_], geometry: Geometry, layers: Sequence[HydrodissectionLayer]
+) -> NDArray[np.bool_]:
+    """The organ as a simulation with hydrodissection sees it: without the voxels the fluid took.
+
+    A layer fills the near edge of the organ it pushed back (:func:`layer_between`),
+    so the organ lies behind the fluid; its distance to the ice is measured from
+    there.
+
+    Parameters
+    ----------
+    organ : ndarray of bool
+        ``[k, j, i]`` mask of the organ on ``geometry``.
+    geometry : Geometry
+        The grid of ``organ``.
+    layers : sequence of HydrodissectionLayer
+        The layers placed for this organ.
+    """
+    displaced = np.asarray(organ, dtype=bool)
+    for layer in layers:
+        displaced = displaced & ~layer.mask(geometry)
+    return displaced
 
 
 def layer_between(

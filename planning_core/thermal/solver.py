@@ -199,6 +199,7 @@ def simulate(
     isotherms_c: Sequence[float] = (0.0, -20.0, -40.0),
     max_time_step_s: float = DEFAULT_MAX_STEP_S,
     stage_safety: float = STAGE_SAFETY,
+    threads: int = 1,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> SimulationResult:
@@ -220,6 +221,11 @@ def simulate(
         Longest time step; steps are shorter after each phase change.
     stage_safety : float
         Fraction of the RKL1 stability interval used (``(0, 1]``).
+    threads : int
+        Threads sharing each stage, each on a slab of whole k-planes. One by
+        default: on a 2-core machine shared with other work the barrier at the end
+        of every stage costs more than the second core gains
+        (benchmarks/bench_thermal.py prints both). The result does not depend on it.
     progress, cancel
         Progress callback and cancel token, polled every step.
 
@@ -237,6 +243,8 @@ def simulate(
     started = time.perf_counter()
     if not (math.isfinite(max_time_step_s) and max_time_step_s > 0):
         raise InvalidParameterError(f"max_time_step_s must be positive, got {max_time_step_s!r}.")
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise InvalidParameterError(f"threads must be a positive integer, got {threads!r}.")
     for phase in protocol.phases:
         if phase.probes is not None and any(p >= len(setup.probes) for p in phase.probes):
             raise InvalidParameterError(
@@ -256,6 +264,7 @@ def simulate(
     inert = np.array([t.inert for t in setup.tissues], dtype=np.bool_)
     tissue_padded = np.pad(setup.tissue_index, 1, mode="edge")
     runs = build_runs(tissue_padded, inert)
+    slab_runs = _slab_runs(runs, fields.padded_shape, threads)
     coupling = ProbeCoupling.build(setup)
     spacing_m = setup.geometry.spacing_mm * 1e-3
     face = (2.0 / spacing_m**2).astype(np.float32)
@@ -313,6 +322,7 @@ def simulate(
                 fields.h, fields.t, fields.k, fields.t_min, fields.h_current, fields.t_current,
                 np.asarray(rkl1_coefficients(stages)), step, face, *strides, *runs, fields.pads,
                 *fields.pad_values, coupling.voxels, coupling.voxel_tissue, density, params,
+                slab_runs,
             )  # fmt: skip
             fields.h_current = (fields.h_current + stages) % 3
             fields.t_current = (fields.t_current + stages) % 2
@@ -373,6 +383,30 @@ def simulate(
         wall_s=time.perf_counter() - started,
         warnings=tuple(warnings),
     )
+
+
+def _slab_runs(
+    runs: tuple[NDArray[np.uint64], NDArray[np.uint64], NDArray[np.int64]],
+    padded_shape: tuple[int, int, int],
+    threads: int,
+) -> NDArray[np.int64]:
+    """Span index bounds of ``threads`` slabs of whole k-planes with about equal voxel counts.
+
+    Spans never cross planes, so every slab writes its own planes only.
+    """
+    start, stop, _ = runs
+    plane = start // np.uint64(padded_shape[1] * padded_shape[2])
+    voxels_before = np.concatenate([[0], np.cumsum((stop - start).astype(np.int64))])
+    # The first span of each plane is a possible cut; take those nearest the equal shares.
+    cuts = np.flatnonzero(np.diff(plane, prepend=plane[:1] - 1) != 0) if len(plane) else []
+    bounds = [0]
+    for share in range(1, threads):
+        target = voxels_before[-1] * share / threads
+        best = min(cuts, key=lambda cut: abs(voxels_before[cut] - target), default=0)
+        if bounds[-1] < best < len(start):
+            bounds.append(int(best))
+    bounds.append(len(start))
+    return np.asarray(bounds, dtype=np.int64)
 
 
 def _boundary_drift_c(

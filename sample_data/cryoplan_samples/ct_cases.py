@@ -98,7 +98,7 @@ KIDNEY = CtCaseSpec(
         "partly necrotic lower-interpolar right renal mass abutting the renal sinus, with the "
         "ureter and bowel nearby."
     ),
-    approach="posterolateral flank, below the 12th rib (patient prone or lateral decubitus)",
+    approach="posterior or posterolateral, below the 12th rib (patient prone)",
     host_label="kidney",
     body_part="ABDOMEN",
     study_description="CT ABDOMEN WITH CONTRAST (SYNTHETIC)",
@@ -122,6 +122,9 @@ KIDNEY = CtCaseSpec(
     patient_sex="M",
     patient_birth_date="19560412",
     default_seed=1101,
+    # Renal cryoablation is done prone, through the back: the planning CT is prone too.
+    revision=1,
+    patient_position="HFP",
 )
 
 LIVER = CtCaseSpec(

@@ -4,12 +4,14 @@ The kernel walks spans that run over row ends (see ``build_runs``); a grid
 with several tissues, inert voxels (air and a fixed-temperature block),
 insulated faces, point sources and random temperatures across the phase
 change checks that this traversal updates exactly the non-inert voxels with
-the 7-point finite-volume operator and leaves the boundary pad untouched.
+the 7-point finite-volume operator and leaves the boundary pad untouched, on
+one thread and with the spans split into slabs of k-planes on threads.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from numerics_setups import fixed_wall
 from numpy.typing import NDArray
 
@@ -115,7 +117,8 @@ def _reference_step(
     return h_prev, t_prev
 
 
-def test_step_kernel_matches_numpy_reference() -> None:
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_step_kernel_matches_numpy_reference(threads: int) -> None:
     setup = _mixed_setup()
     fields = solver_module._Fields(setup)
     padded = fields.padded_shape
@@ -123,6 +126,8 @@ def test_step_kernel_matches_numpy_reference() -> None:
     tissue_padded = np.pad(setup.tissue_index, 1, mode="edge")
     inert = np.array([t.inert for t in setup.tissues])
     runs = build_runs(tissue_padded, inert)
+    slab_runs = solver_module._slab_runs(runs, padded, threads)
+    assert len(slab_runs) == threads + 1  # 7 planes: every slab gets planes to update
     sources = {(1, 2, 3): -4.0e6, (2, 5, 8): -1.5e6, (4, 0, 0): 2.0e6}
     voxels = np.array([np.ravel_multi_index((k + 1, j + 1, i + 1), padded) for k, j, i in sources])
     stages, step_s = 5, 1.5
@@ -132,7 +137,7 @@ def test_step_kernel_matches_numpy_reference() -> None:
     rkl_step(
         fields.h, fields.t, fields.k, fields.t_min, 0, 0, np.asarray(rkl1_coefficients(stages)),
         step_s, face, *strides, *runs, fields.pads, *fields.pad_values, voxels, source_tissue,
-        np.array(list(sources.values())), solver_module._parameter_table(setup),
+        np.array(list(sources.values())), solver_module._parameter_table(setup), slab_runs,
     )  # fmt: skip
     h_kernel = fields.h[stages % 3].reshape(padded)
     t_kernel = fields.t[stages % 2].reshape(padded)

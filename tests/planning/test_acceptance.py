@@ -9,6 +9,7 @@ import pytest
 from planning_core.cli import main
 from planning_core.errors import InvalidParameterError
 from planning_core.planning.acceptance import (
+    BORE_OPTION,
     LEAVES_IMAGE_PROBLEM,
     SETTING_OPTIONS,
     CheckKind,
@@ -136,6 +137,7 @@ def test_every_flag_a_check_names_is_a_flag_of_cryoplan_plan(capsys):
         assert option.setting in PlanSettings.__dataclass_fields__, option
         if option.flag is not None:
             assert f"{option.flag} " in usage, option
+    assert f"{BORE_OPTION.flag} " in usage
 
 
 @pytest.mark.parametrize("goal", [49.0, 100.5])
@@ -205,3 +207,104 @@ def test_the_goal_is_a_setting_of_its_own_with_a_flag():
         PlanSettings(goal="frozen")
     with pytest.raises(InvalidParameterError, match="ice_margin_mm"):
         PlanSettings(ice_margin_mm=12.0)
+
+
+def _prone_plan(*entries_and_tips: tuple[tuple[float, ...], tuple[float, ...]], bore_mm=700.0):
+    """A prone plan (table in front, patient resting at y = -100 mm) with the given probes."""
+    from planning_core.planning.plan import Plan, PlannedProbe
+    from planning_core.planning.plan_approach import PlanApproach, PositionReading
+
+    record = PlanApproach(
+        PositionReading("HFP", "header", "HFP"),
+        table_down_lps=(0.0, -1.0, 0.0),
+        table_source="image",
+        table_top_mm=100.0,
+        bore_axis_lps_mm=(0.0, 0.0, 0.0),
+        bore_diameter_mm=bore_mm,
+        max_craniocaudal_deg=30.0,
+    )
+    probes = tuple(
+        PlannedProbe("argon-2.4", tip, entry, f"P{n}")
+        for n, (entry, tip) in enumerate(entries_and_tips, start=1)
+    )
+    return Plan(probes=probes, settings=PlanSettings(patient_position="HFP"), approach=record)
+
+
+def _approach_verdict(plan):
+    from planning_core.planning.approach import recorded_approach_checks
+
+    metrics = dataclasses.replace(
+        _metrics(), probe_count=len(plan.probes), paths=(_path(),) * len(plan.probes)
+    )
+    return accept_plan(metrics, plan.settings, approach=recorded_approach_checks(plan))
+
+
+def test_probes_from_the_back_of_a_prone_patient_pass_the_approach_check():
+    plan = _prone_plan(((0.0, 90.0, 0.0), (0.0, 10.0, 0.0)), ((20.0, 90.0, 0.0), (10.0, 10.0, 0.0)))
+    verdict = _approach_verdict(plan)
+    assert verdict.check(CheckKind.APPROACH).passed is True
+    assert verdict.passed
+
+
+def test_an_entry_from_the_table_side_fails_and_names_the_patient_position():
+    # P2 enters low on the flank of a prone patient, 35 mm above the mattress, nearly
+    # level: its handle stays above the table top, its entry is too close to it.
+    plan = _prone_plan(
+        ((0.0, 90.0, 0.0), (0.0, 10.0, 0.0)), ((150.0, -65.0, 0.0), (10.0, -60.0, 0.0))
+    )
+    check = _approach_verdict(plan).check(CheckKind.APPROACH)
+    assert check.passed is False and check.subjects == ("P2",)
+    assert "entry on the side the patient lies on" in check.value
+    assert [option.flag for option in check.options] == ["--patient-position"]
+    assert "--patient-position / 'Patient position'" in check.describe()
+
+
+def test_a_handle_outside_the_bore_fails_and_names_the_bore():
+    # A flat lateral path: the handle, 100 mm beyond the entry at x = 200 mm, ends 300 mm
+    # from the bore axis, inside a 700-mm bore but outside a 500-mm one.
+    probes = (((200.0, 50.0, 0.0), (60.0, 50.0, 0.0)),)
+    assert _approach_verdict(_prone_plan(*probes)).check(CheckKind.APPROACH).passed is True
+    check = _approach_verdict(_prone_plan(*probes, bore_mm=500.0)).check(CheckKind.APPROACH)
+    assert check.passed is False and "gantry bore" in check.value
+    assert [option.flag for option in check.options] == ["--bore-mm", "--patient-position"]
+
+
+def test_a_tilt_beyond_the_limit_of_the_position_fails():
+    # 45 degrees out of the axial plane, from the back: beyond the prone limit of 30.
+    plan = _prone_plan(((0.0, 90.0, 80.0), (0.0, 10.0, 0.0)))
+    check = _approach_verdict(plan).check(CheckKind.APPROACH)
+    assert check.passed is False and "craniocaudal angle" in check.value
+    assert [option.flag for option in check.options] == ["--patient-position"]
+
+
+def test_an_unknown_table_side_is_not_assessed_and_no_record_leaves_the_check_out():
+    import dataclasses as dc
+
+    from planning_core.planning.plan_approach import PlanApproach, PositionReading
+
+    plan = _prone_plan(((0.0, 90.0, 0.0), (0.0, 10.0, 0.0)))
+    unknown = dc.replace(plan, approach=PlanApproach(PositionReading(None, "absent")))
+    check = _approach_verdict(unknown).check(CheckKind.APPROACH)
+    assert check.passed is None and "table side unknown" in check.value
+    assert _approach_verdict(dc.replace(plan, approach=None)).find(CheckKind.APPROACH) is None
+    assert (
+        accept_plan(_metrics(), PlanSettings(), approach=()).check(CheckKind.APPROACH).passed
+        is None
+    )
+
+
+def test_the_organs_check_names_the_protection_the_plan_was_simulated_with():
+    from planning_core.planning.plan_approach import PlannedProtection
+    from planning_core.thermal.protection import HydrodissectionLayer
+
+    layer = HydrodissectionLayer((0.0, 20.0, 0.0), (0.0, 1.0, 0.0), 8.0, 25.0, 37.0)
+    shielded = (PlannedProtection("bowel", layer), PlannedProtection("spleen", layer))
+    verdict = accept_plan(_metrics(), PlanSettings(), protection=shielded)
+    check = verdict.check(CheckKind.ORGANS)
+    assert check.passed is True
+    # Only organs the metrics measured are named; the bare verdict names none.
+    assert check.value == (
+        "all clear; with the simulated hydrodissection 8 mm (infused, 37 °C, radius 25 mm) "
+        "for the bowel"
+    )
+    assert accept_plan(_metrics(), PlanSettings()).check(CheckKind.ORGANS).value == "all clear"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 
 import numpy as np
@@ -16,6 +17,7 @@ from planning_core.imaging.geometry import Geometry
 from planning_core.imaging.labels import LabelMap, standard_label
 from planning_core.imaging.volume import Volume
 from planning_core.imaging.volume_io import write_label_map, write_volume
+from planning_core.planning.acceptance import CheckKind, accept_plan, simulated_protection
 from planning_core.planning.approach import (
     approach_for_case,
     probe_approach_checks,
@@ -24,6 +26,7 @@ from planning_core.planning.approach import (
     suggested_insertion_order,
 )
 from planning_core.planning.evaluate import evaluate_plan
+from planning_core.planning.metrics import oar_ice_metrics
 from planning_core.planning.plan import Plan, PlannedProbe
 from planning_core.planning.plan_approach import (
     POSITION_UNKNOWN_NOTE,
@@ -275,3 +278,35 @@ def test_cryoplan_plan_records_proposed_protection_and_reports_the_protected_ice
     (frozen,) = [o.frozen_volume_ml for o in plan.metrics.oars if o.name == "colon"]
     (bare_frozen,) = [o.frozen_volume_ml for o in bare.metrics.oars if o.name == "colon"]
     assert frozen < bare_frozen
+
+
+def test_an_organ_behind_simulated_hydrodissection_is_measured_behind_the_fluid():
+    # The layer fills the colon's first 6 mm (P 12-18 mm): the colon the ice meets lies
+    # behind it, and the organs check names the protection it credits.
+    layer = HydrodissectionLayer((0.0, 15.0, 0.0), (0.0, 1.0, 0.0), 6.0, 25.0, 37.0)
+    plan, labels = _colon_plan((PlannedProtection("colon", layer),))
+    evaluation = evaluate_plan(plan, None, labels, spacing_mm=1.5, box_margin_mm=20.0)
+    dose = evaluation.simulation.resampled(labels.geometry)
+    (undisplaced,) = oar_ice_metrics(
+        dose, {"colon": labels.mask("colon")}, labels.geometry,
+        clearances_mm={"colon": 10.0}, lethal_isotherm_c=-40.0,
+    )  # fmt: skip
+    (colon,) = [o for o in evaluation.metrics.oars if o.name == "colon"]
+    assert undisplaced.distance_to_ice_mm < 3.0  # the ice stops at the fluid's near face
+    assert colon.distance_to_ice_mm >= undisplaced.distance_to_ice_mm + 4.0
+    protected = evaluation.plan
+    check = accept_plan(
+        protected.metrics, protected.settings, protection=simulated_protection(protected)
+    ).check(CheckKind.ORGANS)
+    assert "with the simulated hydrodissection 6 mm (infused, 37 °C" in check.value
+    # Metrics not simulated with the protection (it was removed since) credit nothing.
+    removed = dataclasses.replace(protected, protection=())
+    assert simulated_protection(removed) == ()
+    assert (
+        "hydrodissection"
+        not in accept_plan(
+            removed.metrics, removed.settings, protection=simulated_protection(removed)
+        )
+        .check(CheckKind.ORGANS)
+        .value
+    )

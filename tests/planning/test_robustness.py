@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from planning_phantoms import torso_phantom
@@ -10,7 +12,7 @@ from planning_core.errors import InvalidParameterError
 from planning_core.planning.evaluate import evaluate_plan
 from planning_core.planning.optimizer.robustness import assess_robustness, perturbed_probes
 from planning_core.planning.plan import Plan, PlannedProbe
-from planning_core.planning.settings import PlanSettings
+from planning_core.planning.settings import PlanGoal, PlanSettings
 from planning_core.thermal.probes import ProbeModel
 
 MODEL = ProbeModel(
@@ -67,6 +69,37 @@ def test_large_error_lowers_coverage_and_the_summary_agrees(case):
     assert summary.coverage_mean_percent == pytest.approx(result.coverage_percent.mean())
     assert summary.margin_p05_mm <= summary.margin_mean_mm
     assert (summary.samples, summary.seed, summary.grid_spacing_mm) == (6, 4, 3.0)
+
+
+def test_a_visible_ice_plan_is_judged_by_its_0c_edge_not_the_lethal_margin(case):
+    """Under the visible-ice goal the samples count tumor + ice margin reached by 0 °C.
+
+    A 10 mm lethal margin is out of reach of one probe, a 6 mm ice margin is not:
+    judged by the lethal isotherm every sample would miss.
+    """
+    labels, plan = case
+    settings = PlanSettings(margin_mm=10.0, goal=PlanGoal.VISIBLE_ICE, ice_margin_mm=6.0)
+    verified = evaluate_plan(
+        dataclasses.replace(plan, settings=settings),
+        None,
+        labels,
+        spacing_mm=1.0,
+        probe_library=MODELS,
+    ).plan
+    assert verified.metrics.coverage_at(-40.0).tumor_and_margin_percent < 90.0
+    result = assess_robustness(
+        verified, None, labels, tip_error_mm=0.0, samples=1, probe_library=MODELS
+    )
+    summary = result.summary
+    assert (summary.zone_isotherm_c, summary.zone_margin_mm) == (0.0, 6.0)
+    assert result.coverage_percent[0] == pytest.approx(
+        verified.metrics.visible_ice.coverage_percent, abs=1e-9
+    )
+    assert result.margin_mm[0] == pytest.approx(
+        verified.metrics.visible_ice.margin.minimum_mm, abs=1e-9
+    )
+    assert summary.probability == 1.0
+    assert summary.zone_text() == "tumor + 6 mm with the 0 °C isotherm"
 
 
 def test_perturbation_has_the_requested_rms_length_and_is_seeded():

@@ -69,3 +69,21 @@ def test_only_supine_and_prone_are_generated_and_positions_are_checked(tmp_path)
             volume, tmp_path, identity=KIDNEY.identity(1), series_description="x",
             uid_seed="x", patient_position="SITTING",
         )  # fmt: skip
+
+
+def test_the_shipped_kidney_case_is_prone_with_access_from_the_back(generated_cases):
+    # Renal cryoablation is done prone: the kidney sample's planning CT is too, and a
+    # cached supine copy (before revision 1) is regenerated.
+    kidney = generated_cases["kidney"]
+    assert kidney.manifest["patient_position"] == "HFP"
+    assert kidney.manifest["case_revision"] == KIDNEY.revision == 1
+    first = pydicom.dcmread(sorted(kidney.image_path.glob("*.dcm"))[0], stop_before_pixels=True)
+    assert first.PatientPosition == "HFP"
+    volume = load_image(kidney.image_path)
+    approach = approach_for_case(volume, body_mask=body_mask_from_ct(volume))
+    np.testing.assert_array_equal(approach.down_lps, (0, -1, 0))  # the table in front
+    # A probe from the back toward the tumor is allowed, one from the front is refused.
+    tumor = np.asarray(kidney.manifest["tumor"]["center_lps_mm"])
+    entries = tumor + np.array([[0.0, 80.0, 0.0], [0.0, -120.0, 0.0]])
+    assert approach.probe_refusals(entries, np.stack([tumor, tumor])).tolist()[0] == 0
+    assert approach.probe_refusals(entries, np.stack([tumor, tumor])).tolist()[1] != 0

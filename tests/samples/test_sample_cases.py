@@ -17,6 +17,9 @@ from planning_core.imaging.labels import STANDARD_LABELS
 from planning_core.imaging.sitk_bridge import geometry_from_sitk
 from planning_core.imaging.volume_io import read_volume
 
+#: Renal cryoablation is done prone: the kidney's planning CT is head first prone.
+PATIENT_POSITION = {"kidney": "HFP"}
+
 #: Largest tumor diameter (mm) each case must have, from the issue text.
 DIAMETER_RANGE_MM = {
     "kidney": (25.0, 35.0),
@@ -93,7 +96,7 @@ def test_every_case_has_its_files_and_an_honest_manifest(generated_cases):
     for name, case in generated_cases.items():
         manifest = case.manifest
         assert manifest["name"] == name and manifest["generator_version"] == GENERATOR_VERSION
-        assert manifest["patient_position"] == "HFS"
+        assert manifest["patient_position"] == PATIENT_POSITION.get(name, "HFS")
         for key in ("title", "organ", "description", "suggested_approach", "seed", "modality"):
             assert manifest[key] not in ("", None), key
         on_disk = sorted(
@@ -129,7 +132,7 @@ def test_dicom_headers_are_complete_and_consistent(ct_cases):
         first = datasets[0]
         assert first.file_meta.TransferSyntaxUID == pydicom.uid.ExplicitVRLittleEndian
         assert first.SOPClassUID == pydicom.uid.CTImageStorage
-        assert (first.Modality, first.PatientPosition) == ("CT", "HFS")
+        assert (first.Modality, first.PatientPosition) == ("CT", PATIENT_POSITION.get(name, "HFS"))
         assert list(first.ImageType) == ["ORIGINAL", "PRIMARY", "AXIAL"]
         assert [float(v) for v in first.ImageOrientationPatient] == [1, 0, 0, 0, 1, 0]
         assert name.upper() in str(first.PatientName)

@@ -35,15 +35,17 @@ from cryoplan_app.model.session import Session
 from cryoplan_app.model.signals import Signal
 from planning_core.imaging.labels import LabelMap
 from planning_core.imaging.volume import Volume
-from planning_core.planning.acceptance import Acceptance, accept_plan
+from planning_core.planning.acceptance import Acceptance, accept_plan, simulated_protection
 from planning_core.planning.evaluate import evaluate_plan, placed_probes
 from planning_core.planning.plan import Plan
+from planning_core.planning.plan_approach import PlannedProtection
 from planning_core.planning.results import PlanMetrics
 from planning_core.planning.settings import PlanSettings
 from planning_core.planning.trajectory import TrajectoryContext
 from planning_core.progress import CancelToken, ProgressCallback, sub_progress
 from planning_core.thermal.preview import preview_min_field, probe_template
 from planning_core.thermal.probes import ProbeLibrary
+from planning_core.thermal.protection import shield_preview
 
 #: Grid of the interactive full evaluation; 1 mm is the reporting grid of the core, 2 mm
 #: keeps the refresh after a drag within seconds while staying within about a millimetre.
@@ -103,7 +105,9 @@ def preview_for_display(
 
     Tissue classes, vessels and per-probe phases are ignored (homogeneous
     :data:`PREVIEW_MEDIUM`); the first call per probe model and protocol builds
-    a template (about half a second), later ones take milliseconds.
+    a template (about half a second), later ones take milliseconds. The plan's
+    infused hydrodissection stops the ice
+    (:func:`~planning_core.thermal.protection.shield_preview`).
     """
     preview = preview_min_field(
         placed_probes(plan.probes, probe_library),
@@ -112,7 +116,10 @@ def preview_for_display(
         medium=PREVIEW_MEDIUM,
         body_temperature_c=PREVIEW_BODY_TEMPERATURE_C,
     )
-    return TemperatureField(preview.min_temperature_c, preview.geometry, approximate=True)
+    field = shield_preview(
+        preview.min_temperature_c, preview.geometry, [item.measure for item in plan.protection]
+    )
+    return TemperatureField(field, preview.geometry, approximate=True)
 
 
 def warm_preview(plan: Plan, *, probe_library: ProbeLibrary) -> None:
@@ -183,7 +190,9 @@ class EvaluationLogic:
         self.preview_applied = Signal()
         self.cache = ResultsCache()
         # (metrics, settings, verdict), newest last: metrics by identity, settings by value.
-        self._verdicts: list[tuple[PlanMetrics, PlanSettings, Acceptance]] = []
+        self._verdicts: list[
+            tuple[PlanMetrics, PlanSettings, tuple[PlannedProtection, ...], Acceptance]
+        ] = []
         self._preview: TaskHandle | None = None
         self._preview_again = False
         self._evaluation: TaskHandle | None = None
@@ -216,25 +225,42 @@ class EvaluationLogic:
         results = self.session.document.results
         if results is None or results.metrics is None:
             return None
-        return self.judge(results.metrics, self.session.document.plan.settings)
+        plan = self.session.document.plan
+        return self.judge(
+            results.metrics, plan.settings, protection=simulated_protection(plan, results.metrics)
+        )
 
-    def judge(self, metrics: PlanMetrics, settings: PlanSettings) -> Acceptance:
+    def judge(
+        self,
+        metrics: PlanMetrics,
+        settings: PlanSettings,
+        *,
+        protection: tuple[PlannedProtection, ...] = (),
+    ) -> Acceptance:
         """The plan checks of ``metrics`` against the goals and limits of ``settings``.
 
         Judged once per metrics and settings (an evaluation's are judged in its
         worker); later calls return the kept verdict.
         """
-        for kept_metrics, kept_settings, verdict in self._verdicts:
-            if kept_metrics is metrics and kept_settings == settings:
+        for kept_metrics, kept_settings, kept_protection, verdict in self._verdicts:
+            if (
+                kept_metrics is metrics
+                and kept_settings == settings
+                and kept_protection == protection
+            ):
                 return verdict
-        verdict = accept_plan(metrics, settings)
-        self._keep_verdict(metrics, settings, verdict)
+        verdict = accept_plan(metrics, settings, protection=protection)
+        self._keep_verdict(metrics, settings, protection, verdict)
         return verdict
 
     def _keep_verdict(
-        self, metrics: PlanMetrics, settings: PlanSettings, verdict: Acceptance
+        self,
+        metrics: PlanMetrics,
+        settings: PlanSettings,
+        protection: tuple[PlannedProtection, ...],
+        verdict: Acceptance,
     ) -> None:
-        self._verdicts.append((metrics, settings, verdict))
+        self._verdicts.append((metrics, settings, protection, verdict))
         del self._verdicts[:-VERDICTS_KEPT]
 
     def _on_case(self, _case: object) -> None:
@@ -309,13 +335,18 @@ class EvaluationLogic:
                 cancel=cancel,
             )
             metrics = results.metrics
-            verdict = None if metrics is None else accept_plan(metrics, settings)
+            # The metrics were simulated with the plan's protection: the organs check says so.
+            verdict = (
+                None
+                if metrics is None
+                else accept_plan(metrics, settings, protection=plan.protection)
+            )
             return results, context, verdict
 
         self._evaluation = self.runner.submit(
             f"Simulating {len(plan.probes)} probe(s), {plan.protocol}",
             work,
-            on_done=lambda done: self._evaluated(*done, plan.settings),
+            on_done=lambda done: self._evaluated(*done, plan.settings, plan.protection),
             key="evaluate",
         )
         return self._evaluation
@@ -326,13 +357,14 @@ class EvaluationLogic:
         context: TrajectoryContext,
         verdict: Acceptance | None,
         settings: PlanSettings,
+        protection: tuple[PlannedProtection, ...],
     ) -> None:
         if self.session.case is None:
             return
         if self.paths is not None:
             self.paths.adopt(context)
         if results.metrics is not None and verdict is not None:
-            self._keep_verdict(results.metrics, settings, verdict)
+            self._keep_verdict(results.metrics, settings, protection, verdict)
         self.cache.put(results)
         self.session.document.set_results(results)
 

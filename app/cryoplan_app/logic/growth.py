@@ -24,6 +24,7 @@ from planning_core.planning.evaluate import placed_probes
 from planning_core.planning.plan import Plan
 from planning_core.progress import CancelToken, ProgressCallback
 from planning_core.thermal.probes import ProbeLibrary
+from planning_core.thermal.protection import apply_protection
 from planning_core.thermal.protocol import Protocol
 from planning_core.thermal.result import SimulationResult
 from planning_core.thermal.setup import build_setup
@@ -68,6 +69,9 @@ def simulate_growth(
         labels=labels,
         spacing_mm=spacing_mm,
     )
+    if plan.protection:
+        # The replay shows the ice the evaluation reports: with the plan's fluid in place.
+        setup = apply_protection(setup, [item.measure for item in plan.protection])
     return simulate(
         setup,
         protocol,

@@ -43,6 +43,7 @@ from cryoplan_app.model.signals import Signal
 from planning_core.errors import InvalidParameterError, PlanningError
 from planning_core.imaging.labels import LabelMap
 from planning_core.planning.plan import Plan, PlannedProbe, PlanWarning
+from planning_core.planning.plan_approach import PlannedProtection
 from planning_core.planning.settings import PlanSettings
 from planning_core.planning.trajectory import directions_from_angles_deg
 from planning_core.thermal.probes import ProbeLibrary, ProbeModel, load_probe_library
@@ -162,6 +163,12 @@ class PlanDocument:
         plan = replace(self._plan, protocol=code)  # validates the code
         if plan.protocol != self._plan.protocol:
             self._edit_plan(plan, f"Protocol {plan.protocol}")
+
+    def set_protection(self, protection: tuple[PlannedProtection, ...], *, text: str) -> None:
+        """Replace the plan's organ protection (hydrodissection, skin packs); undoable."""
+        plan = replace(self._plan, protection=protection)  # validates the records
+        if plan.protection != self._plan.protection:
+            self._edit_plan(plan, text)
 
     def set_settings(self, settings: PlanSettings | None = None, **changes: object) -> None:
         """Replace the plan settings, or change some fields (``lethal_isotherm_c=-20``); undoable.

@@ -22,7 +22,8 @@ Order of work (each step is cheap relative to the next):
    layout (toward the warm side) or adds a probe.
 4. Full verification (1-mm grid) with :func:`~planning_core.planning.evaluate.evaluate_plan`;
    the reported metrics come only from it. A miss recalibrates as in 3.
-5. Robustness (:mod:`.robustness`) of the verified plan; for an organ no
+5. Robustness (:mod:`.robustness`) of the verified plan, its placement-error
+   samples started beside the full verification (:mod:`.parallel`); for an organ no
    layout keeps clear, the protection proposed (hydrodissection,
    :func:`~planning_core.thermal.protection.propose_protection`).
 
@@ -34,8 +35,9 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from numpy.typing import NDArray
@@ -47,8 +49,10 @@ from planning_core.imaging.volume import Volume
 from planning_core.planning.acceptance import (
     SETTING_OPTIONS,
     Acceptance,
+    CheckKind,
     accept_plan,
     goal_coverage_percent,
+    simulated_protection,
 )
 from planning_core.planning.approach import (
     Approach,
@@ -77,13 +81,18 @@ from planning_core.planning.optimizer.duration import (
     reference_protocol,
 )
 from planning_core.planning.optimizer.layout import rule_of_thumb_probe_count
+from planning_core.planning.optimizer.parallel import SimulationBatch, simulation_workers
 from planning_core.planning.optimizer.problem import (
     PlanningProblem,
     host_label,
     host_tissue,
     prepare_problem,
 )
-from planning_core.planning.optimizer.robustness import RobustnessResult, assess_robustness
+from planning_core.planning.optimizer.robustness import (
+    PendingRobustness,
+    RobustnessResult,
+    start_robustness,
+)
 from planning_core.planning.optimizer.search import Layout, LayoutSearch
 from planning_core.planning.optimizer.surrogate import (
     ProbeKernel,
@@ -99,6 +108,7 @@ from planning_core.planning.optimizer.verify import (
     heat_sink_note,
 )
 from planning_core.planning.plan import Plan, PlannedProbe
+from planning_core.planning.plan_approach import PlannedProtection
 from planning_core.planning.settings import VISIBLE_ICE_MAX_FREEZE_S, PlanGoal, PlanSettings
 from planning_core.planning.trajectory import TrajectoryContext
 from planning_core.progress import CancelToken, ProgressCallback, sub_progress
@@ -238,6 +248,39 @@ class _Optimizer:
         self.best_problems: tuple[str, ...] = ()
         self.scale = 1.0
         self.last_simulation: SimulationResult | None = None
+        #: Starts the robustness analysis of a plan about to be verified (None: not asked).
+        self.robustness_of: Callable[[Plan], PendingRobustness] | None = None
+        #: The analysis started for the plan in verification; it runs beside the solver.
+        self.speculation: PendingRobustness | None = None
+        #: Organs the ice of every covering layout came too near: hydrodissection keeps
+        #: them clear instead (:meth:`protect_frozen`), checked by the full simulation.
+        self.fluid_protected: set[str] = set()
+        #: The organs that made the last surrogate stage refuse (set by :func:`_infeasible`).
+        self.frozen_at_refusal: tuple[str, ...] = ()
+
+    def speculate(self, plan: Plan) -> None:
+        """Start the robustness samples of ``plan`` while it is verified.
+
+        Most plans that reach the full verification are the result, and the
+        samples do not depend on the verified metrics (only their grid-bias
+        correction does, applied later), so on a second core they cost no wait.
+        """
+        self.drop_speculation()
+        if self.robustness_of is not None:
+            self.speculation = self.robustness_of(plan)
+
+    def drop_speculation(self) -> None:
+        if self.speculation is not None:
+            self.speculation.abandon()
+            self.speculation = None
+
+    def take_speculation(self, plan: Plan) -> PendingRobustness | None:
+        """The analysis started for what ``plan`` simulates, if any (another one is dropped)."""
+        pending, self.speculation = self.speculation, None
+        if pending is not None and not pending.simulates(plan):
+            pending.abandon()
+            return None
+        return pending
 
     @property
     def aims_at_margin(self) -> bool:
@@ -267,6 +310,53 @@ class _Optimizer:
             "margin will fall short)"
         )
 
+    def protectable(self, names: Iterable[str]) -> set[str]:
+        """Those of ``names`` that are hard-guarded organs fluid can separate from the tumor
+        (an organ touching the tumor cannot be; the skin takes warm packs, not fluid)."""
+        wanted = set(names) - NOT_DISPLACEABLE
+        return {
+            g.name
+            for g in self.problem.guards
+            if g.name in wanted and not g.needs_protection and g.distance_to_tumor_mm > 0.0
+        }
+
+    def protect_frozen(self) -> bool:
+        """Let the ice near the organs that made the search refuse; False when none can be.
+
+        Covering the zone froze them in every layout: they are protected
+        (:meth:`protect`) and the search starts again.
+        """
+        organs = self.protectable(self.frozen_at_refusal)
+        self.frozen_at_refusal = ()
+        if not organs:
+            return False
+        self.protect(organs)
+        self.log.append(
+            f"covering the zone brings the ice within the clearance of {', '.join(sorted(organs))}"
+            " in every layout: searching again with hydrodissection planned for it"
+        )
+        return True
+
+    def protect(self, organs: set[str]) -> None:
+        """Plan hydrodissection for ``organs`` instead of keeping the ice away from them.
+
+        They become soft guards, as organs needing protection are, and
+        :func:`optimize_plan` simulates the plan with the hydrodissection it
+        proposes for them (:func:`_verified_with_protection`).
+        """
+        self.fluid_protected |= organs
+
+        def soften(problem: PlanningProblem) -> PlanningProblem:
+            guards = tuple(
+                dataclasses.replace(g, needs_protection=True) if g.name in organs else g
+                for g in problem.guards
+            )
+            return dataclasses.replace(problem, guards=guards)
+
+        self.problem = soften(self.problem)
+        self.coverage_problem = soften(self.coverage_problem)
+        self.search = dataclasses.replace(self.search, problem=self.problem)
+
     def kernel(self, index: int) -> ProbeKernel:
         base = probe_kernel(self.model, self.family[index].code, self.problem.host_tissue)
         return base.scaled(self.scale)
@@ -287,7 +377,16 @@ class _Optimizer:
         ).with_step_warnings(
             "optimizer",
             (
-                *(g.advice() for g in self.problem.guards if g.needs_protection),
+                *(
+                    g.advice()
+                    for g in self.problem.guards
+                    if g.needs_protection and g.name not in self.fluid_protected
+                ),
+                *(
+                    f"no probe layout covering the zone keeps the {name} clear of the ice: "
+                    "hydrodissection is planned for it"
+                    for name in sorted(self.fluid_protected)
+                ),
                 *freeze_cap_notes(self.problem.settings),
             ),
         )
@@ -504,14 +603,28 @@ def optimize_plan(
         max_total_freeze_s=planned_freeze_limit_s(settings),
     )
     reference = reference_protocol(family)
-    if body_mask is None:
-        body_mask = case_body_mask(volume, label_map)
-    context = TrajectoryContext(
-        label_map, settings, body_mask=body_mask, target_label=target_label, volume=volume,
-        progress=sub_progress(step, 0.0, 0.6), cancel=cancel,
-    )  # fmt: skip
+    # The reference kernel and the longest freeze's (where the search starts) are always
+    # needed: simulated beside the path preparation, which does not use them.
+    kernels = SimulationBatch(
+        [
+            partial(_kernel_task, model, code, host_tissue(host))
+            for code in dict.fromkeys((reference.code, family[-1].code))
+        ],
+        background=simulation_workers() - 1,
+        cancel=cancel,
+    )
+    try:
+        if body_mask is None:
+            body_mask = case_body_mask(volume, label_map)
+        context = TrajectoryContext(
+            label_map, settings, body_mask=body_mask, target_label=target_label, volume=volume,
+            progress=sub_progress(step, 0.0, 0.6), cancel=cancel,
+        )  # fmt: skip
+    except BaseException:
+        kernels.abandon()
+        raise
     step(0.6, f"Simulating one {model.id} probe ({reference.code})")
-    kernel = probe_kernel(model, reference.code, host_tissue(host))
+    kernel = kernels.results()[0]
     # The goal's isotherm: lethal, or the 0 °C edge itself for visible ice (no gap then).
     lethal_radius = kernel.radius_mm(settings.zone_isotherm_c)
     ice_gap = kernel.radius_mm(0.0) - lethal_radius
@@ -591,25 +704,49 @@ def optimize_plan(
     run.search.min_path_mm = min_path_mm
     run.search.allow_leaving_image = allow_leaving_image
     run.search.approach = approach
-    evaluation, acceptance = _search_and_verify(
-        run, settings, verify_spacing_mm, verify_box_margin_mm, sub_progress(progress, 0.15, 0.8)
-    )
-    plan = evaluation.plan
-    protection = _propose_protection(problem, evaluation.simulation, label_map)
+    if robustness_samples > 0:
+        run.robustness_of = partial(
+            start_robustness, volume=volume, label_map=label_map,
+            tip_error_mm=robustness_tip_error_mm, samples=robustness_samples,
+            seed=robustness_seed, probe_library={model.id: model}, cancel=cancel,
+        )  # fmt: skip
+    try:
+        evaluation, acceptance = _search_and_verify(
+            run, settings, verify_spacing_mm, verify_box_margin_mm,
+            sub_progress(progress, 0.15, 0.8),
+        )  # fmt: skip
+        failed = {
+            o.name: o.distance_to_ice_mm
+            for o in evaluation.metrics.oars
+            if not o.clear and o.distance_to_ice_mm is not None
+        }
+        protection = _propose_protection(
+            run.problem, evaluation.simulation, label_map, failed=failed
+        )
+        if run.fluid_protected and protection:
+            evaluation, acceptance = _verified_with_protection(
+                run, settings, evaluation, protection, verify_spacing_mm, verify_box_margin_mm
+            )
+        plan = evaluation.plan
+        pending = run.take_speculation(plan)
+    except BaseException:
+        run.drop_speculation()
+        raise
     log.extend(f"proposed protection: {proposal.describe()}" for proposal in protection)
     robustness = None
-    if robustness_samples > 0:
-        robustness = assess_robustness(
-            plan, volume, label_map, tip_error_mm=robustness_tip_error_mm,
-            samples=robustness_samples, seed=robustness_seed,
-            coverage_goal_percent=coverage_goal_percent, probe_library={model.id: model},
-            progress=sub_progress(progress, 0.8, 1.0), cancel=cancel,
+    if run.robustness_of is not None:
+        # The samples started beside the verification of this plan, else now.
+        pending = pending or run.robustness_of(plan)
+        robustness = pending.finish(
+            plan, coverage_goal_percent=coverage_goal_percent,
+            progress=sub_progress(progress, 0.8, 1.0),
         )  # fmt: skip
         summary = robustness.summary
         plan = plan.with_metrics(dataclasses.replace(plan.metrics, robustness=summary))
         log.append(
             f"robustness: {100 * summary.probability:.0f} % of {summary.samples} plans with "
-            f"{summary.tip_error_mm:g} mm placement error still cover the margin"
+            f"{summary.tip_error_mm:g} mm placement error still cover "
+            f"{summary.coverage_goal_percent:g} % of {summary.zone_text()}"
         )
     runtime = time.perf_counter() - started
     log.append(f"planned in {runtime:.1f} s")
@@ -631,18 +768,104 @@ def optimize_plan(
     )
 
 
+#: Labels hydrodissection does not displace: the skin (warm packs protect it) and the body.
+NOT_DISPLACEABLE = frozenset({"skin", "body"})
+
+
+def _verified_with_protection(
+    run: _Optimizer,
+    settings: PlanSettings,
+    evaluation: PlanEvaluation,
+    proposals: tuple[ProtectionProposal, ...],
+    spacing_mm: float,
+    box_margin_mm: float,
+) -> tuple[PlanEvaluation, Acceptance]:
+    """The verified plan simulated again with the proposed protection in place.
+
+    The organs the search let the ice near (:meth:`_Optimizer.protect_frozen`)
+    must then be clear, measured behind the fluid; otherwise the plan is refused
+    as it was before protection was tried.
+
+    Raises
+    ------
+    InfeasiblePlanError
+        When the protection does not keep those organs clear.
+    """
+    notes = [w.text for w in evaluation.plan.warnings if w.source == "optimizer"]
+    notes += [
+        f"no probe layout covering the zone keeps the {name} clear of the ice: hydrodissection "
+        "is planned for it"
+        for name in sorted(run.fluid_protected)
+    ]
+    protected = dataclasses.replace(
+        evaluation.plan,
+        protection=tuple(PlannedProtection.from_proposal(p) for p in proposals),
+    ).with_step_warnings("optimizer", tuple(dict.fromkeys(notes)))
+    result = evaluate_plan(
+        protected, run.volume, run.label_map, spacing_mm=spacing_mm, box_margin_mm=box_margin_mm,
+        probe_library={run.model.id: run.model}, context=run.context, cancel=run.cancel,
+    )  # fmt: skip
+    acceptance = accept_plan(
+        result.metrics, settings, protection=simulated_protection(result.plan),
+        allow_leaving_image=run.search.allow_leaving_image,
+    )  # fmt: skip
+    organs = acceptance.check(CheckKind.ORGANS)
+    still = sorted(run.fluid_protected.intersection(organs.subjects))
+    measures = "; ".join(p.describe() for p in proposals)
+    if still:
+        raise InfeasiblePlanError(
+            f"covering the margin brings the ice edge within the clearance of "
+            f"{', '.join(still)}, even with the proposed {measures} (constraint: organ-at-risk "
+            f"clearance). Lower the margin ({_options(_margin_setting(settings))}) or the "
+            f"organ's ice clearance ({_options('default_oar_clearance_mm')}).",
+            best_partial_plan=result.plan,
+        )
+    run.log.append(f"simulated again with the proposed {measures}: {organs.value}")
+    return result, acceptance
+
+
+def _kernel_task(model: ProbeModel, code: str, tissue: str, cancel: CancelToken) -> ProbeKernel:
+    """A surrogate kernel as a :class:`.parallel.SimulationBatch` task (cached by
+    :func:`probe_kernel`)."""
+    cancel.raise_if_cancelled()
+    return probe_kernel(model, code, tissue)
+
+
 def _propose_protection(
-    problem: PlanningProblem, simulation: SimulationResult, label_map: LabelMap
+    problem: PlanningProblem,
+    simulation: SimulationResult,
+    label_map: LabelMap,
+    *,
+    failed: Mapping[str, float] | None = None,
 ) -> tuple[ProtectionProposal, ...]:
     """Protection for the organs no layout keeps clear (see :class:`.problem.OarGuard`).
 
     Only those organs: one the search could spare is spared by the layout, never
-    by a measure the team has to carry out.
+    by a measure the team has to carry out. The organs that ``failed`` the
+    organs check (name -> their distance to the ice in the plan's metrics) get
+    theirs even when the simulation grid puts them just beyond the clearance:
+    its distances run between voxel centres, the check's to the organ's surface,
+    which the proposal then states.
     """
+    widened = dict(failed or {})
+    voxel_mm = float(np.linalg.norm(simulation.geometry.spacing_mm))
     clearances = {g.name: g.clearance_mm for g in problem.guards if g.needs_protection}
     if not clearances:
         return ()
-    return propose_protection(simulation, label_map, clearances, target=problem.target_label)
+    searched = {
+        name: clearance + (voxel_mm if name in widened else 0.0)
+        for name, clearance in clearances.items()
+    }
+    proposals = propose_protection(simulation, label_map, searched, target=problem.target_label)
+    # Each proposal states the organ's own clearance, not the widened one searched with.
+    return tuple(
+        dataclasses.replace(
+            p,
+            clearance_mm=clearances[p.structure],
+            ice_distance_mm=max(widened.get(p.structure, p.ice_distance_mm), 0.0),
+        )
+        for p in proposals
+    )
 
 
 def planned_freeze_limit_s(settings: PlanSettings) -> float:
@@ -740,6 +963,9 @@ def _search_and_verify(
     #: The latest verified plan that failed only the goal's margin: returned, with its
     #: failing checks, when the rounds run out.
     short_of_margin: tuple[PlanEvaluation, Acceptance] | None = None
+    #: The latest verified plan that failed only the clearance of organs hydrodissection
+    #: can separate from the tumor, with those organs: protected when nothing better passed.
+    short_of_clearance: tuple[PlanEvaluation, Acceptance, set[str]] | None = None
     attempt = 0
     while attempt < MAX_SOLVER_ROUNDS:
         stage = sub_progress(
@@ -757,14 +983,15 @@ def _search_and_verify(
         try:
             layout, index = _surrogate_stage(run, settings, first_count, stage)
         except InfeasiblePlanError:
-            if not run.aims_at_margin:
+            if run.aims_at_margin:
+                run.settle_for_coverage(
+                    f"no layout of up to {settings.max_probes} probe(s) covers the whole zone "
+                    "clear of the organs"
+                )
+            elif not run.protect_frozen():
                 raise
-            run.settle_for_coverage(
-                f"no layout of up to {settings.max_probes} probe(s) covers the whole zone "
-                "clear of the organs"
-            )
             attempt, first_count, verifications = 0, 1, 0
-            layout, index = _surrogate_stage(run, settings, first_count, stage)
+            continue
         protocol = run.family[index]
         plan = run.plan(layout, protocol)
         check = coarse_check(
@@ -787,6 +1014,7 @@ def _search_and_verify(
         run.last_simulation = simulation
         if check.meets(run.goal_percent, headroom_percent=headroom):
             progress((attempt + 0.5) / MAX_SOLVER_ROUNDS, "Verifying with the full simulation")
+            run.speculate(plan)
             evaluation = evaluate_plan(
                 plan, run.volume, run.label_map, spacing_mm=verify_spacing_mm,
                 box_margin_mm=verify_box_margin_mm,
@@ -808,12 +1036,17 @@ def _search_and_verify(
             if not blocking:
                 run.log.append(_verification_line(acceptance, verify_spacing_mm, measured))
                 return evaluation, acceptance
+            run.drop_speculation()
             run.log.append(
                 f"verification ({verify_spacing_mm:g} mm) missed: "
                 + "; ".join(check.describe() for check in blocking)
             )
             if all(check.kind in MARGIN_CHECKS for check in blocking):
                 short_of_margin = evaluation, acceptance
+            too_close = {name for check in blocking for name in check.subjects}
+            organs = run.protectable(too_close)
+            if organs == too_close and all(c.kind is CheckKind.ORGANS for c in blocking):
+                short_of_clearance = evaluation, acceptance, organs
             if verifications >= MAX_VERIFICATIONS and not run.aims_at_margin:
                 break
         elif check.frozen_guards and check.coverage_percent >= run.goal_percent:
@@ -833,6 +1066,14 @@ def _search_and_verify(
                 verify_spacing_mm,
                 goal_coverage_percent(evaluation.metrics, settings) or 0.0,
             )
+        )
+        return evaluation, acceptance
+    if short_of_clearance is not None:
+        evaluation, acceptance, organs = short_of_clearance
+        run.protect(organs)
+        run.log.append(
+            f"no verified plan kept {', '.join(sorted(organs))} clear of the ice: "
+            "hydrodissection is planned for it"
         )
         return evaluation, acceptance
     raise InfeasiblePlanError(
@@ -896,6 +1137,7 @@ def _infeasible(
     run: _Optimizer, best: Layout | None, settings: PlanSettings
 ) -> InfeasiblePlanError:
     partial = run.partial_plan()
+    run.frozen_at_refusal = ()
     if best is None:
         return InfeasiblePlanError(
             f"no layout of 1 to {settings.max_probes} probes has safe paths for every probe with "
@@ -907,6 +1149,7 @@ def _infeasible(
             best_partial_plan=partial,
         )
     if best.coverage >= run.search.goal and best.frozen_organs:
+        run.frozen_at_refusal = best.frozen_organs
         organs = ", ".join(best.frozen_organs)
         return InfeasiblePlanError(
             f"covering the margin would bring the ice edge within the clearance of {organs} "

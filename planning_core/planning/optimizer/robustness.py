@@ -5,9 +5,12 @@ random 3-D vector: isotropic Gaussian whose root-mean-square length is
 ``tip_error_mm`` (per-axis standard deviation ``tip_error_mm / sqrt(3)``), the
 usual way CT-guided placement accuracy is quoted. The displaced plan is
 simulated on a coarse grid (3 mm by default) over the real tissues; a sample
-reaches the margin when its lethal isotherm covers at least the coverage goal
-(99 %) of tumor + margin. The result is the share of such samples plus the
-distribution of coverage and of the signed minimal ablative margin.
+reaches the plan's goal when the goal's isotherm covers at least the coverage
+goal (99 %) of the goal's zone: the lethal isotherm over tumor + margin, or
+under the visible-ice goal the 0 °C edge over tumor + ice margin
+(``settings.zone_isotherm_c``, ``settings.zone_margin_mm``). The result is the
+share of such samples plus the distribution of coverage and of the signed
+minimal margin of that isotherm.
 
 The coarse grid (3 mm) makes each sample some twenty times cheaper than the
 1-mm verification, but shifts coverage by a few tenths of a percent either way
@@ -16,21 +19,32 @@ therefore simulated on the same grid too, and when the plan carries fresh
 verified metrics every sample's coverage and margin are corrected by the
 difference between the verified and the coarse nominal values (the grid's own
 bias) before they are compared with the goal.
+
+The samples are independent simulations: :func:`start_robustness` starts them
+on the cores numba may use (:mod:`.parallel`), also before the plan's verified
+metrics exist (the optimizer starts them while the full verification runs),
+and :meth:`PendingRobustness.finish` applies the bias once they do. The
+perturbations are drawn in one fixed order first, so the result is the same
+with any number of threads.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from numpy.typing import NDArray
 
 from planning_core.errors import InvalidParameterError
+from planning_core.imaging.geometry import Geometry
 from planning_core.imaging.labels import LabelMap
 from planning_core.imaging.volume import Volume
+from planning_core.planning.acceptance import goal_coverage_percent, goal_margin_mm
 from planning_core.planning.evaluate import simulate_plan
 from planning_core.planning.masks import bounding_box
 from planning_core.planning.metrics import margin_zone_mask, signed_ablative_margin
+from planning_core.planning.optimizer.parallel import SimulationBatch, simulation_workers
 from planning_core.planning.optimizer.verify import CHECK_MARGIN_MM
 from planning_core.planning.plan import Plan, PlannedProbe
 from planning_core.planning.results import RobustnessSummary
@@ -92,6 +106,7 @@ def assess_robustness(
     spacing_mm: float = ROBUSTNESS_SPACING_MM,
     coverage_goal_percent: float | None = None,
     probe_library: ProbeLibrary | dict[str, ProbeModel] | None = None,
+    workers: int | None = None,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> RobustnessResult:
@@ -118,6 +133,9 @@ def assess_robustness(
         (``settings.coverage_goal_percent``) by default.
     probe_library : ProbeLibrary or dict, optional
         Probe models by id; the packaged library by default.
+    workers : int, optional
+        Simulations run at once (:func:`.parallel.simulation_workers` by default);
+        the result does not depend on it.
     progress, cancel
         Progress callback and cancel token (polled between and within samples).
 
@@ -125,8 +143,32 @@ def assess_robustness(
     -------
     RobustnessResult
     """
-    if coverage_goal_percent is None:
-        coverage_goal_percent = plan.settings.coverage_goal_percent
+    pending = start_robustness(
+        plan, volume, label_map, tip_error_mm=tip_error_mm, samples=samples, seed=seed,
+        spacing_mm=spacing_mm, probe_library=probe_library, workers=workers, cancel=cancel,
+    )  # fmt: skip
+    return pending.finish(coverage_goal_percent=coverage_goal_percent, progress=progress)
+
+
+def start_robustness(
+    plan: Plan,
+    volume: Volume | None,
+    label_map: LabelMap,
+    *,
+    tip_error_mm: float = 3.0,
+    samples: int = 30,
+    seed: int = 0,
+    spacing_mm: float = ROBUSTNESS_SPACING_MM,
+    probe_library: ProbeLibrary | dict[str, ProbeModel] | None = None,
+    workers: int | None = None,
+    cancel: CancelToken | None = None,
+) -> PendingRobustness:
+    """Check the options, draw the perturbations and start the simulations in the background.
+
+    Parameters are those of :func:`assess_robustness`. With ``workers`` (by
+    default :func:`.parallel.simulation_workers`) above one, ``workers - 1``
+    threads start simulating now; the rest runs in :meth:`PendingRobustness.finish`.
+    """
     if not (0.0 <= tip_error_mm <= 20.0):
         raise InvalidParameterError(f"tip_error_mm must lie in 0-20 mm, got {tip_error_mm!r}.")
     if isinstance(samples, bool) or not isinstance(samples, int) or not 1 <= samples <= 1000:
@@ -136,7 +178,7 @@ def assess_robustness(
     settings = plan.settings
     tumor_full = label_map.mask(plan.target_label)
     spacing_kji = np.asarray(label_map.geometry.spacing_kji_mm)
-    pad = np.ceil((settings.margin_mm + CROP_PAD_MM) / spacing_kji).astype(int) + 1
+    pad = np.ceil((settings.zone_margin_mm + CROP_PAD_MM) / spacing_kji).astype(int) + 1
     box = bounding_box(tumor_full, pad)
     if box is None:
         raise InvalidParameterError(
@@ -146,48 +188,134 @@ def assess_robustness(
         tuple(s.start for s in box), tuple(s.stop - s.start for s in box)
     )
     tumor = tumor_full[box]
-    zone = margin_zone_mask(tumor, crop, settings.margin_mm)
-    lethal = settings.lethal_isotherm_c
-
-    def measure(probes: tuple[PlannedProbe, ...]) -> tuple[float, float]:
-        result = simulate_plan(
-            plan.with_probes(probes), volume, label_map, spacing_mm=spacing_mm,
-            probe_library=probe_library, margin_mm=CHECK_MARGIN_MM, cancel=cancel,
-        )  # fmt: skip
-        dose = result.resampled(crop)
-        coverage = 100.0 * float(np.mean(dose[zone] <= lethal))
-        margin = signed_ablative_margin(dose, tumor, crop, lethal).minimum_mm
-        return coverage, np.nan if margin is None else margin
-
+    # The zone of the goal in force: a visible-ice plan is judged by its 0 °C edge.
+    zone = margin_zone_mask(tumor, crop, settings.zone_margin_mm)
     rng = np.random.default_rng(seed)
-    nominal, nominal_margin = measure(plan.probes)
-    coverage_bias = margin_bias = 0.0
-    if not plan.metrics_stale():
-        verified = plan.metrics
-        coverage_bias = verified.coverage_at(lethal).tumor_and_margin_percent - nominal
-        if verified.margin.minimum_mm is not None and np.isfinite(nominal_margin):
-            margin_bias = verified.margin.minimum_mm - nominal_margin
-    coverages = np.empty(samples)
-    margins = np.empty(samples)
-    for number in range(samples):
-        if progress is not None:
-            progress(number / samples, f"Placement-error sample {number + 1} of {samples}")
-        coverage, margin = measure(perturbed_probes(plan.probes, rng, tip_error_mm))
-        coverages[number] = min(coverage + coverage_bias, 100.0)
-        margins[number] = margin + margin_bias
-    if progress is not None:
-        progress(1.0, "Robustness ready")
-    finite = bool(np.all(np.isfinite(margins)))
-    summary = RobustnessSummary(
-        tip_error_mm=float(tip_error_mm),
-        samples=samples,
-        seed=int(seed),
-        probability=float(np.mean(coverages >= coverage_goal_percent)),
-        coverage_goal_percent=float(coverage_goal_percent),
-        coverage_mean_percent=float(coverages.mean()),
-        coverage_p05_percent=float(np.percentile(coverages, 5.0)),
-        margin_mean_mm=float(margins.mean()) if finite else None,
-        margin_p05_mm=float(np.percentile(margins, 5.0)) if finite else None,
-        grid_spacing_mm=float(spacing_mm),
+    # Drawn in sample order before any runs, so that threads cannot change them.
+    probe_sets = [plan.probes] + [
+        perturbed_probes(plan.probes, rng, tip_error_mm) for _ in range(samples)
+    ]
+    measure = partial(
+        _measure, plan, volume, label_map, spacing_mm, probe_library, crop, tumor, zone
     )
-    return RobustnessResult(summary, coverages, margins, nominal, coverage_bias, margin_bias)
+    tasks = [partial(measure, probes) for probes in probe_sets]
+    workers = simulation_workers() if workers is None else max(int(workers), 1)
+    batch = SimulationBatch(tasks, background=workers - 1, cancel=cancel)
+    return PendingRobustness(plan, float(tip_error_mm), samples, int(seed), spacing_mm, batch)
+
+
+def _measure(
+    plan: Plan,
+    volume: Volume | None,
+    label_map: LabelMap,
+    spacing_mm: float,
+    probe_library: ProbeLibrary | dict[str, ProbeModel] | None,
+    crop: Geometry,
+    tumor: NDArray[np.bool_],
+    zone: NDArray[np.bool_],
+    probes: tuple[PlannedProbe, ...],
+    cancel: CancelToken,
+) -> tuple[float, float]:
+    """Coverage of the zone and signed minimal margin of ``plan`` with ``probes`` instead."""
+    result = simulate_plan(
+        plan.with_probes(probes), volume, label_map, spacing_mm=spacing_mm,
+        probe_library=probe_library, margin_mm=CHECK_MARGIN_MM, cancel=cancel,
+    )  # fmt: skip
+    isotherm = plan.settings.zone_isotherm_c
+    dose = result.resampled(crop)
+    coverage = 100.0 * float(np.mean(dose[zone] <= isotherm))
+    margin = signed_ablative_margin(dose, tumor, crop, isotherm).minimum_mm
+    return coverage, np.nan if margin is None else margin
+
+
+@dataclass(eq=False)
+class PendingRobustness:
+    """The placement-error simulations of one plan, started by :func:`start_robustness`.
+
+    Attributes
+    ----------
+    plan : Plan
+        The plan whose probes were perturbed.
+    tip_error_mm : float
+    samples, seed : int
+    spacing_mm : float
+    batch : SimulationBatch
+        The nominal run first, then the samples.
+    """
+
+    plan: Plan
+    tip_error_mm: float
+    samples: int
+    seed: int
+    spacing_mm: float
+    batch: SimulationBatch[tuple[float, float]]
+
+    def abandon(self) -> None:
+        """Stop the simulations (the plan was not kept)."""
+        self.batch.abandon()
+
+    def simulates(self, plan: Plan) -> bool:
+        """Whether ``plan`` runs what was perturbed: probes, protocol and protection."""
+        return (plan.probes, plan.protocol, plan.protection) == (
+            self.plan.probes,
+            self.plan.protocol,
+            self.plan.protection,
+        )
+
+    def finish(
+        self,
+        verified: Plan | None = None,
+        *,
+        coverage_goal_percent: float | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> RobustnessResult:
+        """Wait for the simulations and summarise them.
+
+        Parameters
+        ----------
+        verified : Plan, optional
+            The same probes with their verified metrics, which correct the
+            coarse grid's bias; ``plan`` itself by default.
+        coverage_goal_percent : float, optional
+            As in :func:`assess_robustness`.
+        progress : callable, optional
+        """
+        verified = self.plan if verified is None else verified
+        if not self.simulates(verified):
+            raise InvalidParameterError(
+                "the verified plan has other probes, protocol or protection than the one whose "
+                "placement error was simulated; assess the plan again."
+            )
+        if coverage_goal_percent is None:
+            coverage_goal_percent = verified.settings.coverage_goal_percent
+        settings = verified.settings
+        runs = self.batch.results(progress, "Placement-error sample")
+        (nominal, nominal_margin), sampled = runs[0], runs[1:]
+        coverage_bias = margin_bias = 0.0
+        if not verified.metrics_stale():
+            verified_coverage = goal_coverage_percent(verified.metrics, settings)
+            verified_margin = goal_margin_mm(verified.metrics, settings)
+            if verified_coverage is not None:
+                coverage_bias = verified_coverage - nominal
+            if verified_margin is not None and np.isfinite(nominal_margin):
+                margin_bias = verified_margin - nominal_margin
+        coverages = np.array([min(c + coverage_bias, 100.0) for c, _ in sampled])
+        margins = np.array([m + margin_bias for _, m in sampled])
+        if progress is not None:
+            progress(1.0, "Robustness ready")
+        finite = bool(np.all(np.isfinite(margins)))
+        summary = RobustnessSummary(
+            tip_error_mm=self.tip_error_mm,
+            samples=self.samples,
+            seed=self.seed,
+            probability=float(np.mean(coverages >= coverage_goal_percent)),
+            coverage_goal_percent=float(coverage_goal_percent),
+            coverage_mean_percent=float(coverages.mean()),
+            coverage_p05_percent=float(np.percentile(coverages, 5.0)),
+            margin_mean_mm=float(margins.mean()) if finite else None,
+            margin_p05_mm=float(np.percentile(margins, 5.0)) if finite else None,
+            grid_spacing_mm=float(self.spacing_mm),
+            zone_isotherm_c=float(settings.zone_isotherm_c),
+            zone_margin_mm=float(settings.zone_margin_mm),
+        )
+        return RobustnessResult(summary, coverages, margins, nominal, coverage_bias, margin_bias)

@@ -18,6 +18,7 @@ probe when needed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 from numpy.typing import NDArray
@@ -42,6 +43,10 @@ COVERAGE_HEADROOM = 0.004
 #: Weight of the share of soft-guarded (needs-protection) organ points that freeze.
 SOFT_GUARD_WEIGHT = 0.05
 INDIVIDUAL_CONE_DEG = 20.0
+#: Directions over the sphere the cone is cut from.
+CONE_DIRECTIONS = 2000
+#: Cone directions looked up after the common one; each further batch is twice as large.
+FIRST_CONE_BATCH = 4
 DEPTH_STEPS_MM = (-6.0, 0.0, 6.0)
 RADIUS_STEPS = 3
 ANGLE_STEPS = 3
@@ -137,11 +142,21 @@ class LayoutSearch:
     _paths: dict[tuple, tuple[NDArray[np.float64], NDArray[np.float64]] | None] = field(
         default_factory=dict
     )
+    _points: NDArray[np.float64] = field(init=False, repr=False)
+    _frames: dict[tuple, tuple[NDArray[np.float64], NDArray[np.float64], float]] = field(
+        init=False, repr=False, default_factory=dict
+    )
+    _point_splits: NDArray[np.int64] = field(init=False, repr=False)
 
     # -- paths -----------------------------------------------------------------------------
     def __post_init__(self) -> None:
         self.zone_correction_c = np.zeros(len(self.problem.sample_points_lps_mm))
         self.guard_corrections_c = [np.zeros(len(g.points_lps_mm)) for g in self.problem.guards]
+        # Zone and guard points in one array: one surrogate call per layout.
+        point_sets = [self.problem.sample_points_lps_mm]
+        point_sets += [g.points_lps_mm for g in self.problem.guards]
+        self._points = np.vstack(point_sets)
+        self._point_splits = np.cumsum([len(points) for points in point_sets])[:-1]
 
     def safe_path(
         self, tip_lps_mm: NDArray[np.float64], insertion_lps: NDArray[np.float64]
@@ -163,7 +178,14 @@ class LayoutSearch:
         if not (bool(inside) and self.context.body_mask.ravel()[flat]):
             return None
         outward = -insertion
-        for directions in (outward[None, :], _cone(outward, INDIVIDUAL_CONE_DEG)):
+        cone = _cone(outward, INDIVIDUAL_CONE_DEG)
+        closeness = cone @ outward
+        # Nearest first: the common direction, then the cone in growing batches. The
+        # first batch holding a usable path holds the nearest usable one, so most tips
+        # need one or two short look-ups instead of the whole cone.
+        start, size = 0, 1
+        while start < len(cone):
+            directions = cone[start : start + size]
             entry_map = feasible_entries(
                 self.context, tip, directions_lps=directions, approach=self.approach
             )
@@ -173,8 +195,11 @@ class LayoutSearch:
             )  # fmt: skip
             if usable.any():
                 # The common direction when usable, else the usable one nearest to it.
-                best = int(np.argmax(np.where(usable, directions @ outward, -np.inf)))
+                near = closeness[start : start + size]
+                best = int(np.argmax(np.where(usable, near, -np.inf)))
                 return -entry_map.directions_lps[best], entries[best]
+            start += size
+            size = FIRST_CONE_BATCH if start == 1 else 2 * size
         return None
 
     # -- layouts ---------------------------------------------------------------------------
@@ -209,13 +234,16 @@ class LayoutSearch:
             entries.append(path[1])
         axes = -np.asarray(insertions)
         lethal = settings.zone_isotherm_c  # the goal's isotherm (0 °C for visible ice)
-        field_zone = surrogate_temperature_c(kernel, tips, axes, problem.sample_points_lps_mm)
+        field_zone, *guard_fields = np.split(
+            surrogate_temperature_c(kernel, tips, axes, self._points), self._point_splits
+        )
         coverage = float(np.mean(field_zone + self.zone_correction_c <= lethal))
         hard = soft = 0.0
         hard_points = soft_points = 0
         frozen_organs = []
-        for guard, correction in zip(problem.guards, self.guard_corrections_c, strict=True):
-            guard_field = surrogate_temperature_c(kernel, tips, axes, guard.points_lps_mm)
+        for guard, correction, guard_field in zip(
+            problem.guards, self.guard_corrections_c, guard_fields, strict=True
+        ):
             frozen = np.count_nonzero(guard_field + correction <= self.guard_temperature_c)
             if guard.needs_protection:
                 soft += frozen
@@ -248,18 +276,29 @@ class LayoutSearch:
         offset_u, offset_v, radius, angle, depth = parameters[:PATTERN_PARAMETERS]
         own = np.reshape(parameters[PATTERN_PARAMETERS:], (-1, 3))
         axis = -np.asarray(insertion_lps, dtype=np.float64)
-        u, v = plane_basis(axis)
+        u, v, centred_depth = self._frame(axis, kernel)
         centre = self.problem.centroid_lps_mm
-        along = (self.problem.sample_points_lps_mm - centre) @ axis
-        deepest, shallowest = kernel.axial_reach_mm(self.problem.settings.zone_isotherm_c)
-        # Centre the lethal length of the probes on the zone's extent along the axis.
-        tip_depth = 0.5 * (along.min() + along.max()) - 0.5 * (deepest + shallowest) + depth
+        tip_depth = centred_depth + depth
         plane = pattern_offsets(count, radius, angle) + np.array([offset_u, offset_v])
         depths = np.full((count, 1), tip_depth)
         if len(own):
             plane = plane + own[:, :2]
             depths = depths + own[:, 2:]
         return centre + depths * axis + plane[:, :1] * u + plane[:, 1:] * v
+
+    def _frame(
+        self, axis: NDArray[np.float64], kernel: ProbeKernel
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64], float]:
+        """The plane basis of ``axis`` and the tip depth that centres the kernel's lethal
+        length on the zone's extent along it (kept: every layout of a direction asks)."""
+        key = (*axis.tolist(), kernel.model.id, kernel.protocol_code, kernel.tissue, kernel.scale)
+        if key not in self._frames:
+            u, v = plane_basis(axis)
+            along = (self.problem.sample_points_lps_mm - self.problem.centroid_lps_mm) @ axis
+            deepest, shallowest = kernel.axial_reach_mm(self.problem.settings.zone_isotherm_c)
+            depth = 0.5 * (along.min() + along.max()) - 0.5 * (deepest + shallowest)
+            self._frames[key] = (u, v, float(depth))
+        return self._frames[key]
 
     def best_layout(
         self,
@@ -368,7 +407,18 @@ class LayoutSearch:
 
 
 def _cone(axis: NDArray[np.float64], half_angle_deg: float) -> NDArray[np.float64]:
-    """``axis`` first, then directions within ``half_angle_deg`` of it (Fibonacci cap)."""
-    sphere = fibonacci_directions(2000)
-    inside = sphere[sphere @ axis >= np.cos(np.radians(half_angle_deg))]
-    return np.vstack((axis[None, :], inside))
+    """``axis`` first, then directions within ``half_angle_deg`` of it (Fibonacci cap),
+    nearest to the axis first (the sphere's order among equally near ones)."""
+    sphere = _sphere()
+    closeness = sphere @ axis
+    inside = np.flatnonzero(closeness >= np.cos(np.radians(half_angle_deg)))
+    nearest_first = inside[np.argsort(-closeness[inside], kind="stable")]
+    return np.vstack((axis[None, :], sphere[nearest_first]))
+
+
+@lru_cache(maxsize=1)
+def _sphere() -> NDArray[np.float64]:
+    """The directions :func:`_cone` picks from (built once: the search asks thousands of times)."""
+    sphere = fibonacci_directions(CONE_DIRECTIONS)
+    sphere.flags.writeable = False
+    return sphere

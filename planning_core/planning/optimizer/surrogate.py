@@ -22,6 +22,7 @@ import dataclasses
 from dataclasses import dataclass
 from functools import lru_cache
 
+import numba as nb
 import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
@@ -173,14 +174,60 @@ def surrogate_temperature_c(
         Unit vectors from tip toward entry (one shared or one per probe).
     points_lps_mm : ndarray, shape (m, 3)
     """
-    tips = np.asarray(tips_lps_mm, dtype=np.float64).reshape(-1, 3)
-    axes = np.broadcast_to(np.asarray(axis_lps, dtype=np.float64), tips.shape)
-    total = np.zeros(len(points_lps_mm))
-    for tip, axis in zip(tips, axes, strict=True):
-        offset = points_lps_mm - tip
-        axial = offset @ axis
-        radial = np.linalg.norm(offset - axial[:, None] * axis, axis=1)
-        total += kernel.temperature_drop_c(axial, radial) ** SUPERPOSITION_POWER
+    tips = np.ascontiguousarray(np.asarray(tips_lps_mm, dtype=np.float64).reshape(-1, 3))
+    axes = np.ascontiguousarray(np.broadcast_to(np.asarray(axis_lps, dtype=np.float64), tips.shape))
+    points = np.ascontiguousarray(np.asarray(points_lps_mm, dtype=np.float64).reshape(-1, 3))
+    # Compiled: the search calls this thousands of times on a few thousand points,
+    # where numpy's temporaries cost more than the arithmetic.
+    total = _summed_drops(
+        np.ascontiguousarray(kernel.min_temperature_c, dtype=np.float64),
+        float(kernel.axial_mm[0]), TABLE_STEP_MM, kernel.scale, kernel.active_center_mm,
+        kernel.body_temperature_c, SUPERPOSITION_POWER, tips, axes, points,
+    )  # fmt: skip
     composed = kernel.body_temperature_c - total ** (1.0 / SUPERPOSITION_POWER)
     # No point gets colder than the probe wall itself.
     return np.maximum(composed, float(kernel.min_temperature_c.min()))
+
+
+@nb.njit(cache=True)
+def _summed_drops(
+    table: NDArray[np.float64],
+    first_axial_mm: float,
+    step_mm: float,
+    scale: float,
+    centre_mm: float,
+    body_c: float,
+    power: float,
+    tips: NDArray[np.float64],
+    axes: NDArray[np.float64],
+    points: NDArray[np.float64],
+) -> NDArray[np.float64]:
+    """Sum over probes of ``drop ** power`` at each point, ``drop`` looked up as
+    :meth:`ProbeKernel.temperature_drop_c` does (bilinear in the table, body
+    temperature outside it)."""
+    rows, columns = table.shape
+    total = np.zeros(points.shape[0])
+    for p in range(tips.shape[0]):
+        a0, a1, a2 = axes[p, 0], axes[p, 1], axes[p, 2]
+        for m in range(points.shape[0]):
+            o0 = points[m, 0] - tips[p, 0]
+            o1 = points[m, 1] - tips[p, 1]
+            o2 = points[m, 2] - tips[p, 2]
+            axial = o0 * a0 + o1 * a1 + o2 * a2
+            r0, r1, r2 = o0 - axial * a0, o1 - axial * a1, o2 - axial * a2
+            radial = np.sqrt(r0 * r0 + r1 * r1 + r2 * r2)
+            row = (centre_mm + (axial - centre_mm) / scale - first_axial_mm) / step_mm
+            column = radial / (scale * step_mm)
+            if row < 0.0 or row > rows - 1 or column > columns - 1:
+                continue  # outside the table: body temperature, no drop
+            i = min(int(row), rows - 2)
+            j = min(int(column), columns - 2)
+            fi, fj = row - i, column - j
+            value = (1.0 - fi) * ((1.0 - fj) * table[i, j] + fj * table[i, j + 1]) + fi * (
+                (1.0 - fj) * table[i + 1, j] + fj * table[i + 1, j + 1]
+            )
+            drop = body_c - value
+            if drop > 0.0:
+                # x ** 1.5 as x * sqrt(x): a general power costs several times more.
+                total[m] += drop * np.sqrt(drop) if power == 1.5 else drop**power
+    return total

@@ -181,7 +181,7 @@ def test_add_probe_fills_a_row_with_numbers_and_path_check(window, kidney_case, 
     text = {name: panel.table.item(0, c).text() for c, name in enumerate(COLUMNS)}
     assert text["Tip LPS (mm)"] == format_lps(probe.tip_lps_mm)
     assert text["Model"] == panel.model_choice.currentData()
-    # Straight down from above (HFS): no craniocaudal tilt, no in-plane angle.
+    # Straight down from above (HFP: into the back): no craniocaudal tilt, no in-plane angle.
     assert float(text["CC angle (°)"]) == pytest.approx(0.0, abs=0.05)
     assert float(text["In-plane (°)"]) == pytest.approx(0.0, abs=0.05)
     report = panel.reports[0]

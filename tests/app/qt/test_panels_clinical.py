@@ -1,7 +1,7 @@
 """What practice plans by, shown in the panels: goal checks, organ presets, approach, order.
 
-The kidney sample case (supine, the table on the image under the patient's
-back; the tumor inside the kidney label) in one window for the module.
+The kidney sample case (prone, the table on the image under the patient's
+front; the tumor inside the kidney label) in one window for the module.
 """
 
 from __future__ import annotations
@@ -10,12 +10,14 @@ import dataclasses
 
 import numpy as np
 import pytest
+from cryoplan_app.model.plan_edits import new_plan_for
 from cryoplan_app.qt.panels.metrics import check_lines
 from cryoplan_app.qt.panels.probes import APPROACH_COLUMN, ORDER_COLUMN
 from cryoplan_app.qt.panels.protocol import CUSTOM
 from cryoplan_app.qt.panels.summary import summary_rows
 from panel_helpers import wait_idle
 from PyQt6.QtCore import Qt
+from PyQt6.QtTest import QTest
 
 from planning_core.planning.acceptance import accept_plan
 from planning_core.planning.plan import Plan, PlannedProbe
@@ -55,11 +57,16 @@ def test_probes_panel_numbers_the_insertion_order_and_refuses_the_table_side(
 ):
     document, panel = window.session.document, window.panels["probes"]
     tumor = np.asarray(kidney_tumor_lps)
-    document.add_probe_at(tumor + np.array([0.0, 0.0, 4.0]))  # from the front
-    document.add_probe_at(tumor + np.array([0.0, 15.0, -4.0]))  # from the front, 15 mm deeper
+    # A new plan of the prone planning CT takes HFP from its header; new probes enter from
+    # the back, away from the table.
+    document.set_plan(new_plan_for(window.session.case), text="New plan")
+    assert document.plan.settings.patient_position == "HFP"
+    document.add_probe_at(tumor + np.array([0.0, 0.0, 4.0]))
+    document.add_probe_at(tumor + np.array([0.0, -15.0, -4.0]))  # 15 mm deeper
     document.add_probe_at(tumor)
-    # From the back, where the supine patient lies on the table.
-    document.move_probe(2, entry_lps_mm=tumor + np.array([0.0, 60.0, 0.0]))
+    assert all(p.entry_lps_mm[1] > p.tip_lps_mm[1] for p in document.plan.probes)
+    # From the front, where the prone patient lies on the table.
+    document.move_probe(2, entry_lps_mm=tumor + np.array([0.0, -60.0, 0.0]))
     wait_idle(qtbot, window)
     order = [int(text) for text in _column(panel, ORDER_COLUMN)]
     assert sorted(order) == [1, 2, 3] and order[1] < order[0]  # the deeper one first
@@ -68,17 +75,17 @@ def test_probes_panel_numbers_the_insertion_order_and_refuses_the_table_side(
     tooltip = panel.table.item(2, APPROACH_COLUMN).toolTip()
     assert "entry on the side the patient lies on" in tooltip
     note = panel.approach_note.text()
-    assert "Patient position HFS" in note and "table on the patient's back (image)" in note
-    # Prone: the front lies on the table now, the back is free.
+    assert "Patient position HFP" in note and "table on the patient's front (image)" in note
+    # Supine chosen by hand: the table found on the image does not fit it.
     window.panels["optimizer"].position_choice.setCurrentIndex(
-        window.panels["optimizer"].position_choice.findData("HFP")
+        window.panels["optimizer"].position_choice.findData("HFS")
     )
-    assert document.plan.settings.patient_position == "HFP"
-    wait_idle(qtbot, window)
-    assert "HFP" in panel.approach_note.text()
-    assert "does not fit patient position HFP" in panel.approach_note.text()
-    document.history.undo()
     assert document.plan.settings.patient_position == "HFS"
+    wait_idle(qtbot, window)
+    assert "HFS" in panel.approach_note.text()
+    assert "does not fit patient position HFS" in panel.approach_note.text()
+    document.history.undo()
+    assert document.plan.settings.patient_position == "HFP"
 
 
 def test_protocol_menu_offers_the_organ_presets_first_with_their_source(window, qtbot):
@@ -177,3 +184,27 @@ def test_the_optimizer_refused_entries_show_in_probes_note_and_summary(window, q
         "patient position HFS (from the image header); table on the patient's back (image); "
         + expected
     )
+
+
+def test_protection_box_adds_resizes_and_removes_hydrodissection(window, qtbot):
+    document = window.session.document
+    box = window.panels["probes"].protection
+    organs = [box.organ_choice.itemData(i) for i in range(box.organ_choice.count())]
+    assert "colon" in organs and "body" not in organs
+    box.organ_choice.setCurrentIndex(box.organ_choice.findData("colon"))
+    box.thickness_box.setValue(8.0)
+    QTest.mouseClick(box.add_button, Qt.MouseButton.LeftButton)
+    (item,) = document.plan.protection
+    assert item.structure == "colon" and item.measure.thickness_mm == 8.0
+    assert box.measures.count() == 1 and "for the colon" in box.measures.item(0).text()
+    box.measures.setCurrentRow(0)
+    box.thickness_box.setValue(12.0)
+    box.thickness_box.editingFinished.emit()
+    assert document.plan.protection[0].measure.thickness_mm == 12.0
+    QTest.mouseClick(box.remove_button, Qt.MouseButton.LeftButton)
+    assert document.plan.protection == () and box.measures.count() == 0
+    document.history.undo()
+    assert box.measures.count() == 1 and box.thickness_box.value() == 12.0
+    box.thickness_box.setValue(40.0)  # beyond the range: the box keeps its maximum
+    assert box.thickness_box.value() == 25.0
+    wait_idle(qtbot, window)

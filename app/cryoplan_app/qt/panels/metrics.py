@@ -41,7 +41,12 @@ from planning_core.figures import (
     format_margin_mm,
     format_volume_ml,
 )
-from planning_core.planning.acceptance import Acceptance, AcceptanceCheck, CheckKind
+from planning_core.planning.acceptance import (
+    Acceptance,
+    AcceptanceCheck,
+    CheckKind,
+    simulated_protection,
+)
 from planning_core.planning.metrics import MARGIN_SHELL
 from planning_core.planning.organ_sites import metrics_site
 from planning_core.planning.results import PlanMetrics
@@ -349,7 +354,9 @@ class MetricsPanel(QWidget):
             f"({metrics.lethal_isotherm_c:g} °C) {format_volume_ml(metrics.lethal_volume_ml)}."
         )
         # The one rule of the report, the command line and the optimizer, judged by the logic.
-        acceptance = self.context.logic.evaluation.judge(metrics, plan.settings)
+        acceptance = self.context.logic.evaluation.judge(
+            metrics, plan.settings, protection=simulated_protection(plan, metrics)
+        )
         _fill(self.coverage_table, coverage_rows(metrics))
         self.oar_note.setText(oar_note_text(metrics, acceptance))
         _fill(self.oar_table, oar_rows(metrics))

@@ -12,7 +12,9 @@ context in the background and keeps each probe's report;
 :class:`~cryoplan_app.logic.approach.ApproachLogic` finds the table and orders
 the probes); a note under the table gives the patient position. Edits go
 through the session (``add_probe_at``, ``move_probe``, ``set_probe_model``,
-``remove_probe``) and are undoable.
+``remove_probe``) and are undoable. Below, the plan's organ protection
+(:class:`~cryoplan_app.qt.panels.protection.ProtectionBox`): hydrodissection
+added, resized or removed by hand.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from PyQt6.QtWidgets import (
 
 from cryoplan_app.logic.approach import ProbeApproach
 from cryoplan_app.qt.context import AppContext
+from cryoplan_app.qt.panels.protection import ProtectionBox
 from cryoplan_app.qt.panels.widgets import compact_combo, format_lps, group, note, number_box
 from planning_core.errors import PlanningError
 from planning_core.planning.plan import PlannedProbe
@@ -193,6 +196,8 @@ class ProbesPanel(QWidget):
         layout.addWidget(self.context_note)
         layout.addWidget(self.approach_note)
         layout.addWidget(group("Selected probe", self.editor))
+        self.protection = ProtectionBox(context)
+        layout.addWidget(group("Organ protection", self.protection))
 
         self.session.case_changed.connect(lambda _case: self._inputs_changed())
         self.session.document.labels_changed.connect(lambda _labels: self._inputs_changed())
