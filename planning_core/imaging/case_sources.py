@@ -3,9 +3,10 @@
 A :class:`CaseSource` names a case (a kind and a location) and is small enough
 for recent-case lists and session files. Each kind is a :class:`CaseSourceKind`
 in a registry: the DICOM folder (with its series choice) and the volume file are
-built in; others come from the ``cryoplan.case_sources`` entry-point group, so
-that the core never imports the packages that provide them. The synthetic
-sample cases reach the core this way, and a PACS kind will join the same way:
+built in, and so are studies on a PACS node or DICOMweb server
+(:mod:`planning_core.imaging.pacs.case_source`); others come from the
+``cryoplan.case_sources`` entry-point group, so that the core never imports the
+packages that provide them. The synthetic sample cases reach the core this way:
 one entry point naming an object that satisfies :class:`CaseSourceKind`.
 
 Opening runs in two steps. A kind *locates* the case's files on disk
@@ -33,6 +34,11 @@ from planning_core.errors import (
 )
 from planning_core.imaging.dicom import DicomCatalog, SeriesInfo, load_series, scan_dicom
 from planning_core.imaging.labels import LabelMap
+from planning_core.imaging.pacs.case_source import (
+    DICOMWEB_STUDIES,
+    PACS_STUDIES,
+    RemoteStudyKind,
+)
 from planning_core.imaging.volume import Volume
 from planning_core.imaging.volume_io import is_volume_file, read_label_map, read_volume
 from planning_core.progress import CancelToken, ProgressCallback, sub_progress
@@ -241,6 +247,41 @@ class DicomKind(_PathKind):
         return str(path.resolve()) if path.exists() else None
 
 
+@dataclass(frozen=True)
+class RemoteKind:
+    """Studies on a PACS node or DICOMweb server (``pacs://NODE/STUDY[/SERIES]``,
+    ``dicomweb://...``), opened from the local study cache and retrieved when not there."""
+
+    remote: RemoteStudyKind
+
+    @property
+    def name(self) -> str:
+        return self.remote.name
+
+    @property
+    def noun(self) -> str:
+        return self.remote.noun
+
+    def claim(self, text: str) -> str | None:
+        return self.remote.claim(text)
+
+    def case_names(self) -> tuple[str, ...]:
+        return ()
+
+    def title(self, location: str) -> str:
+        return self.remote.title(location)
+
+    def locate(
+        self,
+        location: str,
+        *,
+        progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> CaseFiles:
+        folder = self.remote.locate_folder(location, progress=progress, cancel=cancel)
+        return CaseFiles(folder, title=self.title(location))
+
+
 def _existing(location: str, error: type[PlanningError]) -> Path:
     """``location`` as a path; ``error`` when it is gone (a recent case since deleted)."""
     path = Path(location)
@@ -268,7 +309,12 @@ class CaseSourceRegistry:
         self._kinds: dict[str, CaseSourceKind] = {}
         self._broken: dict[str, str] = {}
         self._group = entry_point_group
-        for kind in (VolumeFileKind(), DicomKind()):
+        for kind in (
+            VolumeFileKind(),
+            DicomKind(),
+            RemoteKind(PACS_STUDIES),
+            RemoteKind(DICOMWEB_STUDIES),
+        ):
             self._kinds[kind.name] = kind
 
     def register(self, kind: CaseSourceKind) -> None:

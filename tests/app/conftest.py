@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from cryoplan_app.model.case import CaseSource, ImageCase, load_case
+from pacs_fixtures import app_orthanc, app_pacs_study, pacs_user_config  # noqa: F401
 
 from planning_core.thermal.probes import ProbeLibrary, ProbeModel
 

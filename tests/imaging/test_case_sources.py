@@ -151,8 +151,10 @@ def test_a_missing_folder_or_label_file_is_named(builtin_only, tmp_path, volume_
 
 
 def test_an_unknown_kind_lists_the_known_ones(builtin_only):
-    with pytest.raises(InvalidParameterError, match="'pacs'; known kinds: volume, dicom"):
-        CaseSource("pacs", "1.2.3")
+    with pytest.raises(
+        InvalidParameterError, match="'xnat'; known kinds: volume, dicom, pacs, dicomweb"
+    ):
+        CaseSource("xnat", "1.2.3")
 
 
 def test_a_kind_whose_package_fails_to_import_says_so_when_used(monkeypatch):

@@ -133,15 +133,38 @@ class ReportLogic:
             At once when the plan cannot be reported, its image was not loaded
             from DICOM, or the de-identified export's folder is unusable.
         """
+        job = self.export_dicom_job(deidentify=deidentify)
+        if deidentify:
+            check_deidentified_folder(Path(folder))
+
+        def work(progress: ProgressCallback, cancel: CancelToken) -> DicomExport:
+            return job(Path(folder), progress, cancel)
+
+        return self.runner.submit(
+            "Exporting the plan as DICOM", work, on_done=on_done, key="report"
+        )
+
+    def export_dicom_job(
+        self, *, deidentify: bool = False
+    ) -> Callable[[Path, ProgressCallback, CancelToken], DicomExport]:
+        """A job ``(folder, progress, cancel)``: evaluate the present plan, export it as DICOM.
+
+        Sending the export to a PACS node (:class:`~cryoplan_app.logic.pacs.PacsLogic`)
+        runs this job and the sending in one task.
+
+        Raises
+        ------
+        ReportError
+            At once when the plan cannot be reported or its image was not
+            loaded from DICOM.
+        """
         job = self.report_job(deidentify=deidentify)
         case, labels = self.session.case, self.session.document.labels
         if case is None or labels is None:  # report_job refused these already
             raise ReportError("no image is open: open a case and plan it before exporting.")
         reference_dataset(case.volume)  # refuses an image from a volume file before any work
-        if deidentify:
-            check_deidentified_folder(Path(folder))
 
-        def work(progress: ProgressCallback, cancel: CancelToken) -> DicomExport:
+        def export(folder: Path, progress: ProgressCallback, cancel: CancelToken) -> DicomExport:
             with tempfile.TemporaryDirectory(prefix="cryoplan-export-") as scratch:
                 report = job(Path(scratch) / "report.pdf", sub_progress(progress, 0.0, 0.6), cancel)
                 return export_plan_dicom(
@@ -156,6 +179,4 @@ class ReportLogic:
                     cancel=cancel,
                 )
 
-        return self.runner.submit(
-            "Exporting the plan as DICOM", work, on_done=on_done, key="report"
-        )
+        return export

@@ -1,4 +1,4 @@
-"""File ▸ Export report / DICOM: asks where to write, then forwards to the report logic.
+"""File ▸ Export report / DICOM / send to PACS: asks where to, then forwards to the logic.
 
 The evaluation on the report grid, the PDF and the DICOM objects are the
 application logic's work (:class:`~cryoplan_app.logic.report.ReportLogic`, the
@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PyQt6.QtWidgets import QFileDialog
+from PyQt6.QtWidgets import QFileDialog, QInputDialog
 
 from cryoplan_app.logic.runner import TaskHandle
 from cryoplan_app.qt.context import AppContext
-from planning_core.errors import ReportError
+from planning_core.errors import InvalidParameterError, PlanningError, ReportError
+from planning_core.imaging.pacs import SendReport
 from planning_core.report.build import ReportOutput
 from planning_core.report.dicom_export import DicomExport
 
@@ -80,4 +81,46 @@ def choose_dicom_folder(context: AppContext, *, deidentify: bool = False) -> Non
     try:
         export_dicom(context, folder, deidentify=deidentify)
     except ReportError as error:
+        context.errors.show_error(error)
+
+
+def send_plan_to_pacs(context: AppContext, node_name: str) -> TaskHandle:
+    """Export the present plan as DICOM and send it into its CT's study on ``node_name``.
+
+    The same export and the same sending as ``cryoplan export --pacs``, in a
+    worker (:meth:`~cryoplan_app.logic.pacs.PacsLogic.send_plan`); the status
+    bar tells what was sent. Raises :class:`PlanningError` at once when the
+    node is not configured or the plan cannot be exported.
+    """
+
+    def done(report: SendReport) -> None:
+        refused = f"; {len(report.failures)} refused" if report.failures else ""
+        context.status_bar.showMessage(
+            f"Sent {report.sent} DICOM objects to {report.node}{refused}", _MESSAGE_MS
+        )
+
+    return context.logic.pacs.send_plan(node_name, on_done=done)
+
+
+def choose_pacs_node(context: AppContext) -> None:
+    """Ask which configured PACS node to send the plan to, then send it."""
+    pacs = context.logic.pacs
+    try:
+        names = [node.name for node in pacs.reload_nodes()]
+        if not names:
+            raise InvalidParameterError(
+                "no PACS node is configured: add one in the Studies panel's PACS tab "
+                f"(nodes file {pacs.nodes_file})."
+            )
+    except PlanningError as error:
+        context.errors.show_error(error)
+        return
+    name, chosen = QInputDialog.getItem(
+        context.dialog_parent, "Send plan to PACS node", "Node", names, 0, False
+    )
+    if not chosen:
+        return
+    try:
+        send_plan_to_pacs(context, name)
+    except PlanningError as error:
         context.errors.show_error(error)
