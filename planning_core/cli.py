@@ -26,8 +26,11 @@ CORE_COMMAND_MODULES: tuple[str, ...] = (
     "planning_core.commands.simulate",
     "planning_core.commands.plan",
     "planning_core.commands.evaluate",
+    "planning_core.commands.confirm",
     "planning_core.commands.report",
     "planning_core.commands.export",
+    "planning_core.commands.pacs",
+    "planning_core.commands.batch",
     "planning_core.commands.library",
     "planning_core.commands.score",
 )

@@ -54,3 +54,45 @@ class PlanFileError(PlanningError):
 
 class ReportError(PlanningError):
     """A report or DICOM export cannot be produced."""
+
+
+class RegistrationError(PlanningError):
+    """A follow-up CT cannot be registered to the planning CT well enough to be used."""
+
+
+class ConfirmationError(PlanningError):
+    """A follow-up CT cannot confirm the plan: no probes found on it, none matching the plan."""
+
+
+class PacsError(PlanningError):
+    """Talking to a PACS node or DICOMweb server failed.
+
+    Messages name the node (its name, address and AE title or URL) and never its
+    credentials.
+    """
+
+
+class PacsConnectionError(PacsError):
+    """The node cannot be reached: connection refused, unknown host, no route."""
+
+
+class PacsAssociationRejectedError(PacsError):
+    """The node refused the DICOM association (wrong called or calling AE title, ...)."""
+
+
+class PacsTimeoutError(PacsError):
+    """The node did not answer within the node's timeout."""
+
+
+class PacsTransferInterruptedError(PacsError):
+    """A retrieval stopped before every instance arrived; what arrived is kept aside
+    (never in the study cache) and the same retrieval resumes it."""
+
+    def __init__(self, message: str, *, received: int, expected: int) -> None:
+        super().__init__(message)
+        self.received = received
+        self.expected = expected
+
+
+class PacsResponseError(PacsError):
+    """The node answered with something that is not a valid response."""

@@ -32,18 +32,27 @@ and settings), so that a late result of an old plan never shows as current.
 * ``approach`` (:class:`~cryoplan_app.logic.approach.ApproachLogic`): patient
   position, table side, gantry check and insertion order of the probes;
 * ``protocols`` (:class:`~cryoplan_app.logic.protocols.ProtocolLogic`): the
-  organ site and the protocol presets usual for it.
+  organ site and the protocol presets usual for it;
+* ``protection`` (:class:`~cryoplan_app.logic.protection.ProtectionLogic`): the
+  hydrodissection the user adds, resizes or removes;
+* ``pacs`` (:class:`~cryoplan_app.logic.pacs.PacsLogic`): the user's PACS
+  nodes, study search, retrieval (then opened by ``cases``) and sending;
+* ``confirm`` (:class:`~cryoplan_app.logic.confirm.ConfirmLogic`): the plan
+  against a CT taken during the freeze or after the ablation.
 """
 
 from __future__ import annotations
 
 from cryoplan_app.logic.approach import ApproachLogic
 from cryoplan_app.logic.case_io import CaseLogic
+from cryoplan_app.logic.confirm import ConfirmLogic
 from cryoplan_app.logic.evaluation import DISPLAY_SPACING_MM, EvaluationLogic
 from cryoplan_app.logic.growth import GrowthLogic
 from cryoplan_app.logic.library import LibraryLogic
 from cryoplan_app.logic.optimizer import OptimizerLogic
+from cryoplan_app.logic.pacs import PacsLogic
 from cryoplan_app.logic.practice import PracticeLogic
+from cryoplan_app.logic.protection import ProtectionLogic
 from cryoplan_app.logic.protocols import ProtocolLogic
 from cryoplan_app.logic.recovery import RecoveryLogic
 from cryoplan_app.logic.report import ReportLogic
@@ -88,6 +97,7 @@ class Logic:
         self.growth = GrowthLogic(session, runner)
         self.approach = ApproachLogic(session, runner, self.trajectory)
         self.protocols = ProtocolLogic(session)
+        self.protection = ProtectionLogic(session)
         self.optimizer = OptimizerLogic(session, runner)
         self.segmentation = SegmentationLogic(session, runner)
         self.report = ReportLogic(session, runner)
@@ -97,16 +107,20 @@ class Logic:
             session, runner, self.cases, autosaver if autosaver is not None else Autosaver()
         )
         self.library = LibraryLogic(runner)
+        self.pacs = PacsLogic(runner, self.cases, self.report)
+        self.confirm = ConfirmLogic(session, runner)
 
 
 __all__ = [
     "ApproachLogic",
     "CaseLogic",
+    "ConfirmLogic",
     "EvaluationLogic",
     "GrowthLogic",
     "LibraryLogic",
     "Logic",
     "OptimizerLogic",
+    "PacsLogic",
     "PracticeLogic",
     "ProtocolLogic",
     "RecoveryLogic",

@@ -47,6 +47,8 @@ class UserAction(Enum):
     OPTIMIZE = "optimizer panel"
     EDIT_PROBES = "probes panel"
     EDIT_PROTOCOL = "protocol panel"
+    #: The Confirm panel: the plan against a CT of the procedure.
+    CONFIRM = "confirm panel"
     #: Practice: submit the attempt, reveal the reference, end the practice.
     SUBMIT_ATTEMPT = "submit attempt"
     REVEAL_REFERENCE = "reveal reference"
@@ -56,7 +58,7 @@ class UserAction(Enum):
 #: Actions that plan for the trainee, change what is scored or show the answer.
 _ANSWER = frozenset(
     {UserAction.OPEN_LABELS, UserAction.OPEN_PLAN, UserAction.SAVE_PLAN, UserAction.EXPORT}
-    | {UserAction.SEGMENT, UserAction.OPTIMIZE}
+    | {UserAction.SEGMENT, UserAction.OPTIMIZE, UserAction.CONFIRM}
 )
 #: Actions that edit the plan.
 _EDIT = frozenset(
@@ -79,6 +81,7 @@ _NEED_CASE = frozenset(
         UserAction.WINDOW_LEVEL,
         UserAction.PLACE_PROBES,
         UserAction.SIMULATE,
+        UserAction.CONFIRM,
     }
 )
 

@@ -58,7 +58,11 @@ from cryoplan_app.qt.panels import (
 )
 from cryoplan_app.qt.plan_runner import SettleTimer
 from cryoplan_app.qt.practice import PracticeController, PracticePanel, TrainingActions
-from cryoplan_app.qt.report_action import choose_dicom_folder, choose_report_file
+from cryoplan_app.qt.report_action import (
+    choose_dicom_folder,
+    choose_pacs_node,
+    choose_report_file,
+)
 from cryoplan_app.qt.slice_view import CONTROLS_HELP
 from cryoplan_app.qt.study_browser import QtStudyBrowser
 from cryoplan_app.qt.tasks import Task, TaskRunner
@@ -85,6 +89,7 @@ _PANEL_COMMANDS = {
     "probes": UserAction.EDIT_PROBES,
     "protocol": UserAction.EDIT_PROTOCOL,
     "optimizer": UserAction.OPTIMIZE,
+    "confirm": UserAction.CONFIRM,
 }
 _PLAN_FILTER = "Plans (*.json);;All files (*)"
 #: Pause after the last edit before the session is autosaved.
@@ -156,7 +161,12 @@ class MainWindow(QMainWindow):
             confirm_discard=self.confirm_discard,
             headless=headless,
         )
-        self.browser = QtStudyBrowser(self)
+        self.browser = QtStudyBrowser(
+            self,
+            pacs=self.logic.pacs,
+            task_progressed=self.runner.task_progressed,
+            show_error=self.errors.show_error,
+        )
         self.browser.series_activated.connect(self._open_catalog_series)
         self.browser.open_requested.connect(self.choose_dicom_folder)
         cases = self.logic.cases
@@ -219,7 +229,9 @@ class MainWindow(QMainWindow):
         for dock in docks.values():
             if dock is not first:
                 self.tabifyDockWidget(first, dock)
-        first.raise_()
+        # Before the window shows, the last dock tabified stays on top whatever is raised:
+        # raise the first step once the event loop runs.
+        QTimer.singleShot(0, first.raise_)
         self.resizeDocks([first], [_PANEL_WIDTH_PX], Qt.Orientation.Horizontal)
         timeline = TimelinePanel(self.context)
         docks["timeline"] = self._add_dock(
@@ -312,6 +324,7 @@ class MainWindow(QMainWindow):
                 partial(choose_dicom_folder, self.context, deidentify=True),
                 command=export,
             ),
+            add("Send plan to PACS node…", partial(choose_pacs_node, self.context), command=export),
         ]
         file_menu.addActions(
             [
@@ -645,6 +658,8 @@ class MainWindow(QMainWindow):
         return self.logic.cases.open_plan(path)
 
     def _plan_opened(self, opened: OpenedPlan) -> None:
+        # An opened plan is reviewed first: its checks in front.
+        self.panel_docks["metrics"].raise_()
         for warning in opened.warnings:
             self.statusBar().showMessage(warning, 10000)
 

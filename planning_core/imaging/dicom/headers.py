@@ -785,6 +785,8 @@ _IDENTITY_KEYWORDS = {
     "series_description": "SeriesDescription",
     "study_description": "StudyDescription",
     "study_date": "StudyDate",
+    "series_time": "SeriesTime",
+    "acquisition_time": "AcquisitionTime",
     "series_number": "SeriesNumber",
     "patient_position": "PatientPosition",
     "manufacturer": "Manufacturer",

@@ -127,8 +127,12 @@ def test_save_and_open_plan_round_trip(window, qtbot, tmp_path, kidney_tumor_lps
     saved = session.document.plan
     session.document.remove_probe(0)
     assert session.document.history.dirty
+    window.panel_docks["probes"].raise_()
     window.open_plan(tmp_path / "plan.json")
     qtbot.waitUntil(lambda: not window.runner.busy, timeout=60000)
+    # An opened plan is shown with its checks in front.
+    assert not window.panel_docks["metrics"].visibleRegion().isEmpty()
+    assert window.panel_docks["probes"].visibleRegion().isEmpty()
     assert (
         session.document.plan.probes == saved.probes
         and session.document.plan.protocol == "F8-T5-F8"

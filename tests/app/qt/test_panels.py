@@ -49,7 +49,7 @@ def window(main_window, kidney_case, qtbot):
 
 def test_the_window_docks_every_panel(window):
     assert set(window.panels) == {
-        "segmentation", "probes", "protocol", "optimizer", "metrics", "timeline",
+        "segmentation", "probes", "protocol", "optimizer", "metrics", "confirm", "timeline",
     }  # fmt: skip
     for name, dock in window.panel_docks.items():
         assert dock.widget() is not None, name

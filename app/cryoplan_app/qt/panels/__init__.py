@@ -1,4 +1,4 @@
-"""Workflow panels: segmentation, probes, protocol, optimizer, metrics, freeze timeline.
+"""Workflow panels: segmentation, probes, protocol, optimizer, metrics, confirm, freeze timeline.
 
 Each panel is given the application's :class:`~cryoplan_app.qt.context.AppContext`:
 it listens to the session and forwards user input to it; computing runs in
@@ -11,6 +11,7 @@ from __future__ import annotations
 from PyQt6.QtWidgets import QScrollArea, QWidget
 
 from cryoplan_app.qt.context import AppContext
+from cryoplan_app.qt.panels.confirm import ConfirmPanel
 from cryoplan_app.qt.panels.metrics import MetricsPanel
 from cryoplan_app.qt.panels.optimizer import OptimizerPanel
 from cryoplan_app.qt.panels.probes import ProbesPanel
@@ -28,6 +29,7 @@ TITLES = {
     "protocol": "Protocol",
     "optimizer": "Optimizer",
     "metrics": "Metrics",
+    "confirm": "Confirm",
 }
 #: Dock title of the panel below the views.
 TIMELINE_TITLE = "Freeze timeline"
@@ -45,6 +47,7 @@ def tabbed_panels(context: AppContext, tool: ViewTool) -> dict[str, QWidget]:
         "protocol": ProtocolPanel(context),
         "optimizer": OptimizerPanel(context),
         "metrics": MetricsPanel(context),
+        "confirm": ConfirmPanel(context),
     }
 
 

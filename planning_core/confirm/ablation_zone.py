@@ -1,0 +1,332 @@
+"""The ablation zone on a contrast CT after ablation: the non-enhancing region at the probes.
+
+After cryoablation (immediately or weeks later) the frozen tissue no longer
+takes up contrast: on a portal-venous or nephrographic CT it is a region of
+about 20-60 HU inside parenchyma of 100-200 HU. The zone is grown from seeds
+(the plan's tumor centre and probe tips, mapped onto the post-ablation CT by
+the registration) with its boundary halfway between the zone's own intensity
+and the enhancing tissue around it, both read from the image itself so that
+any contrast phase works:
+
+1. the zone level is the median of the smoothed image in small balls around
+   the seeds;
+2. a core region takes voxels within the zone's spread of that level (three
+   robust standard deviations, at least :data:`MIN_SPREAD_HU`) connected to the
+   seeds; a thin opening cuts bridges into neighbouring structures and holes
+   (gas, necrosis inside the zone) are filled;
+3. the edge is placed locally: in a band around the core each voxel joins the
+   zone when its intensity lies nearer the zone's level than the level of the
+   tissue just beside it (averaged over a ring 1-6 mm outside the core). The
+   boundary thus lies halfway to whatever borders the zone (enhancing
+   parenchyma, muscle, fat, urine or bile) instead of at one global threshold,
+   which would leak into muscle or stop short of fat;
+4. the parenchyma level (the brighter tissue of the ring) must exceed the
+   zone's by :data:`MIN_CONTRAST_HU`, else the CT lacks the contrast to show it.
+
+An optional mask of where the ablation can have reached (the plan's predicted
+ice grown by a tolerance for probe placement) keeps leaks from running far.
+Problems the user can act on (a region reaching the edge of the search box)
+come back as warnings; the zone is a label ("ablation_zone") that the usual
+label tools can edit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage
+
+from planning_core.errors import SegmentationError
+from planning_core.imaging.geometry import Geometry
+from planning_core.planning.masks import bounding_box
+from planning_core.progress import CancelToken, ProgressCallback
+
+ZONE_LABEL = "ablation_zone"
+#: Radius of the balls around seeds where the zone's own intensity is read.
+SEED_BALL_MM = 3.0
+#: Ring outside the core region where the tissues beside the zone are read (from just
+#: outside, so that a thin layer between the zone and fat, such as viable tumor, counts).
+RING_MM = (1.0, 6.0)
+#: The edge is placed within this distance on either side of the core's edge.
+BAND_MM = 3.0
+#: Soft tissue without contrast uptake (HU): below lie fat and gas, above enhancing tissue.
+NON_ENHANCING_HU = (-50.0, 120.0)
+#: Least share of the seed balls' voxels that must read as non-enhancing soft tissue.
+MIN_SEED_SHARE = 0.2
+#: Least difference between parenchyma and zone: below it the zone does not show.
+MIN_CONTRAST_HU = 25.0
+#: Least spread of the zone's intensity (smoothed); a zone spreads more where it holds
+#: hemorrhage or necrosis. Voxels further from the zone's level start outside it.
+MIN_SPREAD_HU = 15.0
+#: Smoothing of the image before thresholds (suppresses CT noise, keeps edges).
+SMOOTHING_MM = 1.0
+#: Radius of the opening that cuts thin bridges into neighbouring hypodense structures.
+OPENING_MM = 1.5
+#: Neighbourhood over which the level of the tissue beside the zone is averaged.
+EDGE_NEIGHBOURHOOD_MM = 3.0
+
+
+@dataclass(frozen=True, eq=False)
+class AblationZone:
+    """A segmented ablation zone.
+
+    Attributes
+    ----------
+    mask : ndarray of bool
+        The zone on the grid it was segmented on.
+    volume_ml : float
+        Its volume.
+    zone_hu, parenchyma_hu, threshold_hu : float
+        The intensities read from the image and the boundary level between them.
+    warnings : tuple of str
+        Problems worth a look (edit the zone when they apply).
+    """
+
+    mask: NDArray[np.bool_] = field(repr=False)
+    volume_ml: float
+    zone_hu: float
+    parenchyma_hu: float
+    threshold_hu: float
+    warnings: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "volume_ml": round(self.volume_ml, 3),
+            "zone_hu": round(self.zone_hu, 1),
+            "parenchyma_hu": round(self.parenchyma_hu, 1),
+            "threshold_hu": round(self.threshold_hu, 1),
+            "warnings": list(self.warnings),
+        }
+
+
+def _ball(radius_mm: float, spacing_kji_mm: NDArray[np.float64]) -> NDArray[np.bool_]:
+    half = np.floor(radius_mm / spacing_kji_mm).astype(int)
+    axes = [np.arange(-h, h + 1) * s for h, s in zip(half, spacing_kji_mm, strict=True)]
+    k, j, i = np.meshgrid(*axes, indexing="ij")
+    return k**2 + j**2 + i**2 <= radius_mm**2
+
+
+def _connected_to(mask: NDArray[np.bool_], seeds_kji: NDArray[np.int64]) -> NDArray[np.bool_]:
+    labels, _ = ndimage.label(mask)
+    hit = labels[tuple(seeds_kji.T)]
+    hit = np.unique(hit[hit > 0])
+    return np.isin(labels, hit) if hit.size else np.zeros_like(mask)
+
+
+def segment_ablation_zone(
+    image_hu: NDArray[np.floating],
+    geometry: Geometry,
+    seeds_lps_mm: NDArray[np.float64],
+    *,
+    search_radius_mm: float = 45.0,
+    possible: NDArray[np.bool_] | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> AblationZone:
+    """Segment the non-enhancing ablation zone around ``seeds_lps_mm``.
+
+    Parameters
+    ----------
+    image_hu : ndarray
+        Contrast CT in Hounsfield units on ``geometry``.
+    geometry : Geometry
+        Its grid.
+    seeds_lps_mm : ndarray
+        (n, 3) points inside the zone (tumor centre, probe tips) in LPS mm.
+    search_radius_mm : float
+        The zone is sought within this distance of the seeds.
+    possible : ndarray of bool, optional
+        Where the ablation can have reached on ``geometry`` (the plan's
+        predicted ice grown by a tolerance for probe placement); the zone
+        stays inside it, which stops leaks into distant dark structures.
+    progress, cancel
+        Progress callback and cancel token.
+
+    Returns
+    -------
+    AblationZone
+
+    Raises
+    ------
+    SegmentationError
+        When no seed lies in the image, the seeds sit in gas, fat or bright
+        tissue, or the zone does not differ from the tissue around it.
+    """
+
+    def step(fraction: float, message: str) -> None:
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        if progress is not None:
+            progress(fraction, message)
+
+    step(0.0, "Ablation zone: reading the seeds")
+    seeds = np.atleast_2d(np.asarray(seeds_lps_mm, dtype=np.float64))
+    kji = np.rint(geometry.lps_to_index(seeds)[:, ::-1]).astype(np.int64)
+    inside = np.all((kji >= 0) & (kji < np.asarray(geometry.shape)), axis=1)
+    if not inside.any():
+        raise SegmentationError(
+            "no seed of the ablation zone (tumor centre, probe tips) lies in the post-ablation "
+            "CT; check that the right series and plan were given and the registration."
+        )
+    kji = kji[inside]
+    spacing = np.asarray(geometry.spacing_kji_mm)
+    reach = np.ceil(search_radius_mm / spacing).astype(int)
+    start = np.maximum(kji.min(axis=0) - reach, 0)
+    stop = np.minimum(kji.max(axis=0) + reach + 1, geometry.shape)
+    box = tuple(slice(int(a), int(b)) for a, b in zip(start, stop, strict=True))
+    local = kji - start
+    smooth = ndimage.gaussian_filter(
+        np.asarray(image_hu[box], dtype=np.float32), SMOOTHING_MM / spacing, truncate=2.5
+    )
+    allowed = np.ones(smooth.shape, dtype=bool) if possible is None else possible[box]
+    step(0.2, "Ablation zone: zone intensity at the seeds")
+    seed_mask = np.zeros(smooth.shape, dtype=bool)
+    seed_mask[tuple(local.T)] = True
+    seed_mask = ndimage.binary_dilation(seed_mask, _ball(SEED_BALL_MM, spacing)) & allowed
+    if not seed_mask.any():
+        raise SegmentationError(
+            "the seeds of the ablation zone lie outside the region the plan's ice can have "
+            "reached; check the registration or draw the ablation zone by hand."
+        )
+    # Probe tips may sit in fat beside the zone, or fall there by a registration error:
+    # only soft tissue without contrast uptake tells the zone's level.
+    at_seeds = smooth[seed_mask]
+    soft = at_seeds[(at_seeds >= NON_ENHANCING_HU[0]) & (at_seeds <= NON_ENHANCING_HU[1])]
+    if soft.size < MIN_SEED_SHARE * at_seeds.size:
+        raise SegmentationError(
+            f"the post-ablation CT reads {float(np.median(at_seeds)):.0f} HU at the tumor and "
+            "probe tips, which is not soft tissue without contrast uptake (gas, fat or "
+            "enhancing tissue); check the registration or draw the ablation zone by hand."
+        )
+    soft = _darkest_seed_level(smooth, local, seed_mask, spacing, soft)
+    zone_hu = float(np.median(soft))
+    spread = max(MIN_SPREAD_HU, 3.0 * _robust_sigma(soft))
+    step(0.35, "Ablation zone: growing from the seeds")
+    core = _connected_to((np.abs(smooth - zone_hu) <= spread) & allowed, local)
+    opened = ndimage.binary_opening(core, _ball(OPENING_MM, spacing))
+    core = ndimage.binary_fill_holes(_connected_to(opened, local) if opened.any() else core)
+    step(0.55, "Ablation zone: the tissue around it")
+    outside_mm = ndimage.distance_transform_edt(~core, sampling=spacing)
+    ring = (outside_mm > RING_MM[0]) & (outside_mm <= RING_MM[1])
+    brighter = smooth[ring & (smooth > zone_hu + spread)]
+    parenchyma_hu = float(np.median(brighter)) if brighter.size else zone_hu
+    if parenchyma_hu - zone_hu < MIN_CONTRAST_HU:
+        raise SegmentationError(
+            f"the ablation zone ({zone_hu:.0f} HU) does not differ from the tissue around it "
+            f"({parenchyma_hu:.0f} HU): the post-ablation CT needs contrast enhancement "
+            "(portal-venous or nephrographic phase); otherwise draw the zone by hand."
+        )
+    step(0.7, "Ablation zone: placing its edge")
+    # The levels of the tissues just outside, brighter (enhancing parenchyma, muscle) and
+    # darker (fat, urine, bile) than the zone, each spread over the edge band by a
+    # normalised convolution of the ring; where a side has no ring voxels nearby, the
+    # ring's overall level of that side stands in.
+    darker = smooth[ring & (smooth < zone_hu - spread)]
+    dark_hu = float(np.median(darker)) if darker.size else zone_hu - 2.0 * spread
+    bright_level = _local_level(smooth, ring & (smooth > zone_hu + spread), parenchyma_hu, spacing)
+    dark_level = _local_level(smooth, ring & (smooth < zone_hu - spread), dark_hu, spacing)
+    inside_mm = ndimage.distance_transform_edt(core, sampling=spacing)
+    band = (outside_mm <= BAND_MM) & (inside_mm <= BAND_MM)
+    # A band voxel belongs to the zone when its intensity lies nearer the zone's level than
+    # the level of the tissue on its side (brighter or darker).
+    edge_hu = np.where(
+        smooth >= zone_hu, 0.5 * (zone_hu + bright_level), 0.5 * (zone_hu + dark_level)
+    )
+    nearer_zone = np.where(smooth >= zone_hu, smooth < edge_hu, smooth > edge_hu)
+    region = (core & ~band) | (band & nearer_zone & allowed)
+    # The edge band may join thin partial-volume seams (fat against muscle reads like the
+    # zone): opened once more, they part from the zone.
+    opened = ndimage.binary_opening(region, _ball(OPENING_MM, spacing)) | core
+    region = ndimage.binary_fill_holes(_connected_to(opened, local))
+    edge = band & region & ~ndimage.binary_erosion(region)
+    bright_edge = edge & (smooth >= zone_hu)
+    threshold_hu = float(np.median(edge_hu[bright_edge])) if bright_edge.any() else zone_hu
+    step(0.9, "Ablation zone: checks")
+    warnings = []
+    if _touches_box_face(region, start, stop, geometry.shape):
+        warnings.append(
+            f"the ablation zone reaches {search_radius_mm:g} mm from the seeds: it may have "
+            "leaked into a neighbouring dark structure; check and edit it."
+        )
+    mask = np.zeros(geometry.shape, dtype=bool)
+    mask[box] = region
+    step(1.0, "Ablation zone ready")
+    return AblationZone(
+        mask=mask,
+        volume_ml=float(np.count_nonzero(region)) * geometry.voxel_volume_mm3 / 1000.0,
+        zone_hu=zone_hu,
+        parenchyma_hu=parenchyma_hu,
+        threshold_hu=threshold_hu,
+        warnings=tuple(warnings),
+    )
+
+
+def _darkest_seed_level(
+    smooth: NDArray[np.float32],
+    seeds_kji: NDArray[np.int64],
+    seed_mask: NDArray[np.bool_],
+    spacing: NDArray[np.float64],
+    soft: NDArray[np.float32],
+) -> NDArray[np.float32]:
+    """The values around the seed that reads darkest among those inside one tissue.
+
+    A seed may lie in tissue that still enhances: a probe tip beyond the zone, or
+    the tumor centre of an incomplete ablation (viable tumor). The zone is by
+    definition the tissue that no longer takes up contrast, so the darkest seed
+    tells its level; pooling every seed would let enhancing tissue pull the level
+    up into the parenchyma's. Only balls that lie inside one tissue (spread within
+    :data:`MIN_SPREAD_HU`, all soft tissue) count: a ball across the zone's edge into
+    fat reads darker than either. ``soft`` (all seeds pooled) when no ball qualifies.
+    """
+    ball = _ball(SEED_BALL_MM, spacing)
+    best: NDArray[np.float32] | None = None
+    for seed in seeds_kji:
+        own = np.zeros(smooth.shape, dtype=bool)
+        own[tuple(seed)] = True
+        values = smooth[ndimage.binary_dilation(own, ball) & seed_mask]
+        in_range = (values >= NON_ENHANCING_HU[0]) & (values <= NON_ENHANCING_HU[1])
+        if values.size == 0 or not in_range.all() or _robust_sigma(values) > MIN_SPREAD_HU:
+            continue
+        if best is None or np.median(values) < np.median(best):
+            best = values
+    return soft if best is None else best
+
+
+def _local_level(
+    smooth: NDArray[np.float32],
+    where: NDArray[np.bool_],
+    fallback_hu: float,
+    spacing: NDArray[np.float64],
+) -> NDArray[np.float32]:
+    """Gaussian-weighted mean of ``smooth`` over ``where`` near each voxel.
+
+    ``fallback_hu`` where no voxel of ``where`` lies within a few neighbourhood widths.
+    """
+    sigma = EDGE_NEIGHBOURHOOD_MM / spacing
+    weight = ndimage.gaussian_filter(where.astype(np.float32), sigma, truncate=2.0)
+    summed = ndimage.gaussian_filter(np.where(where, smooth, 0.0), sigma, truncate=2.0)
+    level = np.full(smooth.shape, fallback_hu, dtype=np.float32)
+    np.divide(summed, weight, out=level, where=weight > 0.05)
+    return level
+
+
+def _robust_sigma(values: NDArray[np.floating]) -> float:
+    """Standard deviation estimated from the median absolute deviation."""
+    return 1.4826 * float(np.median(np.abs(values - np.median(values))))
+
+
+def _touches_box_face(
+    region: NDArray[np.bool_], start: NDArray[np.int64], stop: NDArray[np.int64], shape
+) -> bool:
+    """True when the region meets a face of the search box that is not the image's edge."""
+    extent = bounding_box(region)
+    if extent is None:
+        return False
+    for axis, span in enumerate(extent):
+        if span.start == 0 and start[axis] > 0:
+            return True
+        if span.stop == region.shape[axis] and stop[axis] < shape[axis]:
+            return True
+    return False
