@@ -64,6 +64,11 @@ WORKING_SPACING_MM = 2.0
 SURFACE_WARNING_MM = 2.0
 #: ... and above which the registration is refused.
 SURFACE_REFUSAL_MM = 4.0
+#: After a rigid fit alone, an organ surface still this far off (median, mm) means the organ
+#: deformed or slid. The surface distance sees only motion across the surface, not sliding
+#: along it (breathing slides liver and kidney along their surfaces), so the error inside can
+#: be twice the figure: a warning, well before ``SURFACE_WARNING_MM``.
+RIGID_SURFACE_WARNING_MM = 1.0
 #: Below this share of surface profiles that find their edge again, the images do not match.
 MIN_MATCHED_FRACTION = 0.3
 #: Target (landmark) or fiducial registration error (mean, mm): warning above, refusal above.
@@ -454,7 +459,7 @@ def register_follow_up(
         pairs = _pairs(fiducials, "fiducials", minimum=MIN_FIDUCIALS)
         matrix, fre_mm = fit_rigid(pairs[:, 0], pairs[:, 1])
         registration = Registration.from_matrix(matrix, planning.geometry, method="fiducials")
-        quality = _assess(
+        quality = assess_registration(
             registration, planning, follow_up, organ_mask, target_mask, landmark_pairs,
             fre_mm=fre_mm,
         )  # fmt: skip
@@ -491,7 +496,9 @@ def register_follow_up(
         cancel=cancel,
     )
     rigid = Registration.from_matrix(matrix, planning.geometry)
-    rigid_quality = _assess(rigid, planning, follow_up, organ_mask, target_mask, landmark_pairs)
+    rigid_quality = assess_registration(
+        rigid, planning, follow_up, organ_mask, target_mask, landmark_pairs
+    )
     if not deformable or organ_mask is None or rigid_quality.verdict == "refused":
         if deformable and organ_mask is None:
             warnings.append("No organ mask given: the deformable stage was skipped.")
@@ -517,7 +524,7 @@ def register_follow_up(
         rigid_matrix=matrix,
         deformation=field_,
     )
-    deformed_quality = _assess(
+    deformed_quality = assess_registration(
         deformed, planning, follow_up, organ_mask, target_mask, landmark_pairs
     )
     if progress is not None:
@@ -876,7 +883,7 @@ def _matrix_of(transform: sitk.Transform) -> NDArray[np.float64]:
 
 
 # -- quality -----------------------------------------------------------------------------
-def _assess(
+def assess_registration(
     registration: Registration,
     planning: Volume,
     follow_up: Volume,
@@ -886,6 +893,27 @@ def _assess(
     *,
     fre_mm: float | None = None,
 ) -> RegistrationQuality:
+    """How well ``registration`` maps the planning CT onto the follow-up CT, with a verdict.
+
+    Parameters
+    ----------
+    registration : Registration
+    planning, follow_up : Volume
+    organ_mask : ndarray of bool or None
+        The organ whose surface is looked for again (planning grid); the body outline
+        when ``None``.
+    target_mask : ndarray of bool or None
+        The tumor: its surroundings are left out (ice, probes and the zone change them).
+    landmarks : ndarray, shape (n, 2, 3), or None
+        Point pairs (planning, follow-up, LPS mm) for a target registration error.
+    fre_mm : float, optional
+        Fiducial registration error of a point-pair fit.
+
+    Returns
+    -------
+    RegistrationQuality
+        ``ok``, ``warning`` or ``refused``, with the figures and what to do.
+    """
     surface_name = "organ" if organ_mask is not None else "body"
     mask = organ_mask
     if mask is None:
@@ -935,6 +963,13 @@ def _assess(
             elif median > SURFACE_WARNING_MM:
                 worsen(
                     "warning", f"{surface_name} surface distance above {SURFACE_WARNING_MM:g} mm"
+                )
+            elif registration.method == "rigid" and median > RIGID_SURFACE_WARNING_MM:
+                worsen(
+                    "warning",
+                    f"after a rigid fit the {surface_name} surface is still {median:.1f} mm off: "
+                    "it deformed or slid, and sliding along the surface is not in this figure, "
+                    "so points inside may be further off",
                 )
     else:
         worsen("warning", "surface distance not assessed (no body or organ outline found)")
