@@ -1,12 +1,16 @@
 """Planning benchmark: time to optimize, verify and assess each sample case.
 
-For every sample case: load the image and the ground-truth labels, run
-:func:`planning_core.planning.optimizer.optimize_plan` with its defaults (1-mm
-verification, 20 robustness samples), and print the probe count, protocol,
+For every sample case: plan it as ``cryoplan plan CASE --labels LABELS`` does
+(:func:`planning_core.commands.plan.plan_case`: the ground-truth labels, the
+patient position read from the CT header with its table and gantry rules, the
+optimizer's defaults with a 1-mm verification and 20 robustness samples, and the
+simulation of any protection it proposes; ``--goal`` as the command's), and print
+the probe count, protocol,
 coverage of tumor + 5 mm by -40 °C, minimal margin, organ distances to the ice
 edge (organs at risk, then the monitored structures that may freeze), robustness
-and the planning time (image loading excluded). The issue's goal is at most
-20 s per case on an idle 2-core machine.
+and the planning time (the command's whole work: opening the case, planning,
+writing the plan files). The issue's goal is at most 20 s per case on an idle
+2-core machine.
 
 Work, beside the seconds: every ``simulate()`` call of the run is counted by
 purpose (single-probe kernels of the surrogate, 2-mm solver checks, the full
@@ -35,7 +39,7 @@ gain as on 2 cores plus the faster cores, not eight times less; a further gain
 needs the verification simulation itself split over cores.
 
 Run: ``python benchmarks/bench_plan.py [CASE ...] [--robustness-samples N]
-[--threads N ...]``.
+[--threads N ...] [--goal lethal-margin|visible-ice]``.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from planning_core.planning.results import PlanMetrics
 
@@ -112,60 +117,72 @@ def _work_lines(work: dict[str, list[float]]) -> str:
 
 
 def main() -> None:
+    import tempfile
+
     import numba
     from cryoplan_samples import SAMPLE_CASE_NAMES, ensure_sample_case
 
+    from planning_core.commands import plan as plan_command
     from planning_core.errors import InfeasiblePlanError
-    from planning_core.imaging.loader import load_image
-    from planning_core.planning.optimizer import optimize_plan
     from planning_core.planning.optimizer.surrogate import probe_kernel
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("cases", nargs="*", default=list(SAMPLE_CASE_NAMES))
     parser.add_argument("--robustness-samples", type=int, default=20)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--goal", choices=("lethal-margin", "visible-ice"), default=None)
     args = parser.parse_args()
+    command = argparse.ArgumentParser(prog="cryoplan")
+    plan_command.register(command.add_subparsers())
     print(f"machine: {os.cpu_count()} core(s), numba may use {numba.config.NUMBA_NUM_THREADS}")
     for name in args.cases:
         case = ensure_sample_case(name)
-        volume = load_image(case.image_path)
-        labels = case.load_labels(volume.geometry)
         for threads in args.threads:
             numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
             probe_kernel.cache_clear()
-            load_before = os.getloadavg()[0]
-            started = time.perf_counter()
-            cpu_started = time.process_time()
-            with counted_simulations() as work:
-                try:
-                    result = optimize_plan(
-                        volume, labels, robustness_samples=args.robustness_samples
-                    )
-                except InfeasiblePlanError as error:
-                    result, failure = None, error
-            seconds = time.perf_counter() - started
-            cpu = time.process_time() - cpu_started
+            with tempfile.TemporaryDirectory() as folder:
+                flags = [
+                    "plan", name, "--labels", str(case.labels_path),
+                    "--out", str(Path(folder) / "plan.json"),
+                    "--robustness-samples", str(args.robustness_samples),
+                    *(["--goal", args.goal] if args.goal else []),
+                ]  # fmt: skip
+                plan_args = command.parse_args(flags)
+                load_before = os.getloadavg()[0]
+                started = time.perf_counter()
+                cpu_started = time.process_time()
+                with counted_simulations() as work:
+                    try:
+                        planned = plan_command.plan_case(plan_args, lambda *_: None)
+                    except InfeasiblePlanError as error:
+                        planned, failure = None, error
+                seconds = time.perf_counter() - started
+                cpu = time.process_time() - cpu_started
             load = f"load {load_before:.1f} -> {os.getloadavg()[0]:.1f}"
             head = f"{name} [{numba.get_num_threads()} thread(s)]"
-            if result is None:
+            if planned is None:
                 print(f"{head}: infeasible after {seconds:.1f} s ({load}): {failure}")
                 print(_work_lines(work))
                 continue
-            metrics = result.plan.metrics
+            plan, summary = planned.plan, planned.summary
+            metrics = plan.metrics
             coverage = metrics.coverage_at(metrics.lethal_isotherm_c)
             robustness = metrics.robustness
             robust = (
                 "not assessed"
                 if robustness is None
-                else f"{100 * robustness.probability:.0f} % at {robustness.tip_error_mm:g} mm"
+                else f"{100 * robustness.probability:.0f} % at {robustness.tip_error_mm:g} mm "
+                f"({robustness.zone_text()})"
             )
             margin = metrics.margin.minimum_mm
+            protection = ", ".join(item.structure for item in plan.protection) or "none"
             verdict = f"{'meets' if seconds <= GOAL_S else 'misses'} the {GOAL_S:g} s goal"
             print(
-                f"{head}: {len(result.plan.probes)} probe(s) (rule of thumb "
-                f"{result.rule_of_thumb_probes}), {result.plan.protocol}, coverage "
-                f"{coverage.tumor_and_margin_percent:.1f} %, minimal margin "
+                f"{head}: goal {plan.settings.goal.value}, {len(plan.probes)} probe(s) "
+                f"(rule of thumb {summary['rule_of_thumb_probes']}), {plan.protocol}, "
+                f"coverage {coverage.tumor_and_margin_percent:.1f} %, minimal margin "
                 f"{'-' if margin is None else f'{margin:.1f}'} mm, robustness {robust}, "
+                f"protection {protection}, plan checks {summary['verdict']}, "
                 f"{seconds:.1f} s, CPU {cpu:.1f} s ({verdict}; {load})\n"
                 f"  organs at risk, 0 °C edge distance (mm): "
                 f"{_distances(metrics, monitored=False)}\n"
