@@ -29,6 +29,8 @@ import math
 import os
 import time
 
+from thread_limit import limit_threads
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -36,13 +38,7 @@ def main() -> None:
     parser.add_argument("--variants", nargs="*", default=["complete", "incomplete"])
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
-    if args.threads:
-        for name in (
-            "NUMBA_NUM_THREADS",
-            "OMP_NUM_THREADS",
-            "ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS",
-        ):
-            os.environ[name] = str(args.threads)
+    limit_threads(args.threads)
 
     import numpy as np
     from cryoplan_samples.confirmation import ensure_confirmation_case

@@ -21,6 +21,8 @@ import argparse
 import os
 import time
 
+from thread_limit import limit_threads
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -30,8 +32,7 @@ def main() -> None:
     parser.add_argument("--rigid-only", action="store_true")
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
-    if args.threads:
-        os.environ["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] = str(args.threads)
+    limit_threads(args.threads)
 
     import numpy as np
     from cryoplan_samples import ensure_sample_case

@@ -15,13 +15,15 @@ from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import NDArray
-from vtkmodules.vtkCommonCore import vtkLookupTable, vtkPoints
+from vtkmodules.vtkCommonCore import vtkPoints
 from vtkmodules.vtkCommonDataModel import vtkCellArray, vtkPolyData
-from vtkmodules.vtkRenderingCore import vtkActor, vtkImageActor, vtkPolyDataMapper, vtkRenderer
+from vtkmodules.vtkRenderingCore import vtkImageActor, vtkRenderer
 
 from cryoplan_app.model.probe_geometry import project_onto_plane
 from cryoplan_app.render.image_data import image_data, placement_matrix, slice_extent
+from cryoplan_app.render.sketch_overlay import overlay_actor
 from cryoplan_app.render.slice_scene import shifted_placement
+from cryoplan_app.render.undertreated import mask_lookup
 from planning_core.imaging.geometry import Geometry
 
 RGB = tuple[float, float, float]
@@ -62,32 +64,6 @@ def _points(points: NDArray[np.float64], *, lines: Sequence[tuple[int, int]] = (
     return data
 
 
-def _actor(color: RGB, *, width: float = 1.0, point_size: float = 1.0) -> vtkActor:
-    mapper = vtkPolyDataMapper()
-    mapper.SetInputData(vtkPolyData())
-    actor = vtkActor()
-    actor.SetMapper(mapper)
-    prop = actor.GetProperty()
-    prop.SetColor(*color)
-    prop.SetLineWidth(width)
-    prop.SetPointSize(point_size)
-    prop.SetRenderPointsAsSpheres(True)
-    prop.LightingOff()
-    actor.PickableOff()
-    actor.SetVisibility(False)
-    return actor
-
-
-def _zone_lookup() -> vtkLookupTable:
-    lookup = vtkLookupTable()
-    lookup.SetNumberOfTableValues(2)
-    lookup.SetTableRange(-0.5, 1.5)
-    lookup.SetTableValue(0, 0.0, 0.0, 0.0, 0.0)
-    lookup.SetTableValue(1, *ZONE_COLOR, ZONE_OPACITY)
-    lookup.Build()
-    return lookup
-
-
 class ConfirmSliceLayer:
     """Placed probes, visible ice edge and ablation zone over one 2-D view.
 
@@ -122,12 +98,12 @@ class ConfirmSliceLayer:
         prop = self.zone_layer.GetProperty()
         prop.SetInterpolationTypeToNearest()
         prop.UseLookupTableScalarRangeOn()
-        prop.SetLookupTable(_zone_lookup())
+        prop.SetLookupTable(mask_lookup(ZONE_COLOR, ZONE_OPACITY))
         self.zone_layer.PickableOff()
         self.zone_layer.SetVisibility(False)
-        self.probe_lines = _actor(PLACED_COLOR, width=PLACED_WIDTH_PX)
-        self.probe_tips = _actor(PLACED_COLOR, point_size=TIP_SIZE_PX)
-        self.ice_dots = _actor(VISIBLE_ICE_COLOR, point_size=ICE_DOT_PX)
+        self.probe_lines = overlay_actor(PLACED_COLOR, width=PLACED_WIDTH_PX)
+        self.probe_tips = overlay_actor(PLACED_COLOR, point_size=TIP_SIZE_PX)
+        self.ice_dots = overlay_actor(VISIBLE_ICE_COLOR, point_size=ICE_DOT_PX)
         for prop_item in (self.zone_layer, self.probe_lines, self.probe_tips, self.ice_dots):
             renderer.AddViewProp(prop_item)
 

@@ -58,7 +58,8 @@ def _polylines(
     return data
 
 
-def _actor(color: RGB, *, width: float = 1.0, point_size: float = 1.0) -> vtkActor:
+def overlay_actor(color: RGB, *, width: float = 1.0, point_size: float = 1.0) -> vtkActor:
+    """A flat, unpickable line-and-dot actor, hidden until it is given data."""
     mapper = vtkPolyDataMapper()
     mapper.SetInputData(vtkPolyData())
     actor = vtkActor()
@@ -98,10 +99,12 @@ class SketchOverlay:
     """The sketch's actors in one 2-D view's renderer."""
 
     def __init__(self, renderer: vtkRenderer) -> None:
-        self._line = _actor(LINE_COLOR, width=LINE_WIDTH_PX)
-        self._ends = _actor(LINE_COLOR, point_size=END_SIZE_PX)
-        self._lesion = _actor(LESION_COLOR, width=STROKE_WIDTH_PX, point_size=STROKE_WIDTH_PX)
-        self._background = _actor(
+        self._line = overlay_actor(LINE_COLOR, width=LINE_WIDTH_PX)
+        self._ends = overlay_actor(LINE_COLOR, point_size=END_SIZE_PX)
+        self._lesion = overlay_actor(
+            LESION_COLOR, width=STROKE_WIDTH_PX, point_size=STROKE_WIDTH_PX
+        )
+        self._background = overlay_actor(
             BACKGROUND_COLOR, width=STROKE_WIDTH_PX, point_size=STROKE_WIDTH_PX
         )
         self._anchor = vtkCoordinate()

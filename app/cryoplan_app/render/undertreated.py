@@ -32,12 +32,13 @@ GHOST_OPACITY = 0.4
 GHOST_LAYER = 1
 
 
-def _red_lookup() -> vtkLookupTable:
+def mask_lookup(color: tuple[float, float, float], opacity: float) -> vtkLookupTable:
+    """Colours of a 0/1 mask layer: 0 transparent, 1 ``color`` at ``opacity``."""
     lookup = vtkLookupTable()
     lookup.SetNumberOfTableValues(2)
     lookup.SetTableRange(-0.5, 1.5)
     lookup.SetTableValue(0, 0.0, 0.0, 0.0, 0.0)
-    lookup.SetTableValue(1, *UNDERTREATED_COLOR, 1.0)
+    lookup.SetTableValue(1, *color, opacity)
     lookup.Build()
     return lookup
 
@@ -67,7 +68,7 @@ class UndertreatedSliceLayer:
         prop = self._actor.GetProperty()
         prop.SetInterpolationTypeToNearest()
         prop.UseLookupTableScalarRangeOn()
-        prop.SetLookupTable(_red_lookup())
+        prop.SetLookupTable(mask_lookup(UNDERTREATED_COLOR, 1.0))
         self._actor.PickableOff()
         self._actor.SetVisibility(False)
         renderer.AddViewProp(self._actor)
