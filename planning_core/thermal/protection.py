@@ -228,11 +228,13 @@ def shield_preview(
     protections : sequence of HydrodissectionLayer or SkinPack
         The plan's measures.
     """
+    infused = [p for p in protections if isinstance(p, HydrodissectionLayer) and p.infused]
+    if not infused:  # the drag preview's usual case: no copy on that path
+        return np.asarray(min_temperature_c, dtype=np.float32)
     field = np.array(min_temperature_c, dtype=np.float32)
-    for protection in protections:
-        if isinstance(protection, HydrodissectionLayer) and protection.infused:
-            shielded = protection.shielded(geometry)
-            field[shielded] = np.maximum(field[shielded], protection.temperature_c)
+    for layer in infused:
+        shielded = layer.shielded(geometry)
+        field[shielded] = np.maximum(field[shielded], layer.temperature_c)
     return field
 
 
