@@ -11,9 +11,9 @@ SR) and the PDF report, and prints per case:
   (issue 21's goal: the whole analysis <= 60 s on 2 cores);
 * the registration error: mean and largest distance between the truth's check
   points mapped back by the registration and where they belong;
-* the minimal ablative margin found and the truth, both as the generator
-  defines it (voxel centres across the zone boundary) and as this program
-  measures it on the true zone (surface to surface), and their differences;
+* the minimal ablative margin found, the truth (surface to surface: marching
+  cubes on the true tumor mask and on the zone's level set) and their
+  difference, with the voxel-centre figure (up to a voxel larger) beside it;
 * the shell coverage and the zone volume against the truth;
 * the registration's verdict.
 
@@ -54,7 +54,8 @@ def main() -> None:
 
     print(
         f"{'case':<27} {'wall s':>7} {'cpu s':>6} {'load':>5} {'pdf s':>6} {'MAM':>6} "
-        f"{'truth':>6} {'diff':>6} {'shell %':>7} {'truth':>6} {'zone mL':>8} {'truth':>7} "
+        f"{'truth':>6} {'diff':>6} {'vc':>6} {'shell %':>7} {'truth':>6} {'zone mL':>8} "
+        f"{'truth':>7} "
         f"{'reg_mm':>6} {'regmax':>6} registration"
     )
     worst = {"mam": 0.0, "registration": 0.0, "wall": 0.0, "cpu": 0.0, "failed": 0}
@@ -94,6 +95,7 @@ def main() -> None:
                 f"{pdf_s:6.1f} "
                 f"{margin.minimal_margin_mm:6.2f} {true_mam:6.2f} "
                 f"{margin.minimal_margin_mm - true_mam:+6.2f} "
+                f"{float(truth['minimal_ablative_margin_voxel_centres_mm']):6.2f} "
                 f"{margin.shell_coverage_percent:7.1f} "
                 f"{float(truth['shell_5mm_coverage_percent']):6.1f} "
                 f"{margin.zone_volume_ml:8.2f} "

@@ -19,7 +19,9 @@ any contrast phase works:
    tissue just beside it (averaged over a ring 1-6 mm outside the core). The
    boundary thus lies halfway to whatever borders the zone (enhancing
    parenchyma, muscle, fat, urine or bile) instead of at one global threshold,
-   which would leak into muscle or stop short of fat;
+   which would leak into muscle or stop short of fat. The edge is placed twice:
+   the second time the ring is measured from the first edge, beyond its blur,
+   where the levels beside the zone are read clean;
 4. the parenchyma level (the brighter tissue of the ring) must exceed the
    zone's by :data:`MIN_CONTRAST_HU`, else the CT lacks the contrast to show it.
 
@@ -49,6 +51,8 @@ SEED_BALL_MM = 3.0
 #: Ring outside the core region where the tissues beside the zone are read (from just
 #: outside, so that a thin layer between the zone and fat, such as viable tumor, counts).
 RING_MM = (1.0, 6.0)
+#: The same ring measured from the first placed edge, beyond its blur, for the second placement.
+EDGE_RING_MM = (1.5, 6.5)
 #: The edge is placed within this distance on either side of the core's edge.
 BAND_MM = 3.0
 #: Soft tissue without contrast uptake (HU): below lie fat and gas, above enhancing tissue.
@@ -66,6 +70,15 @@ SMOOTHING_MM = 1.0
 OPENING_MM = 1.5
 #: Neighbourhood over which the level of the tissue beside the zone is averaged.
 EDGE_NEIGHBOURHOOD_MM = 3.0
+#: Aerated lung reads below this (HU); ground glass and consolidation above.
+AERATED_LUNG_HU = -600.0
+#: Least excess of the zone in the lung over the aerated lung's level (HU).
+MIN_HALO_CONTRAST_HU = 250.0
+#: Blurred edges (the tumor's, the lung's against the chest wall), left out where the
+#: halo's level is read (mm).
+EDGE_BLUR_MM = 2.0
+#: Contact with soft tissue outside the lung beyond this volume is worth a warning (mm³).
+WALL_CONTACT_MM3 = 20.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -155,31 +168,13 @@ def segment_ablation_zone(
         tissue, or the zone does not differ from the tissue around it.
     """
 
-    def step(fraction: float, message: str) -> None:
-        if cancel is not None:
-            cancel.raise_if_cancelled()
-        if progress is not None:
-            progress(fraction, message)
+    step = _stepper(progress, cancel)
 
     step(0.0, "Ablation zone: reading the seeds")
-    seeds = np.atleast_2d(np.asarray(seeds_lps_mm, dtype=np.float64))
-    kji = np.rint(geometry.lps_to_index(seeds)[:, ::-1]).astype(np.int64)
-    inside = np.all((kji >= 0) & (kji < np.asarray(geometry.shape)), axis=1)
-    if not inside.any():
-        raise SegmentationError(
-            "no seed of the ablation zone (tumor centre, probe tips) lies in the post-ablation "
-            "CT; check that the right series and plan were given and the registration."
-        )
-    kji = kji[inside]
+    box, local, smooth = _seed_box(image_hu, geometry, seeds_lps_mm, search_radius_mm)
     spacing = np.asarray(geometry.spacing_kji_mm)
-    reach = np.ceil(search_radius_mm / spacing).astype(int)
-    start = np.maximum(kji.min(axis=0) - reach, 0)
-    stop = np.minimum(kji.max(axis=0) + reach + 1, geometry.shape)
-    box = tuple(slice(int(a), int(b)) for a, b in zip(start, stop, strict=True))
-    local = kji - start
-    smooth = ndimage.gaussian_filter(
-        np.asarray(image_hu[box], dtype=np.float32), SMOOTHING_MM / spacing, truncate=2.5
-    )
+    start = np.array([s.start for s in box])
+    stop = np.array([s.stop for s in box])
     allowed = np.ones(smooth.shape, dtype=bool) if possible is None else possible[box]
     step(0.2, "Ablation zone: zone intensity at the seeds")
     seed_mask = np.zeros(smooth.shape, dtype=bool)
@@ -219,27 +214,19 @@ def segment_ablation_zone(
             "(portal-venous or nephrographic phase); otherwise draw the zone by hand."
         )
     step(0.7, "Ablation zone: placing its edge")
-    # The levels of the tissues just outside, brighter (enhancing parenchyma, muscle) and
-    # darker (fat, urine, bile) than the zone, each spread over the edge band by a
-    # normalised convolution of the ring; where a side has no ring voxels nearby, the
-    # ring's overall level of that side stands in.
     darker = smooth[ring & (smooth < zone_hu - spread)]
     dark_hu = float(np.median(darker)) if darker.size else zone_hu - 2.0 * spread
-    bright_level = _local_level(smooth, ring & (smooth > zone_hu + spread), parenchyma_hu, spacing)
-    dark_level = _local_level(smooth, ring & (smooth < zone_hu - spread), dark_hu, spacing)
     inside_mm = ndimage.distance_transform_edt(core, sampling=spacing)
     band = (outside_mm <= BAND_MM) & (inside_mm <= BAND_MM)
-    # A band voxel belongs to the zone when its intensity lies nearer the zone's level than
-    # the level of the tissue on its side (brighter or darker).
-    edge_hu = np.where(
-        smooth >= zone_hu, 0.5 * (zone_hu + bright_level), 0.5 * (zone_hu + dark_level)
-    )
-    nearer_zone = np.where(smooth >= zone_hu, smooth < edge_hu, smooth > edge_hu)
-    region = (core & ~band) | (band & nearer_zone & allowed)
-    # The edge band may join thin partial-volume seams (fat against muscle reads like the
-    # zone): opened once more, they part from the zone.
-    opened = ndimage.binary_opening(region, _ball(OPENING_MM, spacing)) | core
-    region = ndimage.binary_fill_holes(_connected_to(opened, local))
+    # The core stops well inside the edge's blur, so a ring measured from it reads the
+    # blur too and pulls the levels beside the zone toward the zone's own (the edge then
+    # falls short, most where the tissue beside is a thin layer of fat). The edge is
+    # placed a second time with the ring measured from the first edge, beyond its blur.
+    levels = (allowed, local, zone_hu, spread, parenchyma_hu, dark_hu, spacing)
+    region, edge_hu = _place_edge(smooth, core, band, ring, *levels)
+    from_edge_mm = ndimage.distance_transform_edt(~region, sampling=spacing)
+    ring = (from_edge_mm > EDGE_RING_MM[0]) & (from_edge_mm <= EDGE_RING_MM[1])
+    region, edge_hu = _place_edge(smooth, core, band, ring, *levels)
     edge = band & region & ~ndimage.binary_erosion(region)
     bright_edge = edge & (smooth >= zone_hu)
     threshold_hu = float(np.median(edge_hu[bright_edge])) if bright_edge.any() else zone_hu
@@ -250,9 +237,34 @@ def segment_ablation_zone(
             f"the ablation zone reaches {search_radius_mm:g} mm from the seeds: it may have "
             "leaked into a neighbouring dark structure; check and edit it."
         )
+    step(1.0, "Ablation zone ready")
+    return _zone_in(region, box, geometry, (zone_hu, parenchyma_hu, threshold_hu), warnings)
+
+
+def _stepper(progress: ProgressCallback | None, cancel: CancelToken | None) -> ProgressCallback:
+    """A progress callback that first honours ``cancel``."""
+
+    def step(fraction: float, message: str) -> None:
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        if progress is not None:
+            progress(fraction, message)
+
+    return step
+
+
+def _zone_in(
+    region: NDArray[np.bool_],
+    box: tuple[slice, ...],
+    geometry: Geometry,
+    levels_hu: tuple[float, float, float],
+    warnings: list[str],
+) -> AblationZone:
+    """The zone found as ``region`` in ``box``, on the whole grid, with its levels
+    (zone, tissue beside, threshold)."""
     mask = np.zeros(geometry.shape, dtype=bool)
     mask[box] = region
-    step(1.0, "Ablation zone ready")
+    zone_hu, parenchyma_hu, threshold_hu = levels_hu
     return AblationZone(
         mask=mask,
         volume_ml=float(np.count_nonzero(region)) * geometry.voxel_volume_mm3 / 1000.0,
@@ -261,6 +273,186 @@ def segment_ablation_zone(
         threshold_hu=threshold_hu,
         warnings=tuple(warnings),
     )
+
+
+def _seed_box(
+    image_hu: NDArray[np.floating],
+    geometry: Geometry,
+    seeds_lps_mm: NDArray[np.float64],
+    search_radius_mm: float,
+) -> tuple[tuple[slice, ...], NDArray[np.int64], NDArray[np.float32]]:
+    """The search box around the seeds, the seeds' indices in it and the smoothed image."""
+    seeds = np.atleast_2d(np.asarray(seeds_lps_mm, dtype=np.float64))
+    kji = np.rint(geometry.lps_to_index(seeds)[:, ::-1]).astype(np.int64)
+    inside = np.all((kji >= 0) & (kji < np.asarray(geometry.shape)), axis=1)
+    if not inside.any():
+        raise SegmentationError(
+            "no seed of the ablation zone (tumor centre, probe tips) lies in the post-ablation "
+            "CT; check that the right series and plan were given and the registration."
+        )
+    kji = kji[inside]
+    spacing = np.asarray(geometry.spacing_kji_mm)
+    reach = np.ceil(search_radius_mm / spacing).astype(int)
+    start = np.maximum(kji.min(axis=0) - reach, 0)
+    stop = np.minimum(kji.max(axis=0) + reach + 1, geometry.shape)
+    box = tuple(slice(int(a), int(b)) for a, b in zip(start, stop, strict=True))
+    smooth = ndimage.gaussian_filter(
+        np.asarray(image_hu[box], dtype=np.float32), SMOOTHING_MM / spacing, truncate=2.5
+    )
+    return box, kji - start, smooth
+
+
+def segment_lung_ablation_zone(
+    image_hu: NDArray[np.floating],
+    geometry: Geometry,
+    seeds_lps_mm: NDArray[np.float64],
+    *,
+    lung: NDArray[np.bool_],
+    tumor: NDArray[np.bool_] | None = None,
+    possible: NDArray[np.bool_] | None = None,
+    search_radius_mm: float = 45.0,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> AblationZone:
+    """Segment the ablation zone in aerated lung: the halo denser than the lung around it.
+
+    After cryoablation in the lung the frozen tissue turns into ground glass and
+    consolidation (haemorrhage, oedema), a region much denser than the aerated
+    lung; the ablated tumor lies inside it. The aerated lung's level is read
+    below :data:`AERATED_LUNG_HU`, the halo's level around the tumor where the
+    ablation can have reached,
+    and the zone is the region denser than halfway between them, connected to
+    the seeds, inside the lung and the tumor (where the zone meets the chest
+    wall or mediastinum it cannot be told from soft tissue).
+
+    Parameters
+    ----------
+    image_hu : ndarray
+        CT in Hounsfield units on ``geometry`` (contrast is not needed).
+    geometry : Geometry
+        Its grid.
+    seeds_lps_mm : ndarray
+        (n, 3) points inside the zone (tumor centre, probe tips) in LPS mm.
+    lung : ndarray of bool
+        The lung holding the tumor, with the tumor, on ``geometry``.
+    tumor : ndarray of bool, optional
+        The tumor on ``geometry``. Ablated and viable tumor read alike, so where the
+        tumor reaches aerated lung with no halo beyond it the zone's edge inside the
+        tumor cannot be seen: the tumor voxels nearer the aerated lung than the halo
+        are then left out of the zone (an estimate, stated in a warning).
+    possible : ndarray of bool, optional
+        Where the ablation can have reached (the plan's predicted ice grown by a
+        tolerance for probe placement).
+    search_radius_mm : float
+        The zone is sought within this distance of the seeds.
+    progress, cancel
+        Progress callback and cancel token.
+
+    Returns
+    -------
+    AblationZone
+        ``parenchyma_hu`` is the aerated lung's level.
+
+    Raises
+    ------
+    SegmentationError
+        When no seed lies in the image, the lung around the zone is not
+        aerated, or no halo denser than the lung shows.
+    """
+
+    step = _stepper(progress, cancel)
+
+    step(0.0, "Ablation zone (lung): reading the seeds")
+    box, local, smooth = _seed_box(image_hu, geometry, seeds_lps_mm, search_radius_mm)
+    spacing = np.asarray(geometry.spacing_kji_mm)
+    in_lung = lung[box]
+    reach = np.ones(smooth.shape, dtype=bool) if possible is None else possible[box]
+    step(0.3, "Ablation zone (lung): the aerated lung and the halo")
+    aerated = smooth[in_lung & (smooth < AERATED_LUNG_HU)]
+    if aerated.size < 100:
+        raise SegmentationError(
+            "the lung around the ablation reads no aerated lung (below "
+            f"{AERATED_LUNG_HU:.0f} HU); check the registration or draw the zone by hand."
+        )
+    lung_hu = float(np.median(aerated))
+    # The lung's edge against the chest wall and the tumor's edge are blurred and read
+    # dense too: the halo's level is read away from both.
+    clear = ndimage.distance_transform_edt(in_lung, sampling=spacing) > EDGE_BLUR_MM
+    if tumor is not None:
+        clear &= ndimage.distance_transform_edt(~tumor[box], sampling=spacing) > EDGE_BLUR_MM
+    dense = clear & reach & (smooth > lung_hu + MIN_HALO_CONTRAST_HU)
+    if np.count_nonzero(dense) < 50:
+        raise SegmentationError(
+            f"no ablation zone denser than the aerated lung ({lung_hu:.0f} HU) shows where "
+            "the plan's ice reached; check the registration or draw the zone by hand."
+        )
+    # A thin halo holds few voxels clear of its blurred edges: its upper quartile reads
+    # its level where the median would lean toward the lung.
+    zone_hu = float(np.percentile(smooth[dense], 75.0))
+    threshold_hu = 0.5 * (lung_hu + zone_hu)
+    step(0.6, "Ablation zone (lung): growing from the seeds")
+    candidate = (smooth > threshold_hu) & reach & in_lung
+    # Vessels and airway walls running into the halo are thinner than the opening.
+    opened = ndimage.binary_opening(candidate, _ball(OPENING_MM, spacing))
+    region = ndimage.binary_fill_holes(_connected_to(opened, local))
+    if not region.any():
+        raise SegmentationError(
+            "no ablation zone denser than the aerated lung lies at the tumor and probe tips; "
+            "check the registration or draw the zone by hand."
+        )
+    warnings = []
+    if tumor is not None:
+        # Tumor outside the dense region (ground glass of a part-solid tumor) is seen as
+        # viable: only aerated lung proper leaves the zone's edge unseen.
+        aerated_lung = in_lung & ~region & ~tumor[box]
+        region, exposed = _split_tumor(region, tumor[box], aerated_lung, spacing)
+        if exposed:
+            warnings.append(
+                "the tumor reaches the aerated lung with no ablation zone beyond it: the "
+                "ablation is incomplete there. Ablated and viable tumor read alike on CT, so "
+                "the zone's edge inside the tumor is estimated (the tumor nearer the halo "
+                "than the aerated lung counts as ablated): the negative margin there is an "
+                "estimate (within 2 mm on the sample cases); check it on the images."
+            )
+    if not region.any():
+        raise SegmentationError(
+            "no ablation zone denser than the aerated lung shows around the tumor; check "
+            "the registration or draw the zone by hand."
+        )
+    step(0.9, "Ablation zone (lung): checks")
+    wall = ndimage.binary_dilation(region, _ball(1.5, spacing)) & ~in_lung & (smooth > threshold_hu)
+    if np.count_nonzero(wall) * np.prod(spacing) > WALL_CONTACT_MM3:
+        warnings.append(
+            "the ablation zone meets the chest wall or mediastinum, where it cannot be told "
+            "from soft tissue: it stops at the lung's edge there, so the margin on that side "
+            "is measured to the lung's edge; check it on the images."
+        )
+    step(1.0, "Ablation zone ready")
+    return _zone_in(region, box, geometry, (zone_hu, lung_hu, threshold_hu), warnings)
+
+
+def _split_tumor(
+    region: NDArray[np.bool_],
+    tumor: NDArray[np.bool_],
+    aerated: NDArray[np.bool_],
+    spacing: NDArray[np.float64],
+) -> tuple[NDArray[np.bool_], bool]:
+    """``region`` without the tumor voxels nearer ``aerated`` lung than the halo, and
+    whether that split was made: when the region's tumor touches the aerated lung
+    directly over more voxels than the tumor shows outside the region."""
+    tumor_in = region & tumor
+    exposed = ndimage.binary_dilation(aerated) & tumor_in  # face neighbours
+    # Where viable tumor reads unlike the zone (the ground glass of a part-solid tumor)
+    # it shows itself outside the region, and the contact is only the zone's edge
+    # crossing the tumor's surface.
+    if np.count_nonzero(exposed) <= np.count_nonzero(tumor & ~region):
+        return region, False
+    halo = region & ~tumor
+    if not halo.any():
+        return region & ~tumor_in, True
+    to_halo = ndimage.distance_transform_edt(~halo, sampling=spacing)
+    to_air = ndimage.distance_transform_edt(~aerated, sampling=spacing)
+    return region & ~(tumor_in & (to_air < to_halo)), True
 
 
 def _darkest_seed_level(
@@ -292,6 +484,41 @@ def _darkest_seed_level(
         if best is None or np.median(values) < np.median(best):
             best = values
     return soft if best is None else best
+
+
+def _place_edge(
+    smooth: NDArray[np.float32],
+    core: NDArray[np.bool_],
+    band: NDArray[np.bool_],
+    ring: NDArray[np.bool_],
+    allowed: NDArray[np.bool_],
+    seeds_kji: NDArray[np.int64],
+    zone_hu: float,
+    spread: float,
+    bright_hu: float,
+    dark_hu: float,
+    spacing: NDArray[np.float64],
+) -> tuple[NDArray[np.bool_], NDArray[np.float32]]:
+    """The zone with its edge placed in ``band`` against the tissue levels read in ``ring``.
+
+    The levels of the tissues just outside, brighter (enhancing parenchyma, muscle) and
+    darker (fat, urine, bile) than the zone, are each spread over the band by a
+    normalised convolution of the ring; where a side has no ring voxels nearby, its
+    overall level (``bright_hu``, ``dark_hu``) stands in. A band voxel joins the zone
+    when its intensity lies nearer the zone's level than the level on its side. Returns
+    the region and the edge level of each voxel.
+    """
+    bright_level = _local_level(smooth, ring & (smooth > zone_hu + spread), bright_hu, spacing)
+    dark_level = _local_level(smooth, ring & (smooth < zone_hu - spread), dark_hu, spacing)
+    edge_hu = np.where(
+        smooth >= zone_hu, 0.5 * (zone_hu + bright_level), 0.5 * (zone_hu + dark_level)
+    )
+    nearer_zone = np.where(smooth >= zone_hu, smooth < edge_hu, smooth > edge_hu)
+    region = (core & ~band) | (band & nearer_zone & allowed)
+    # The edge band may join thin partial-volume seams (fat against muscle reads like the
+    # zone): opened once more, they part from the zone.
+    opened = ndimage.binary_opening(region, _ball(OPENING_MM, spacing)) | core
+    return ndimage.binary_fill_holes(_connected_to(opened, seeds_kji)), edge_hu
 
 
 def _local_level(

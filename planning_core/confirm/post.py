@@ -30,7 +30,13 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from planning_core.confirm.ablation_zone import ZONE_LABEL, AblationZone, segment_ablation_zone
+from planning_core.confirm.ablation_zone import (
+    MIN_CONTRAST_HU,
+    ZONE_LABEL,
+    AblationZone,
+    segment_ablation_zone,
+    segment_lung_ablation_zone,
+)
 from planning_core.confirm.host_organ import host_organ_names
 from planning_core.confirm.margin import MarginAnalysis, MarginOptions, analyze_margin
 from planning_core.confirm.margin_evidence import (
@@ -253,25 +259,43 @@ def confirm_post(
         + [np.asarray(p.tip_lps_mm) for p in plan.probes]
     )
     segmented: AblationZone | None = None
+    zone_progress = sub_progress(progress, 0.8, 0.88)
     try:
-        segmented = segment_ablation_zone(
-            post_on_planning.voxels,
-            geometry,
-            seeds,
-            possible=possible,
-            progress=sub_progress(progress, 0.8, 0.88),
-            cancel=cancel,
-        )
+        if "lung" in hosts:
+            # In aerated lung the zone is a halo denser than the lung, not a region that
+            # lost its contrast uptake.
+            segmented = segment_lung_ablation_zone(
+                post_on_planning.voxels,
+                geometry,
+                seeds,
+                lung=target_organ_mask(organ | tumor, tumor),
+                tumor=tumor,
+                possible=possible,
+                progress=zone_progress,
+                cancel=cancel,
+            )
+        else:
+            segmented = segment_ablation_zone(
+                post_on_planning.voxels,
+                geometry,
+                seeds,
+                possible=possible,
+                progress=zone_progress,
+                cancel=cancel,
+            )
     except SegmentationError as error:
         # A zone drawn by hand needs no segmentation; without one, say how to give it.
         if zone_labels_path is None:
-            raise SegmentationError(_zone_failure(str(error), hosts)) from None
+            raise SegmentationError(
+                f"{str(error).rstrip('.')} (or give a zone drawn by hand with --zone-labels)."
+            ) from None
     if zone_labels_path is not None:
         zone = _edited_zone(segmented, zone_labels_path, planning, post_on_planning)
         zone_source = f"edited label map {zone_labels_path}"
     else:
         assert segmented is not None
         zone, zone_source = segmented, "segmented from the seeds"
+        warnings += _tumor_like_zone(planning, tumor, zone)
     warnings += list(zone.warnings)
     step(0.88, "Margin analysis")
     vessels = np.zeros_like(tumor)
@@ -322,19 +346,19 @@ def confirm_post(
     )
 
 
-def _zone_failure(message: str, hosts: tuple[str, ...]) -> str:
-    """The segmentation's reason, with what to do (aerated lung has its own reason)."""
-    message = message.rstrip(".")
-    if "lung" in hosts:
-        # In aerated lung the zone (ground glass and consolidation) is brighter than the
-        # lung around it, not a non-enhancing region in enhancing parenchyma.
-        return (
-            f"{message}. In the lung the ablation zone is a ground-glass halo brighter than "
-            "the aerated lung, which the automatic segmentation (made for a non-enhancing "
-            "zone in enhancing tissue) does not find: draw the zone and give it with "
-            "--zone-labels."
-        )
-    return f"{message} (or give a zone drawn by hand with --zone-labels)."
+def _tumor_like_zone(planning: Volume, tumor: NDArray[np.bool_], zone: AblationZone) -> list[str]:
+    """A warning when the tumor itself reads like the ablation zone (cystic or necrotic
+    tumors that do not enhance): the segmentation cannot tell viable tumor at the zone's
+    edge from the zone, so where the tumor reaches the edge the zone may hold it."""
+    tumor_hu = float(np.median(planning.voxels[tumor]))
+    if abs(tumor_hu - zone.zone_hu) >= MIN_CONTRAST_HU:
+        return []
+    return [
+        f"the tumor reads {tumor_hu:.0f} HU on the planning CT, like the ablation zone "
+        f"({zone.zone_hu:.0f} HU): viable tumor at the zone's edge cannot be told from the "
+        "zone, so the margin may be overstated where the tumor reaches the edge; compare "
+        "with the planning CT and correct the zone by hand there."
+    ]
 
 
 def _edited_zone(
