@@ -19,6 +19,7 @@ import numpy as np
 
 from planning_core.atomic import write_text_atomic
 from planning_core.commands.common import StderrProgress, add_json_flag, print_json
+from planning_core.commands.library import add_library_option
 from planning_core.confirm.follow_up import check_intra_series, elapsed_freeze_s
 from planning_core.confirm.intra import IntraConfirmation, confirm_intra
 from planning_core.confirm.margin import EXEMPTIONS, MarginOptions
@@ -33,6 +34,8 @@ from planning_core.planning.plan_json import load_plan, save_plan
 from planning_core.progress import sub_progress
 from planning_core.report.confirmation_pdf import write_confirmation_pdf
 from planning_core.report.intra_confirmation_pdf import write_intra_confirmation_pdf
+from planning_core.training.database import database_file, open_library
+from planning_core.training.outcomes import outcome_of, record_outcome
 
 #: File names written under ``--out``.
 RESULT_NAME = "confirmation.json"
@@ -121,6 +124,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="OUTDIR",
         help="--post: write DICOM SEG (zone, margin shell) and SR there",
     )
+    parser.add_argument(
+        "--record",
+        action="store_true",
+        help="--post: store the plan's predicted zone against the actual zone (residuals for "
+        "calibrating the probe models) in the case library; `cryoplan library outcomes` lists "
+        "them",
+    )
+    add_library_option(parser)
     parser.add_argument("--out", type=Path, metavar="DIR",
                         help=f"write {RESULT_NAME}, the PDF report {REPORT_NAME} and, for "
                         f"--intra, {AS_PLACED_NAME} (the plan with the probes as placed, for "
@@ -170,6 +181,10 @@ def run_confirm(args: argparse.Namespace) -> int:
     fiducials = None if args.fiducials is None else read_fiducials(args.fiducials)
     if args.post is not None:
         return _run_post(args, fiducials, progress)
+    if args.record:
+        raise InvalidParameterError(
+            "--record stores the outcome of a post-ablation confirmation; use it with --post."
+        )
     plan = load_plan(args.plan)
     case = load_plan_case(plan, plan_path=args.plan)
     intra = load_intra(args, case.volume)
@@ -273,6 +288,13 @@ def _run_post(
         dicom_dir=args.dicom, progress=sub_progress(progress, 0.0, 0.95),
     )  # fmt: skip
     payload = result.to_json()
+    if args.record:
+        with open_library(args.library) as connection:
+            stored = record_outcome(connection, outcome_of(result))
+            payload["recorded_outcome"] = {
+                "library": str(database_file(connection)),
+                **stored.as_dict(),
+            }
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
         payload["report"] = str(write_confirmation_pdf(result, args.out / REPORT_NAME))
@@ -293,6 +315,8 @@ def _run_post(
         print(f"warning: {warning}")
     for written in payload.get("dicom", []):
         print(f"wrote DICOM {written['kind']} ({written['description']}): {written['path']}")
+    if "recorded_outcome" in payload:
+        print(f"recorded the outcome in {payload['recorded_outcome']['library']}")
     if "report" in payload:
         print(f"wrote {payload['report']}")
     return 0

@@ -33,6 +33,7 @@ from planning_core.training.library import (
     list_cases,
 )
 from planning_core.training.logbook import collect_logbook, write_logbook
+from planning_core.training.outcomes import list_outcomes, write_outcomes_csv
 
 #: ``cryoplan library import samples`` imports every sample case.
 ALL_SAMPLES = "samples"
@@ -142,6 +143,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_library_option(logbook)
     add_json_flag(logbook)
     logbook.set_defaults(handler=run_logbook)
+
+    outcomes = actions.add_parser(
+        "outcomes",
+        help="ablation outcomes recorded by `cryoplan confirm --post --record` (predicted "
+        "against actual zone, for calibrating the probe models)",
+    )
+    outcomes.add_argument("--csv", type=Path, metavar="FILE", help="also write them as CSV")
+    add_library_option(outcomes)
+    add_json_flag(outcomes)
+    outcomes.set_defaults(handler=run_outcomes)
+
+
+def run_outcomes(args: argparse.Namespace) -> int:
+    with open_library(args.library) as connection:
+        outcomes = list_outcomes(connection)
+    if args.csv is not None:
+        print(f"wrote {write_outcomes_csv(outcomes, args.csv)}")
+    if args.json:
+        print_json([outcome.as_dict() for outcome in outcomes])
+        return 0
+    if not outcomes:
+        print("No outcomes recorded; record one with `cryoplan confirm PLAN --post DIR --record`.")
+    for o in outcomes:
+        print(
+            f"{o.recorded_at[:16]}  {o.organ_site or '-':<8} {','.join(o.probe_models):<24} "
+            f"{o.protocol:<12} predicted {o.predicted_volume_ml:6.1f} ml, actual "
+            f"{o.actual_volume_ml:6.1f} ml, residual {o.mean_signed_residual_mm:+.1f} mm, "
+            f"Dice {o.dice:.2f}, MAM {o.minimal_ablative_margin_mm:+.1f} mm  {o.plan_path}"
+        )
+    return 0
 
 
 def _progress() -> StderrProgress:

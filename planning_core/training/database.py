@@ -121,8 +121,33 @@ _V4 = (
 )
 
 
+# Ablation outcomes: what a plan predicted and what the post-ablation CT showed, one row per
+# plan and post-ablation series (planning_core.training.outcomes).
+_V5 = (
+    """CREATE TABLE outcomes (
+        id INTEGER PRIMARY KEY,
+        plan_sha256 TEXT NOT NULL,
+        post_series_uid TEXT NOT NULL,
+        plan_path TEXT NOT NULL,
+        organ_site TEXT,
+        probe_models TEXT NOT NULL,
+        protocol TEXT NOT NULL,
+        lethal_isotherm_c REAL NOT NULL,
+        predicted_volume_ml REAL NOT NULL,
+        actual_volume_ml REAL NOT NULL,
+        mean_signed_residual_mm REAL NOT NULL,
+        dice REAL NOT NULL,
+        best_matching_isotherm_c REAL,
+        minimal_ablative_margin_mm REAL NOT NULL,
+        registration_method TEXT NOT NULL,
+        recorded_at TEXT NOT NULL,
+        UNIQUE (plan_sha256, post_series_uid)
+    )""",
+)
+
+
 #: Schema steps in order: the statements of ``MIGRATIONS[n]`` turn version ``n`` into ``n + 1``.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4, _V5)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -661,9 +661,7 @@ def import_exported_case(
     """
     folder = Path(folder)
     manifest_path = folder / EXPORT_MANIFEST
-    manifest = read_json_file(
-        manifest_path, what="exported case manifest", error=LibraryError
-    )
+    manifest = read_json_file(manifest_path, what="exported case manifest", error=LibraryError)
     try:
         if not isinstance(manifest, dict):
             raise ValueError("it holds no JSON object")
@@ -696,9 +694,7 @@ def import_exported_case(
                 "export the case again from a library where it was evaluated."
             )
         author = manifest.get("reference_author") or OPTIMIZER_AUTHOR
-        reference = _StagedReference(
-            plan, str(author).strip() or OPTIMIZER_AUTHOR, grid_mm
-        )
+        reference = _StagedReference(plan, str(author).strip() or OPTIMIZER_AUTHOR, grid_mm)
     return _import(
         connection, image, labels,
         case_id=new_id, title=str(manifest.get("title", "")) or None,

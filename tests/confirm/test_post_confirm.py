@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -10,6 +12,7 @@ import numpy as np
 import pytest
 from post_case import GEOMETRY, IDENTITY, build_post_case, grid_lps
 
+from planning_core.cli import main
 from planning_core.confirm.margin import analyze_margin
 from planning_core.confirm.post import confirm_post
 from planning_core.errors import PlanningError
@@ -20,6 +23,13 @@ from planning_core.imaging.loader import load_image
 from planning_core.imaging.volume import Volume
 from planning_core.imaging.volume_io import write_label_map
 from planning_core.report.confirmation_pdf import write_confirmation_pdf
+from planning_core.training.database import open_library
+from planning_core.training.outcomes import (
+    list_outcomes,
+    outcome_of,
+    record_outcome,
+    write_outcomes_csv,
+)
 
 
 @pytest.fixture(scope="module")
@@ -127,3 +137,39 @@ def test_a_zone_drawn_by_hand_serves_where_the_segmentation_cannot(case, confirm
     assert result.margin.minimal_margin_mm == pytest.approx(truth.minimal_margin_mm, abs=0.01)
     zone = json.loads(json.dumps(result.to_json()))["ablation_zone"]
     assert zone["zone_hu"] < -50.0 and zone["source"].startswith("edited label map")
+
+
+def test_the_outcome_is_recorded_once_per_plan_and_series_and_exported(confirmed, tmp_path, capsys):
+    outcome = outcome_of(confirmed)
+    comparison = confirmed.plan_vs_result
+    assert outcome.dice == pytest.approx(comparison.dice, abs=1e-3)
+    assert outcome.actual_volume_ml == pytest.approx(comparison.actual_volume_ml, abs=1e-3)
+    assert outcome.probe_models == tuple(p.model_id for p in confirmed.plan.probes)
+    assert outcome.post_series_uid
+    with open_library(tmp_path / "library.sqlite3") as connection:
+        record_outcome(connection, outcome)
+        # Confirming the same plan on the same series again replaces its row.
+        record_outcome(connection, dataclasses.replace(outcome, dice=0.5))
+        stored = list_outcomes(connection)
+    assert len(stored) == 1 and stored[0].dice == 0.5
+    assert stored[0].protocol == confirmed.plan.protocol
+    assert main(["library", "outcomes", "--library", str(tmp_path / "library.sqlite3"),
+                 "--csv", str(tmp_path / "cli.csv")]) == 0  # fmt: skip
+    assert "predicted" in capsys.readouterr().out
+    assert (tmp_path / "cli.csv").read_text(encoding="utf-8").count("\n") == 2
+    path = write_outcomes_csv(stored, tmp_path / "outcomes.csv")
+    rows = list(csv.DictReader(path.open(encoding="utf-8")))
+    assert rows[0]["probe_models"] == ";".join(outcome.probe_models)
+    assert float(rows[0]["volume_residual_ml"]) == pytest.approx(
+        outcome.actual_volume_ml - outcome.predicted_volume_ml, abs=1e-3
+    )
+
+
+def test_record_is_refused_with_intra(case, tmp_path, capsys):
+    code = main(
+        ["confirm", str(case.plan_path), "--intra", str(case.post_dir), "--record",
+         "--library", str(tmp_path / "l.sqlite3")]
+    )  # fmt: skip
+    assert code == 2
+    assert "--record" in capsys.readouterr().err
+    assert not (tmp_path / "l.sqlite3").exists()

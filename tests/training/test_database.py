@@ -76,7 +76,7 @@ def test_v1_file_is_upgraded_keeping_its_rows(tmp_path):
     old.commit()
     old.close()
     connection = connect(path)
-    assert schema_version(connection) == SCHEMA_VERSION == 4
+    assert schema_version(connection) == SCHEMA_VERSION == 5
     case = connection.execute("SELECT * FROM cases").fetchone()
     assert case["title"] == "Kidney" and case["description"] == ""
     assert case["difficulty"] is None and case["reference_plan_path"] is None
