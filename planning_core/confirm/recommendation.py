@@ -38,6 +38,12 @@ from planning_core.confirm.as_placed import (
 from planning_core.imaging.geometry import Geometry
 from planning_core.imaging.labels import LabelMap
 from planning_core.imaging.volume import Volume
+from planning_core.planning.approach import (
+    Approach,
+    approach_for_case,
+    approach_of_record,
+    reasons_for,
+)
 from planning_core.planning.evaluate import case_body_mask
 from planning_core.planning.field_resample import resample_field
 from planning_core.planning.metrics import BODY_TEMPERATURE_C, margin_zone_mask
@@ -327,6 +333,14 @@ def _tilted(direction: NDArray[np.float64]) -> list[NDArray[np.float64]]:
     return tilted
 
 
+def added_probe_approach(plan: Plan, volume: Volume, body_mask: NDArray[np.bool_]) -> Approach:
+    """The approach rules an added probe obeys: the plan's record when it has one (what
+    the planner applied), else the rules of the case read afresh (position from the CT)."""
+    if plan.approach is not None:
+        return approach_of_record(plan.approach)
+    return approach_for_case(volume, body_mask=body_mask)
+
+
 def _added_probe(
     plan: Plan,
     options: _Options,
@@ -356,6 +370,7 @@ def _added_probe(
         options.label_map, settings, body_mask=case_body_mask(options.volume, options.label_map),
         target_label=plan.target_label, volume=options.volume,
     )  # fmt: skip
+    approach = added_probe_approach(plan, options.volume, context.body_mask)
     label = f"P{len(plan.probes) + 1}"
     chosen: tuple[PlannedProbe, tuple[str, ...]] | None = None
     for direction in _tilted(mean_direction):
@@ -364,9 +379,13 @@ def _added_probe(
         if report.skin_entry_lps_mm is None:
             continue
         probe = PlannedProbe(model.id, tip, report.skin_entry_lps_mm, label=label)
-        if chosen is None or (report.acceptable and chosen[1]):
-            chosen = (probe, report.problems)
-        if report.acceptable:
+        # The planned probes' rules hold for an added one: not from the table side, the
+        # handle inside the gantry, the position's angle limits.
+        flags = approach.probe_refusals([probe.entry_lps_mm], [probe.tip_lps_mm])[0]
+        problems = (*report.problems, *reasons_for(int(flags)))
+        if chosen is None or (not problems and chosen[1]):
+            chosen = (probe, problems)
+        if not problems:
             break
     if chosen is None:
         return None

@@ -47,6 +47,14 @@ from planning_core.confirm.visible_ice import (
 from planning_core.errors import ConfirmationError, InvalidParameterError
 from planning_core.imaging.geometry import Geometry
 from planning_core.imaging.volume import Volume
+from planning_core.planning.approach import (
+    DOWN_SIDE,
+    REFUSAL_REASONS,
+    Approach,
+    ApproachRules,
+    record_approach,
+)
+from planning_core.planning.plan_approach import PositionReading
 from planning_core.planning.settings import PlanSettings
 from planning_core.report.intra_confirmation_pdf import write_intra_confirmation_pdf
 from planning_core.thermal.protocol import parse_protocol
@@ -325,3 +333,30 @@ def test_unfrozen_soft_tissue_beside_ice_in_lung_is_not_ice():
         Volume(voxels, lung.geometry, "CT"), _segments(placed_shafts(), active=(5.0, 25.0))
     )
     assert seen.volume_ml == pytest.approx(ellipsoid_volume_ml(radii), rel=0.15)
+
+
+def test_an_added_probe_obeys_the_plans_approach_rules(confirmed, planning):
+    # The table on the side the probes came in from (as if the patient lay on it): the
+    # added probe, entering near the placed ones, lies on the table side. It is listed with
+    # that refusal and never recommended.
+    volume, labels = planning
+    plan = confirmed.as_placed
+    outward = -np.mean([p.direction_lps for p in plan.probes], axis=0)
+    down = np.zeros(3)
+    down[np.argmax(np.abs(outward))] = np.sign(outward[np.argmax(np.abs(outward))])
+    body = labels.voxels != 0
+    points = volume.geometry.index_to_lps(np.argwhere(body)[:, ::-1].astype(float))
+    approach = Approach(
+        position=PositionReading(None, "absent"), down_lps=down,
+        table_top_mm=float(np.max(points @ down)), table_source="image",
+        bore_axis_lps_mm=points.mean(axis=0), rules=ApproachRules(),
+    )  # fmt: skip
+    plan = dataclasses.replace(plan, approach=record_approach(approach))
+    result = recommend(
+        plan, volume, labels, elapsed_s=300.0,
+        proceed_dose_c=confirmed.prediction.min_temperature_c,
+        proceed_geometry=confirmed.prediction.geometry,
+    )  # fmt: skip
+    added = {o.kind: o for o in result.options}["add_probe"]
+    assert REFUSAL_REASONS[DOWN_SIDE] in added.path_problems
+    assert result.chosen.kind != "add_probe"

@@ -14,6 +14,7 @@ from cryoplan_samples.confirmation import (
 
 from planning_core.errors import InvalidParameterError
 from planning_core.imaging.loader import load_image
+from planning_core.planning.approach import approach_of_record
 from planning_core.planning.case_files import load_plan_case
 from planning_core.planning.plan_json import load_plan
 
@@ -52,6 +53,13 @@ def test_the_plan_opens_on_the_sample_case(intra) -> None:
         ijk = labels.geometry.lps_to_nearest_index(samples)
         assert tumor[ijk[:, 2], ijk[:, 1], ijk[:, 0]].any(), probe.label
     assert [p["plan_probe"] for p in case.truth["placed_probes"]] == [p.label for p in plan.probes]
+    # The prone patient's probes come from the back, as the planner's rules have it: none
+    # from the table side, every handle inside the gantry bore.
+    assert plan.settings.patient_position == "HFP" and plan.approach is not None
+    refusals = approach_of_record(plan.approach).probe_refusals(
+        [p.entry_lps_mm for p in plan.probes], [p.tip_lps_mm for p in plan.probes]
+    )
+    assert not refusals.any()
 
 
 def test_placed_probes_are_metal_on_the_follow_up_ct(intra) -> None:

@@ -183,6 +183,34 @@ class ConfirmLogic:
             self._cancelled = True  # a cancelled task delivers neither result nor error
             self._set_note("Cancelling…")
 
+    @property
+    def can_edit_as_placed(self) -> bool:
+        """A confirmation during the freeze is at hand and nothing runs."""
+        return isinstance(self.result, IntraRun) and not self.running
+
+    def edit_as_placed(self) -> None:
+        """Make the probes as placed (found on the intra-procedural CT) the session's plan.
+
+        Undoable: undo brings the plan back. The probes are then corrected by
+        dragging a tip or entry in the views, as any plan's probes, and the
+        metrics are computed again for the probes where they really are.
+
+        Raises
+        ------
+        ConfirmationError
+            When no confirmation during the freeze is at hand.
+        """
+        if not isinstance(self.result, IntraRun):
+            raise ConfirmationError(
+                "confirm the plan on a CT taken during the freeze first (Confirm step)."
+            )
+        self.session.document.set_plan(self.result.result.as_placed, text="Probes as placed")
+        self.session.focus_on_plan()
+        self._set_note(
+            "The plan now holds the probes as placed (Edit > Undo restores the plan): drag a "
+            "tip or an entry to correct a probe; the metrics follow."
+        )
+
     def save_pdf(self, path: str | Path, *, on_done: Callable[[Path], None]) -> TaskHandle:
         """Write the report of the kept result to ``path`` in a worker; ``on_done(path)`` after.
 

@@ -145,3 +145,27 @@ def test_a_practice_disables_the_confirm_step(confirmed_window):
     finally:
         window.mode.set(Mode.PLANNING)
     assert window.panels["confirm"].isEnabled()
+
+
+def test_the_probes_as_placed_become_the_plan_to_correct_and_undo_restores_it(
+    confirmed_window,
+):
+    window = confirmed_window
+    panel = window.panels["confirm"]
+    document = window.session.document
+    planned = document.plan
+    placed = window.logic.confirm.result.result.as_placed
+    assert panel.edit_placed_button.isEnabled()
+    panel.edit_placed_button.click()
+    try:
+        assert [p.tip_lps_mm for p in document.plan.probes] == [p.tip_lps_mm for p in placed.probes]
+        assert "drag" in panel.progress_note.text()
+        # A detection corrected by dragging its tip, as any probe is moved.
+        tip = np.asarray(placed.probes[0].tip_lps_mm) + np.array([0.0, 0.0, 2.0])
+        document.move_probe(0, tip_lps_mm=tip, dragging=True)
+        document.end_drag()
+        assert np.allclose(document.plan.probes[0].tip_lps_mm, tip)
+    finally:
+        while document.plan is not planned and document.history.undo():
+            pass
+    assert document.plan is planned

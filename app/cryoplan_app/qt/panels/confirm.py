@@ -342,7 +342,17 @@ class ConfirmPanel(QWidget):
         self.overlay_legend = note()
         self.pdf_button = QPushButton("Save confirmation PDF…")
         self.pdf_button.clicked.connect(self.choose_pdf_file)
-        self.probe_box = group("Placed probes against the plan (planning frame)", self.probe_table)
+        self.edit_placed_button = QPushButton("Edit probes as placed")
+        self.edit_placed_button.setToolTip(
+            "Make the probes found on this CT the plan (undo restores it), to correct a "
+            "detection by dragging its tip or entry; the metrics follow."
+        )
+        self.edit_placed_button.clicked.connect(self.edit_as_placed)
+        self.probe_box = group(
+            "Placed probes against the plan (planning frame)",
+            self.probe_table,
+            self.edit_placed_button,
+        )
         self.ice_box = group("Visible against predicted ice", self.ice_table)
         self.recommendation_box = group(
             "Recommendation", self.recommendation_table, self.option_table
@@ -428,9 +438,16 @@ class ConfirmPanel(QWidget):
         self._show_running()
         self._show_result()
 
+    def edit_as_placed(self) -> None:
+        try:
+            self.confirm.edit_as_placed()
+        except PlanningError as error:
+            self.context.errors.show_error(error)
+
     def _show_running(self) -> None:
         running = self.confirm.running
         self.run_button.setEnabled(not running and self.session.case is not None)
+        self.edit_placed_button.setEnabled(self.confirm.can_edit_as_placed)
         self.cancel_button.setEnabled(running)
         if running and self.progress.isHidden():
             self.progress.setValue(0)
