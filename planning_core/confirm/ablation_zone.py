@@ -34,6 +34,7 @@ label tools can edit.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -46,6 +47,9 @@ from planning_core.planning.masks import bounding_box
 from planning_core.progress import CancelToken, ProgressCallback
 
 ZONE_LABEL = "ablation_zone"
+#: What the zone stands out against: enhancing parenchyma, or aerated lung.
+ENHANCING_TISSUE = "enhancing tissue"
+AERATED_LUNG = "aerated lung"
 #: Radius of the balls around seeds where the zone's own intensity is read.
 SEED_BALL_MM = 3.0
 #: Ring outside the core region where the tissues beside the zone are read (from just
@@ -93,6 +97,11 @@ class AblationZone:
         Its volume.
     zone_hu, parenchyma_hu, threshold_hu : float
         The intensities read from the image and the boundary level between them.
+    beside : str
+        What ``parenchyma_hu`` is: the tissue the zone stands out against.
+    edge_estimated : bool
+        Part of the zone's edge could not be seen and was estimated (in the lung,
+        where the tumor reaches aerated lung: ablated and viable tumor read alike).
     warnings : tuple of str
         Problems worth a look (edit the zone when they apply).
     """
@@ -103,12 +112,16 @@ class AblationZone:
     parenchyma_hu: float
     threshold_hu: float
     warnings: tuple[str, ...] = ()
+    beside: str = ENHANCING_TISSUE
+    edge_estimated: bool = False
 
     def to_json(self) -> dict[str, object]:
         return {
             "volume_ml": round(self.volume_ml, 3),
             "zone_hu": round(self.zone_hu, 1),
             "parenchyma_hu": round(self.parenchyma_hu, 1),
+            "beside": self.beside,
+            "edge_estimated": self.edge_estimated,
             "threshold_hu": round(self.threshold_hu, 1),
             "warnings": list(self.warnings),
         }
@@ -259,6 +272,7 @@ def _zone_in(
     geometry: Geometry,
     levels_hu: tuple[float, float, float],
     warnings: list[str],
+    beside: str = ENHANCING_TISSUE,
 ) -> AblationZone:
     """The zone found as ``region`` in ``box``, on the whole grid, with its levels
     (zone, tissue beside, threshold)."""
@@ -272,6 +286,7 @@ def _zone_in(
         parenchyma_hu=parenchyma_hu,
         threshold_hu=threshold_hu,
         warnings=tuple(warnings),
+        beside=beside,
     )
 
 
@@ -401,6 +416,7 @@ def segment_lung_ablation_zone(
             "check the registration or draw the zone by hand."
         )
     warnings = []
+    exposed = False
     if tumor is not None:
         # Tumor outside the dense region (ground glass of a part-solid tumor) is seen as
         # viable: only aerated lung proper leaves the zone's edge unseen.
@@ -428,7 +444,8 @@ def segment_lung_ablation_zone(
             "is measured to the lung's edge; check it on the images."
         )
     step(1.0, "Ablation zone ready")
-    return _zone_in(region, box, geometry, (zone_hu, lung_hu, threshold_hu), warnings)
+    zone = _zone_in(region, box, geometry, (zone_hu, lung_hu, threshold_hu), warnings, AERATED_LUNG)
+    return dataclasses.replace(zone, edge_estimated=exposed)
 
 
 def _split_tumor(

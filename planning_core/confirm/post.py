@@ -397,6 +397,7 @@ def _edited_zone(
         parenchyma_hu=parenchyma_hu,
         threshold_hu=threshold_hu,
         warnings=(),
+        beside=segmented.beside if segmented is not None else "tissue around it",
     )
 
 

@@ -179,6 +179,8 @@ def _verdict(result: PostConfirmation, styles: dict) -> Table:
         f"{result.options.shell_mm:g} mm covered "
         f"{escape_markup(format_coverage_percent(result.margin.shell_coverage_percent))}"
     )
+    if result.zone.edge_estimated:
+        text += "<br/>(margin estimated where the tumor reaches aerated lung: see the warnings)"
     table = Table([[Paragraph(text, styles["verdict"])]], colWidths=[TEXT_WIDTH])
     table.setStyle(
         TableStyle(
@@ -228,7 +230,7 @@ def _figure_rows(result: PostConfirmation) -> list[list[str]]:
         ["Ablation zone volume", format_volume_ml(margin.zone_volume_ml)],
         [
             "Ablation zone found",
-            f"{result.zone_source}; zone {result.zone.zone_hu:.0f} HU, enhancing tissue "
+            f"{result.zone_source}; zone {result.zone.zone_hu:.0f} HU, {result.zone.beside} "
             f"{result.zone.parenchyma_hu:.0f} HU, edge at {result.zone.threshold_hu:.0f} HU",
         ],
         ["Registration", f"{registration.method}: {registration.quality.message}"],

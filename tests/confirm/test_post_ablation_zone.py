@@ -131,6 +131,7 @@ def test_the_lung_zone_is_the_halo_denser_than_the_aerated_lung():
     zone = segment_lung_ablation_zone(lung_ct(), GEOMETRY, SEEDS, lung=LUNG, tumor=TUMOR)
     assert dice(zone.mask, ZONE) > 0.9
     assert zone.parenchyma_hu == pytest.approx(-850.0, abs=20.0)
+    assert not zone.edge_estimated
     measured = analyze_margin(TUMOR, zone.mask, GEOMETRY)
     truth = analyze_margin(TUMOR, ZONE, GEOMETRY)
     assert measured.minimal_margin_mm == pytest.approx(truth.minimal_margin_mm, abs=0.5)
@@ -146,6 +147,8 @@ def test_tumor_reaching_aerated_lung_is_an_incomplete_ablation_said_so():
         lung_ct(tumor_center=centre), GEOMETRY, SEEDS, lung=LUNG, tumor=tumor
     )
     assert any("aerated lung" in w and "estimate" in w for w in zone.warnings)
+    assert zone.edge_estimated and zone.beside == "aerated lung"
+    assert zone.to_json()["edge_estimated"] is True
     measured = analyze_margin(tumor, zone.mask, GEOMETRY)
     truth = analyze_margin(tumor, ZONE, GEOMETRY)
     assert truth.minimal_margin_mm < -2.0

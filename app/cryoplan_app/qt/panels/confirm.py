@@ -172,8 +172,13 @@ def post_rows(result: PostConfirmation) -> Rows:
     """Margin, shell coverage, category, zone, and the plan against the result."""
     margin = result.margin
     counted = margin.counted_margin_mm
+    estimated = " (estimated where the tumor reaches aerated lung)"
     rows = [
-        ("Minimal ablative margin", _mm(result.minimal_margin_mm, signed=True)),
+        (
+            "Minimal ablative margin",
+            _mm(result.minimal_margin_mm, signed=True)
+            + (estimated if result.zone.edge_estimated else ""),
+        ),
         ("Category", margin.category.value.replace(">=", "≥")),
         (
             "Reference",
