@@ -264,7 +264,14 @@ def confirm_intra(
     warnings.extend(prediction.warnings)
     if progress is not None:
         progress(0.6, "Segmenting the visible ice")
-    visible = segment_visible_ice(intra, freezing_segments(plan, shafts, placed))
+    visible = segment_visible_ice(
+        intra,
+        freezing_segments(plan, shafts, placed),
+        # The tissue before the freeze, through the registration.
+        before_hu=lambda points: planning.values_at_lps(
+            registration.follow_up_to_planning_lps(points)
+        ),
+    )
     comparison = compare_with_prediction(
         visible,
         registration.follow_up_to_planning_lps,

@@ -67,6 +67,14 @@ AERATED_LUNG_HU = -500.0
 ICE_CEILING_HU = 30.0
 
 
+#: Tissue this far from the ice level before the freeze (HU: water-like tissue such as
+#: cyst fluid, urine or bile) is too near it to be told from ice by the level between the
+#: ice and the surrounding tissue, yet far enough that freezing visibly moves it: such a
+#: voxel that reads nearer its own former level than the ice level did not freeze. Nearer
+#: than the first figure, the change is lost in the noise and the common rule stands.
+ICE_LIKE_BEFORE_HU = (20.0, 45.0)
+
+
 @dataclass(frozen=True)
 class ShaftSegment:
     """The freezing part of a detected shaft, in the CT's LPS frame (mm)."""
@@ -147,6 +155,7 @@ def segment_visible_ice(
     segments: Sequence[ShaftSegment],
     *,
     min_contrast_hu: float = MIN_CONTRAST_HU,
+    before_hu: Callable[[NDArray[np.float64]], NDArray[np.floating]] | None = None,
 ) -> VisibleIce:
     """Segment the ice around the freezing segments of the detected shafts.
 
@@ -162,6 +171,12 @@ def segment_visible_ice(
         Freezing segments of the placed probes, in the CT's frame.
     min_contrast_hu : float
         Least difference between tissue and ice accepted as visible ice.
+    before_hu : callable, optional
+        The same tissue before the freeze: HU of the planning CT at points
+        ``(n, 3)`` given in this CT's frame (through the registration). Tissue
+        that read like ice already before the freeze (cyst fluid, urine, bile:
+        near water density) and reads the same now is not ice; without it such
+        tissue next to the ice is counted as ice.
 
     Returns
     -------
@@ -194,6 +209,12 @@ def segment_visible_ice(
     # is not known yet (the mode: streaks lie in the tails).
     tissue_hu = _mode_hu(smooth[usable & (np.abs(smooth - ice_hu) >= min_contrast_hu)])
     ball = _ball(OPENING_RADIUS_MM, spacing)
+    # Water-like tissue that kept its level before the freeze is no ice.
+    unchanged = (
+        np.zeros(geometry.shape, dtype=bool)
+        if before_hu is None
+        else _unchanged_ice_like(smooth, _before_freeze(before_hu, geometry), ice_hu)
+    )
     grown = core.copy()
     for round_index in range(3):
         if round_index > 0:  # then the tissue level is read just outside the ice found
@@ -204,18 +225,14 @@ def segment_visible_ice(
             tissue_hu = _mode_hu(smooth[shell])
         if not (abs(tissue_hu - ice_hu) >= min_contrast_hu):  # NaN too
             break
-        grown = (
-            _grow(
-                _iceness(smooth, ice_hu, tissue_hu), core, ball, _far_side_band(ice_hu, tissue_hu)
-            )
-            & reach
-        )
+        iceness = np.where(unchanged, 1.0, _iceness(smooth, ice_hu, tissue_hu))
+        grown = _grow(iceness, core, ball, _far_side_band(ice_hu, tissue_hu)) & reach
     if not (abs(tissue_hu - ice_hu) >= min_contrast_hu):
         return VisibleIce(
             empty, geometry, 0.0, ice_hu, tissue_hu, np.zeros((0, 3)),
             f"no ice unlike the tissue by {min_contrast_hu:g} HU around the probes",
         )  # fmt: skip
-    iceness = _iceness(smooth, ice_hu, tissue_hu)
+    iceness = np.where(unchanged, 1.0, _iceness(smooth, ice_hu, tissue_hu))
     # The edge is the halfway level of the smoothed image near the grown ice; elsewhere
     # (and in tissue on the far side of the ice level, such as fat) the field is tissue,
     # and deep inside the ice it is ice, so that streaks leave no bubbles in the surface.
@@ -238,6 +255,25 @@ def segment_visible_ice(
 def _iceness(smooth: NDArray[np.floating], ice_hu: float, tissue_hu: float) -> NDArray[np.floating]:
     """0 at the ice level, 1 at the tissue level, whichever is brighter."""
     return (smooth - ice_hu) / (tissue_hu - ice_hu)
+
+
+def _before_freeze(
+    before_hu: Callable[[NDArray[np.float64]], NDArray[np.floating]], geometry: Geometry
+) -> NDArray[np.float32]:
+    """The tissue before the freeze on ``geometry``, smoothed as the image is."""
+    values = np.asarray(before_hu(_voxel_lps(geometry).reshape(-1, 3)), dtype=np.float32)
+    values = ndimage.median_filter(values.reshape(geometry.shape), size=(1, 5, 5))
+    return ndimage.gaussian_filter(values, sigma=0.7)
+
+
+def _unchanged_ice_like(
+    smooth: NDArray[np.floating], before: NDArray[np.float32], ice_hu: float
+) -> NDArray[np.bool_]:
+    """Water-like voxels (:data:`ICE_LIKE_BEFORE_HU`) that read nearer their level before
+    the freeze than the ice level: they did not freeze."""
+    apart = np.abs(before - ice_hu)
+    water_like = (apart >= ICE_LIKE_BEFORE_HU[0]) & (apart <= ICE_LIKE_BEFORE_HU[1])
+    return water_like & (np.abs(smooth - before) < np.abs(smooth - ice_hu))
 
 
 def _far_side_band(ice_hu: float, tissue_hu: float) -> float:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy import ndimage
 
 from planning_core.errors import InvalidParameterError
 from planning_core.imaging.geometry import Geometry
@@ -63,6 +64,17 @@ class Volume:
             )
         i, j, k = (int(v) for v in ijk)
         return float(self.voxels[k, j, i])
+
+    def values_at_lps(
+        self, lps_mm: NDArray[np.float64], *, outside: float = np.nan
+    ) -> NDArray[np.float32]:
+        """Trilinear values at LPS points ``(n, 3)``; ``outside`` for points beyond the grid."""
+        points = np.asarray(lps_mm, dtype=np.float64).reshape(-1, 3)
+        kji = self.geometry.lps_to_index(points)[:, ::-1].T
+        return ndimage.map_coordinates(
+            np.asarray(self.voxels, dtype=np.float32), kji, order=1, mode="constant",
+            cval=outside,
+        )  # fmt: skip
 
     def with_voxels(self, voxels: NDArray[np.generic]) -> Volume:
         """A copy of this volume holding other voxels on the same grid."""

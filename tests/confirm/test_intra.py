@@ -152,6 +152,30 @@ def test_visible_ice_volume_is_that_of_the_hypodense_ice(intra):
     assert ice.tissue_hu - ice.ice_hu > 40.0
 
 
+def test_water_like_tissue_that_kept_its_level_is_not_ice():
+    # A cyst (22 HU) in the organ (60 HU) touches the ice (0 HU): by the level between ice
+    # and organ it reads as ice; against the same voxels before the freeze it did not change.
+    shafts = placed_shafts()
+    cyst = np.linalg.norm(grid_points(intra_ct(shafts).geometry) - (0.0, -20.0, 24.0), axis=-1)
+    cyst = cyst <= 10.0
+
+    def with_cyst(volume: Volume, *, frozen: bool) -> Volume:
+        ice = np.abs(volume.voxels) < 40.0  # the phantom's ice (0 HU) with its noise
+        keep = ice if frozen else np.zeros_like(ice)
+        noise = np.random.default_rng(5).normal(0.0, 12.0, volume.shape)
+        voxels = np.where(cyst & ~keep, 22.0 + noise, volume.voxels)
+        return volume.with_voxels(voxels.astype(np.float32))
+
+    intra = with_cyst(intra_ct(shafts), frozen=True)
+    before = with_cyst(intra_ct(shafts, ice_centres_lps_mm=[], streak_hu=0.0), frozen=False)
+    segments = _segments(shafts)
+    truth = ellipsoid_volume_ml(ICE_RADII_MM)
+    plain = segment_visible_ice(intra, segments)
+    judged = segment_visible_ice(intra, segments, before_hu=before.values_at_lps)
+    assert plain.volume_ml > 1.1 * truth  # the cyst counted as ice
+    assert judged.volume_ml == pytest.approx(truth, rel=0.08)
+
+
 def test_ice_brighter_than_aerated_lung_is_found_too():
     radii = (12.0, 16.0, 12.0)  # inside the lung, clear of the chest wall
     lung = intra_ct(
