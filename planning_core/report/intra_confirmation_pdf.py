@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 from reportlab.lib import colors
 from reportlab.lib.units import mm
 from reportlab.pdfgen import canvas
-from reportlab.platypus import Paragraph, Spacer, Table, TableStyle
+from reportlab.platypus import KeepTogether, Paragraph, Spacer, Table, TableStyle
 from scipy import ndimage
 
 from planning_core import __version__
@@ -160,14 +160,21 @@ def _story(
         styled_table(_probe_rows(result), [0.2 * TEXT_WIDTH] + [0.16 * TEXT_WIDTH] * 5, styles),
         Paragraph("Visible and predicted ice", styles["h1"]),
         styled_table(_ice_rows(result), [0.5 * TEXT_WIDTH, 0.5 * TEXT_WIDTH], styles),
-        Paragraph("Axial slice through the tumor", styles["h1"]),
-        png_flowable(
-            _slice_png(result, plan, label_map, intra), TEXT_WIDTH * 0.7, max_height=95 * mm
-        ),
-        Paragraph(
-            "The intra-procedural CT registered to the planning CT. Radiological convention: "
-            "the patient's left on the right, anterior at the top.",
-            styles["small"],
+        # The heading stays with its slice: alone at the foot of a page it reads as missing.
+        KeepTogether(
+            [
+                Paragraph("Axial slice through the tumor", styles["h1"]),
+                png_flowable(
+                    _slice_png(result, plan, label_map, intra),
+                    TEXT_WIDTH * 0.7,
+                    max_height=95 * mm,
+                ),
+                Paragraph(
+                    "The intra-procedural CT registered to the planning CT. Radiological "
+                    "convention: the patient's left on the right, anterior at the top.",
+                    styles["small"],
+                ),
+            ]
         ),
         Paragraph("Registration and warnings", styles["h1"]),
         Paragraph(escape_markup(registration_text), styles["body"]),
