@@ -58,7 +58,7 @@ OptionKind = Literal["proceed", "extend", "add_probe"]
 #: Freeze extensions tried (minutes): few, as each costs a simulation of the protocol.
 EXTENSION_STEPS_MIN = (3.0, 6.0, 10.0, 15.0)
 #: Tilts tried for an added probe whose parallel path is refused (degrees).
-ADD_PROBE_TILTS_DEG = (10.0, 20.0)
+ADD_PROBE_TILTS_DEG = (10.0, 20.0, 30.0)
 #: How far back from the tip the line is followed to find the skin (mm).
 PATH_SEARCH_MM = 250.0
 
