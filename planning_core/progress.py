@@ -70,3 +70,18 @@ def sub_progress(
         progress(start + (stop - start) * clipped, message)
 
     return report
+
+
+def checked_progress(
+    progress: ProgressCallback | None, cancel: CancelToken | None
+) -> ProgressCallback:
+    """A progress callback that first raises when ``cancel`` was cancelled (either may be
+    ``None``): one call per step both reports it and gives the user's cancel its chance."""
+
+    def step(fraction: float, message: str) -> None:
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        if progress is not None:
+            progress(fraction, message)
+
+    return step

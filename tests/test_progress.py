@@ -5,7 +5,7 @@ import threading
 import pytest
 
 from planning_core.errors import InvalidParameterError, OperationCancelledError
-from planning_core.progress import CancelToken, sub_progress
+from planning_core.progress import CancelToken, checked_progress, sub_progress
 
 
 def test_sub_progress_maps_and_clips():
@@ -35,3 +35,15 @@ def test_cancel_from_another_thread():
     assert token.cancelled
     with pytest.raises(OperationCancelledError, match="cancelled"):
         token.raise_if_cancelled()
+
+
+def test_checked_progress_reports_until_cancelled_then_raises_before_reporting():
+    seen: list[tuple[float, str]] = []
+    token = CancelToken()
+    step = checked_progress(lambda f, m: seen.append((f, m)), token)
+    step(0.5, "half")
+    token.cancel()
+    with pytest.raises(OperationCancelledError):
+        step(0.9, "late")
+    assert seen == [(0.5, "half")]
+    checked_progress(None, None)(1.0, "nobody listens")  # both optional

@@ -44,7 +44,7 @@ from scipy import ndimage
 from planning_core.errors import SegmentationError
 from planning_core.imaging.geometry import Geometry
 from planning_core.planning.masks import bounding_box
-from planning_core.progress import CancelToken, ProgressCallback
+from planning_core.progress import CancelToken, ProgressCallback, checked_progress
 
 ZONE_LABEL = "ablation_zone"
 #: What the zone stands out against: enhancing parenchyma, or aerated lung.
@@ -181,7 +181,7 @@ def segment_ablation_zone(
         tissue, or the zone does not differ from the tissue around it.
     """
 
-    step = _stepper(progress, cancel)
+    step = checked_progress(progress, cancel)
 
     step(0.0, "Ablation zone: reading the seeds")
     box, local, smooth = _seed_box(image_hu, geometry, seeds_lps_mm, search_radius_mm)
@@ -252,18 +252,6 @@ def segment_ablation_zone(
         )
     step(1.0, "Ablation zone ready")
     return _zone_in(region, box, geometry, (zone_hu, parenchyma_hu, threshold_hu), warnings)
-
-
-def _stepper(progress: ProgressCallback | None, cancel: CancelToken | None) -> ProgressCallback:
-    """A progress callback that first honours ``cancel``."""
-
-    def step(fraction: float, message: str) -> None:
-        if cancel is not None:
-            cancel.raise_if_cancelled()
-        if progress is not None:
-            progress(fraction, message)
-
-    return step
 
 
 def _zone_in(
@@ -375,7 +363,7 @@ def segment_lung_ablation_zone(
         aerated, or no halo denser than the lung shows.
     """
 
-    step = _stepper(progress, cancel)
+    step = checked_progress(progress, cancel)
 
     step(0.0, "Ablation zone (lung): reading the seeds")
     box, local, smooth = _seed_box(image_hu, geometry, seeds_lps_mm, search_radius_mm)

@@ -65,7 +65,7 @@ from planning_core.planning.metrics import (
 )
 from planning_core.planning.plan import Plan
 from planning_core.planning.plan_json import load_plan
-from planning_core.progress import CancelToken, ProgressCallback, sub_progress
+from planning_core.progress import CancelToken, ProgressCallback, checked_progress, sub_progress
 from planning_core.thermal.result import ICE_EDGE_C
 
 #: Vessel labels the vessel exemption looks at.
@@ -192,11 +192,7 @@ def confirm_post(
     options = options or MarginOptions()
     plan_path, post_ct_path = Path(plan_path), Path(post_ct_path)
 
-    def step(fraction: float, message: str) -> None:
-        if cancel is not None:
-            cancel.raise_if_cancelled()
-        if progress is not None:
-            progress(fraction, message)
+    step = checked_progress(progress, cancel)
 
     step(0.0, "Loading the plan and its case")
     plan = load_plan(plan_path)

@@ -44,7 +44,7 @@ from planning_core.planning.results import (
 )
 from planning_core.planning.settings import PlanGoal
 from planning_core.planning.trajectory import TrajectoryContext
-from planning_core.progress import CancelToken, ProgressCallback
+from planning_core.progress import CancelToken, ProgressCallback, checked_progress
 from planning_core.segmentation.metrics import recist_axes
 from planning_core.thermal.protection import HydrodissectionLayer, displaced_organ
 from planning_core.thermal.result import ICE_EDGE_C
@@ -389,11 +389,7 @@ def compute_plan_metrics(
     settings = plan.settings
     geometry = label_map.geometry
 
-    def step(fraction: float, message: str) -> None:
-        if cancel is not None:
-            cancel.raise_if_cancelled()
-        if progress is not None:
-            progress(fraction, message)
+    step = checked_progress(progress, cancel)
 
     step(0.0, "Sampling the lethal dose on the image grid")
     dose = resample_field(

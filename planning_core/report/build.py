@@ -13,7 +13,7 @@ from planning_core.imaging.labels import LabelMap
 from planning_core.imaging.volume import Volume
 from planning_core.planning.metrics import margin_zone_mask, oar_names
 from planning_core.planning.plan import Plan
-from planning_core.progress import CancelToken, ProgressCallback
+from planning_core.progress import CancelToken, ProgressCallback, checked_progress
 from planning_core.report import figures
 from planning_core.report.content import ReportContent, collect_report_content
 from planning_core.report.pdf import ReportFigures, write_report_pdf
@@ -95,11 +95,7 @@ def render_figures(
 ) -> ReportFigures:
     """Render every report figure as PNG."""
 
-    def step(fraction: float, message: str) -> None:
-        if cancel is not None:
-            cancel.raise_if_cancelled()
-        if progress is not None:
-            progress(fraction, message)
+    step = checked_progress(progress, cancel)
 
     step(0.0, "Drawing the key images")
     key_images = figures.slice_views_png(scene, key_planes(content, scene.volume), columns=2)

@@ -14,7 +14,6 @@ from pathlib import Path
 
 from reportlab.lib import colors
 from reportlab.lib.units import mm
-from reportlab.pdfgen import canvas
 from reportlab.platypus import KeepTogether, Paragraph, Spacer, Table, TableStyle
 
 from planning_core import __version__
@@ -32,19 +31,14 @@ from planning_core.figures import (
     format_volume_ml,
 )
 from planning_core.report.confirmation_figures import margin_map_png, slice_views_png
-from planning_core.report.content import DISCLAIMER, slice_number, source_identifiers
+from planning_core.report.content import slice_number
 from planning_core.report.pdf import (
     FAIL_COLOUR,
-    FONT,
-    FONT_BOLD,
-    GRID_COLOUR,
-    MARGIN,
-    PAGE_HEIGHT,
-    PAGE_WIDTH,
     PASS_COLOUR,
     TEXT_WIDTH,
     WARNING_EDGE,
     escape_markup,
+    follow_up_furniture,
     paragraph_styles,
     png_flowable,
     register_fonts,
@@ -77,36 +71,10 @@ def write_confirmation_pdf(
     register_fonts()
     styles = paragraph_styles()
     when = (now or datetime.datetime.now()).strftime("%Y-%m-%d %H:%M")
-    metadata = result.planning_volume.metadata
-    identity = {
-        "patient_name": str(metadata.get("patient_name", "") or "").replace("^", " ").strip(),
-        "patient_id": str(metadata.get("patient_id", "") or ""),
-        **source_identifiers(result.planning_volume),
-    }
     plan_name = result.plan.name or result.plan_path.stem
-
-    def furniture(page: canvas.Canvas, total: int) -> None:
-        top, left, right = PAGE_HEIGHT - MARGIN, MARGIN, PAGE_WIDTH - MARGIN
-        page.saveState()
-        page.setFont(FONT_BOLD, 10)
-        page.drawString(left, top - 4 * mm, identity["patient_name"] or "unknown")
-        page.setFont(FONT, 8)
-        page.drawString(
-            left,
-            top - 8.5 * mm,
-            f"ID {identity['patient_id'] or 'unknown'}   "
-            f"Born {identity.get('birth_date', '') or 'unknown'}",
-        )
-        page.drawRightString(right, top - 4 * mm, f"Report {when}")
-        page.drawString(left, top - 13.5 * mm, f"Plan: {plan_name}   cryoplan {__version__}")
-        page.setStrokeColor(GRID_COLOUR)
-        page.line(left, top - 15.5 * mm, right, top - 15.5 * mm)
-        page.line(left, MARGIN + 6 * mm, right, MARGIN + 6 * mm)
-        page.setFont(FONT, 7.5)
-        page.drawString(left, MARGIN + 2 * mm, f"cryoplan {__version__}   {DISCLAIMER}")
-        page.drawRightString(right, MARGIN + 2 * mm, f"Page {page.getPageNumber()} of {total}")
-        page.restoreState()
-
+    furniture = follow_up_furniture(
+        result.planning_volume, plan_name=plan_name, when=when, software=f"cryoplan {__version__}"
+    )
     story = _story(result, styles)
     return write_story_pdf(
         story,

@@ -61,7 +61,7 @@ from planning_core.imaging.volume import Volume
 from planning_core.planning.field_resample import resample_field
 from planning_core.planning.metrics import MARGIN_SHELL, margin_zone_mask, oar_names
 from planning_core.planning.plan import Plan
-from planning_core.progress import CancelToken, ProgressCallback
+from planning_core.progress import CancelToken, ProgressCallback, checked_progress
 from planning_core.report import figures
 from planning_core.report.build import ReportOutput, build_scene, key_planes
 from planning_core.report.slices import DoseField, SlicePlane, direction_letter, probe_planes
@@ -196,11 +196,7 @@ def export_plan_dicom(
         burned-in annotation or a folder that already holds files.
     """
 
-    def step(fraction: float, message: str) -> None:
-        if cancel is not None:
-            cancel.raise_if_cancelled()
-        if progress is not None:
-            progress(fraction, message)
+    step = checked_progress(progress, cancel)
 
     reference = reference_dataset(volume)
     folder = Path(folder)

@@ -19,7 +19,6 @@ from matplotlib.lines import Line2D
 from numpy.typing import NDArray
 from reportlab.lib import colors
 from reportlab.lib.units import mm
-from reportlab.pdfgen import canvas
 from reportlab.platypus import KeepTogether, Paragraph, Spacer, Table, TableStyle
 from scipy import ndimage
 
@@ -29,20 +28,14 @@ from planning_core.figures import format_margin_mm
 from planning_core.imaging.labels import LabelMap
 from planning_core.imaging.volume import Volume
 from planning_core.planning.plan import Plan
-from planning_core.report.content import DISCLAIMER
 from planning_core.report.figures import figure_png
 from planning_core.report.pdf import (
     FAIL_COLOUR,
-    FONT,
-    FONT_BOLD,
-    GRID_COLOUR,
-    MARGIN,
-    PAGE_HEIGHT,
-    PAGE_WIDTH,
     PASS_COLOUR,
     TEXT_WIDTH,
     WARNING_EDGE,
     escape_markup,
+    follow_up_furniture,
     paragraph_styles,
     png_flowable,
     register_fonts,
@@ -88,28 +81,10 @@ def write_intra_confirmation_pdf(
     register_fonts()
     styles = paragraph_styles()
     when = (now or datetime.datetime.now()).strftime("%Y-%m-%d %H:%M")
-    metadata = planning.metadata
-    patient = str(metadata.get("patient_name", "") or "").replace("^", " ").strip()
-    patient_id = str(metadata.get("patient_id", "") or "")
     plan_name = plan.name or Path(path).stem
-
-    def furniture(page: canvas.Canvas, total: int) -> None:
-        top, left, right = PAGE_HEIGHT - MARGIN, MARGIN, PAGE_WIDTH - MARGIN
-        page.saveState()
-        page.setFont(FONT_BOLD, 10)
-        page.drawString(left, top - 4 * mm, patient or "unknown")
-        page.setFont(FONT, 8)
-        page.drawString(left, top - 8.5 * mm, f"ID {patient_id or 'unknown'}")
-        page.drawRightString(right, top - 4 * mm, f"Report {when}")
-        page.drawString(left, top - 13.5 * mm, f"Plan: {plan_name}   cryoplan {__version__}")
-        page.setStrokeColor(GRID_COLOUR)
-        page.line(left, top - 15.5 * mm, right, top - 15.5 * mm)
-        page.line(left, MARGIN + 6 * mm, right, MARGIN + 6 * mm)
-        page.setFont(FONT, 7.5)
-        page.drawString(left, MARGIN + 2 * mm, f"cryoplan {__version__}   {DISCLAIMER}")
-        page.drawRightString(right, MARGIN + 2 * mm, f"Page {page.getPageNumber()} of {total}")
-        page.restoreState()
-
+    furniture = follow_up_furniture(
+        planning, plan_name=plan_name, when=when, software=f"cryoplan {__version__}"
+    )
     story = _story(result, plan, planning, label_map, intra, styles)
     return write_story_pdf(
         story, path, draw_furniture=furniture,

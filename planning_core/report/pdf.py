@@ -45,6 +45,7 @@ from planning_core.figures import (
     format_margin_mm,
     format_volume_ml,
 )
+from planning_core.imaging.volume import Volume
 from planning_core.planning.acceptance import AcceptanceCheck
 from planning_core.planning.organ_sites import metrics_site
 from planning_core.report.content import (
@@ -52,6 +53,7 @@ from planning_core.report.content import (
     HeaderInfo,
     ReportContent,
     TargetInfo,
+    source_identifiers,
 )
 
 FONT = "DejaVuSans"
@@ -252,6 +254,39 @@ def numbered_page_canvas(
             super().save()
 
     return PageCanvas
+
+
+def follow_up_furniture(
+    planning: Volume, *, plan_name: str, when: str, software: str
+) -> Callable[[canvas.Canvas, int], None]:
+    """Page header and footer of the confirmation reports: the planning CT's patient
+    (name, ID, birth date), the report time, the plan; the disclaimer and page numbers."""
+    metadata = planning.metadata
+    name = str(metadata.get("patient_name", "") or "").replace("^", " ").strip()
+    patient_id = str(metadata.get("patient_id", "") or "")
+    birth_date = source_identifiers(planning).get("birth_date", "")
+
+    def draw(page: canvas.Canvas, total: int) -> None:
+        top, left, right = PAGE_HEIGHT - MARGIN, MARGIN, PAGE_WIDTH - MARGIN
+        page.saveState()
+        page.setFont(FONT_BOLD, 10)
+        page.drawString(left, top - 4 * mm, name or "unknown")
+        page.setFont(FONT, 8)
+        page.drawString(
+            left, top - 8.5 * mm,
+            f"ID {patient_id or 'unknown'}   Born {birth_date or 'unknown'}",
+        )  # fmt: skip
+        page.drawRightString(right, top - 4 * mm, f"Report {when}")
+        page.drawString(left, top - 13.5 * mm, f"Plan: {plan_name}   {software}")
+        page.setStrokeColor(GRID_COLOUR)
+        page.line(left, top - 15.5 * mm, right, top - 15.5 * mm)
+        page.line(left, MARGIN + 6 * mm, right, MARGIN + 6 * mm)
+        page.setFont(FONT, 7.5)
+        page.drawString(left, MARGIN + 2 * mm, f"{software}   {DISCLAIMER}")
+        page.drawRightString(right, MARGIN + 2 * mm, f"Page {page.getPageNumber()} of {total}")
+        page.restoreState()
+
+    return draw
 
 
 def _draw_furniture(page: canvas.Canvas, header: HeaderInfo, total: int) -> None:
