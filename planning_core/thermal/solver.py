@@ -40,6 +40,7 @@ from planning_core.errors import InvalidParameterError
 from planning_core.progress import CancelToken, ProgressCallback
 from planning_core.thermal.kernels import (
     PARAMETER_COLUMNS,
+    build_chains,
     build_runs,
     interior_sum,
     rkl_step,
@@ -263,8 +264,8 @@ def simulate(
     params = _parameter_table(setup)
     inert = np.array([t.inert for t in setup.tissues], dtype=np.bool_)
     tissue_padded = np.pad(setup.tissue_index, 1, mode="edge")
-    runs = build_runs(tissue_padded, inert)
-    slab_runs = _slab_runs(runs, fields.padded_shape, threads)
+    chains = build_chains(*build_runs(tissue_padded, inert), fields.padded_shape)
+    slab_chains = _slab_chains(chains, fields.padded_shape, threads)
     coupling = ProbeCoupling.build(setup)
     spacing_m = setup.geometry.spacing_mm * 1e-3
     face = (2.0 / spacing_m**2).astype(np.float32)
@@ -320,9 +321,9 @@ def simulate(
             stages = rkl1_stages(step, stiffness, safety=stage_safety)
             rkl_step(
                 fields.h, fields.t, fields.k, fields.t_min, fields.h_current, fields.t_current,
-                np.asarray(rkl1_coefficients(stages)), step, face, *strides, *runs, fields.pads,
+                np.asarray(rkl1_coefficients(stages)), step, face, *strides, *chains, fields.pads,
                 *fields.pad_values, coupling.voxels, coupling.voxel_tissue, density, params,
-                slab_runs,
+                slab_chains,
             )  # fmt: skip
             fields.h_current = (fields.h_current + stages) % 3
             fields.t_current = (fields.t_current + stages) % 2
@@ -385,16 +386,14 @@ def simulate(
     )
 
 
-def _slab_runs(
-    runs: tuple[NDArray[np.uint64], NDArray[np.uint64], NDArray[np.int64]],
-    padded_shape: tuple[int, int, int],
-    threads: int,
+def _slab_chains(
+    chains: tuple[NDArray, ...], padded_shape: tuple[int, int, int], threads: int
 ) -> NDArray[np.int64]:
-    """Span index bounds of ``threads`` slabs of whole k-planes with about equal voxel counts.
+    """Chain index bounds of ``threads`` slabs of whole k-planes with about equal voxel counts.
 
-    Spans never cross planes, so every slab writes its own planes only.
+    Chains never cross planes, so every slab writes its own planes only.
     """
-    start, stop, _ = runs
+    start, stop = chains[0], chains[1]
     plane = start // np.uint64(padded_shape[1] * padded_shape[2])
     voxels_before = np.concatenate([[0], np.cumsum((stop - start).astype(np.int64))])
     # The first span of each plane is a possible cut; take those nearest the equal shares.

@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 
 from planning_core.imaging.geometry import Geometry
 from planning_core.thermal import solver as solver_module
-from planning_core.thermal.kernels import build_runs, rkl_step
+from planning_core.thermal.kernels import build_chains, build_runs, rkl_step
 from planning_core.thermal.setup import SimulationSetup
 from planning_core.thermal.stability import rkl1_coefficients
 from planning_core.thermal.tissues import TissueProperties, load_tissue_library
@@ -125,9 +125,9 @@ def test_step_kernel_matches_numpy_reference(threads: int) -> None:
     start = [a.reshape(padded).astype(np.float64) for a in (fields.h[0], fields.t[0], fields.k[0])]
     tissue_padded = np.pad(setup.tissue_index, 1, mode="edge")
     inert = np.array([t.inert for t in setup.tissues])
-    runs = build_runs(tissue_padded, inert)
-    slab_runs = solver_module._slab_runs(runs, padded, threads)
-    assert len(slab_runs) == threads + 1  # 7 planes: every slab gets planes to update
+    chains = build_chains(*build_runs(tissue_padded, inert), padded)
+    slab_chains = solver_module._slab_chains(chains, padded, threads)
+    assert len(slab_chains) == threads + 1  # 7 planes: every slab gets planes to update
     sources = {(1, 2, 3): -4.0e6, (2, 5, 8): -1.5e6, (4, 0, 0): 2.0e6}
     voxels = np.array([np.ravel_multi_index((k + 1, j + 1, i + 1), padded) for k, j, i in sources])
     stages, step_s = 5, 1.5
@@ -136,8 +136,8 @@ def test_step_kernel_matches_numpy_reference(threads: int) -> None:
     strides = (np.uint64(padded[2]), np.uint64(padded[2] * padded[1]))
     rkl_step(
         fields.h, fields.t, fields.k, fields.t_min, 0, 0, np.asarray(rkl1_coefficients(stages)),
-        step_s, face, *strides, *runs, fields.pads, *fields.pad_values, voxels, source_tissue,
-        np.array(list(sources.values())), solver_module._parameter_table(setup), slab_runs,
+        step_s, face, *strides, *chains, fields.pads, *fields.pad_values, voxels, source_tissue,
+        np.array(list(sources.values())), solver_module._parameter_table(setup), slab_chains,
     )  # fmt: skip
     h_kernel = fields.h[stages % 3].reshape(padded)
     t_kernel = fields.t[stages % 2].reshape(padded)
@@ -180,3 +180,30 @@ def test_spans_cover_exactly_the_updated_voxels_and_row_end_pads() -> None:
     assert not outside[:, :, 1:-1].any()
     assert not outside[[0, -1]].any() and not outside[:, [0, -1]].any()
     assert len(start) < np.count_nonzero(updated) // 3  # spans are long
+
+
+def test_chains_cover_the_spans_and_name_each_voxels_tissue() -> None:
+    setup = _mixed_setup()
+    tissue_padded = np.pad(setup.tissue_index, 1, mode="edge")
+    inert = np.array([t.inert for t in setup.tissues])
+    runs = build_runs(tissue_padded, inert)
+    start, stop, tissue, slots, slot = build_chains(*runs, tissue_padded.shape)
+    flat = tissue_padded.ravel()
+    spans = np.zeros(flat.size, dtype=bool)
+    for a, b in zip(*runs[:2], strict=True):
+        spans[int(a) : int(b)] = True
+    chained = np.zeros(flat.size, dtype=np.int64)
+    for q in range(len(start)):
+        a, b = int(start[q]), int(stop[q])
+        chained[a:b] += 1
+        assert 1 <= slots[q] <= tissue.shape[1]
+        members = spans[a:b]
+        # Every span voxel in the chain is named by its slot; other voxels are row-end pads.
+        assert np.array_equal(tissue[q][slot[a:b][members]], flat[a:b][members])
+        assert set(flat[a:b][members]) == set(tissue[q][: slots[q]])
+    assert chained.max() == 1
+    assert np.array_equal(chained.astype(bool) & spans, spans)  # every span voxel is chained
+    extra = chained.astype(bool) & ~spans
+    i = np.unravel_index(np.flatnonzero(extra), tissue_padded.shape)[2]
+    assert set(i) <= {0, tissue_padded.shape[2] - 1}  # only row-end pads are passed over
+    assert len(start) < len(runs[0])  # spans of several tissues share a chain
