@@ -24,6 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
+from planning_core.imaging.distance import distance_to_background_mm
 from planning_core.imaging.geometry import Geometry
 from planning_core.imaging.volume import Volume
 from planning_core.progress import CancelToken, ProgressCallback
@@ -223,7 +224,7 @@ def _inner(body: NDArray[np.bool_], geometry: Geometry, band_mm: float) -> NDArr
     # Per axial slice: the band lies under the skin, which the slices cut across.
     distance = np.empty(body.shape, dtype=np.float32)
     for k in range(body.shape[0]):
-        distance[k] = ndimage.distance_transform_edt(body[k], sampling=spacing[1:])
+        distance[k] = distance_to_background_mm(body[k], spacing_mm=spacing[1:])
     return distance > band_mm
 
 

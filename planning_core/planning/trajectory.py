@@ -28,6 +28,7 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from planning_core.errors import InvalidParameterError
+from planning_core.imaging.distance import distance_to_background_mm
 from planning_core.imaging.labels import LabelMap
 from planning_core.imaging.volume import Volume
 from planning_core.planning.body import body_mask_from_labels
@@ -271,7 +272,7 @@ class TrajectoryContext:
                 continue
             pad = np.ceil(structure.clearance_mm / spacing_kji).astype(int) + 1
             box = bounding_box(mask, pad)
-            distance = ndimage.distance_transform_edt(~mask[box], sampling=spacing_kji)
+            distance = distance_to_background_mm(~mask[box], spacing_mm=spacing_kji)
             bits[box][distance < structure.clearance_mm] |= flag
         if progress is not None:
             progress(1.0, "Clearance zones ready")
