@@ -21,22 +21,21 @@ the figure to compare optimizer versions by, and the seconds per voxel-stage
 show what the thermal engine delivered in that run.
 
 Threads: ``--threads 1 2`` (the default) plans each case once per thread count
-(``numba.set_num_threads``), which sets how many simulations run side by side
-(:mod:`planning_core.planning.optimizer.parallel`: the robustness samples start
-beside the full verification and share the remaining cores). Each run starts
-with cold surrogate kernels, so the two runs do the same work.
+(``numba.set_num_threads``): the full verification runs on that many threads
+(slabs of planes) and the robustness samples that many side by side
+(:mod:`planning_core.planning.optimizer.parallel`). Each run starts with cold
+surrogate kernels, so the two runs do the same work.
 
 Scaling expectation: the surrogate search, path checks, the path context and
-metrics are single-threaded Python and numpy; the simulations are one thread
-each, and run truly side by side only where the solver's kernels are compiled
-``nogil`` (otherwise the threads take turns and 1 and 2 threads cost the
-same). Two threads overlap the robustness samples (about a fifth of the
-voxel-stages) with the 1-mm verification (about two thirds), so on 2 cores the
-gain is at most the robustness time. On a 16-core workstation the 20 samples
-would spread over 15 threads (about the time of two samples), but the
-verification itself and the serial search stay as they are: expect the same
-gain as on 2 cores plus the faster cores, not eight times less; a further gain
-needs the verification simulation itself split over cores.
+metrics are single-threaded Python and numpy (about half of a case's time once
+the simulations ran on two cores). The 1-mm verification (about two thirds of
+the voxel-stages) runs 1.8 times as fast on two threads of an idle machine and
+keeps scaling with slabs of planes (each thread then updates fewer planes, and
+the stage barrier costs about 0.2-2 ms); the robustness samples (about a fifth)
+scale with the threads until there are fewer samples than threads. On a
+16-core workstation expect the simulations to take a fifth to a tenth of their
+2-core time and the serial part to stay (faster cores aside): the serial part
+then sets the time.
 
 Run: ``python benchmarks/bench_plan.py [CASE ...] [--robustness-samples N]
 [--threads N ...] [--goal lethal-margin|visible-ice]``.

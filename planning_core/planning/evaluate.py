@@ -112,6 +112,7 @@ def simulate_plan(
     spacing_mm: float = 1.0,
     probe_library: ProbeLibrary | Mapping[str, ProbeModel] | None = None,
     margin_mm: float = SIMULATION_MARGIN_MM,
+    threads: int = 1,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> SimulationResult:
@@ -131,6 +132,9 @@ def simulate_plan(
         Where probe models are looked up; the packaged library by default.
     margin_mm : float
         Margin of the simulation box around the freezing segments.
+    threads : int
+        Threads sharing the simulation (slabs of planes, see
+        :func:`planning_core.thermal.solver.simulate`).
     progress, cancel
         Progress callback and cancel token.
     """
@@ -148,6 +152,7 @@ def simulate_plan(
         setup,
         plan.parsed_protocol(),
         isotherms_c=plan.settings.metric_isotherms_c(),
+        threads=threads,
         progress=progress,
         cancel=cancel,
     )
@@ -163,6 +168,7 @@ def evaluate_plan(
     probe_library: ProbeLibrary | Mapping[str, ProbeModel] | None = None,
     context: TrajectoryContext | None = None,
     body_mask: NDArray[np.bool_] | None = None,
+    threads: int = 1,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> PlanEvaluation:
@@ -187,6 +193,8 @@ def evaluate_plan(
         Prepared path analysis (reuse it across evaluations of one case).
     body_mask : ndarray of bool, optional
         Body outline for a new context; :func:`case_body_mask` by default.
+    threads : int
+        Threads sharing the simulation.
     progress, cancel
         Progress callback and cancel token.
 
@@ -209,6 +217,7 @@ def evaluate_plan(
         spacing_mm=spacing_mm,
         probe_library=probe_library,
         margin_mm=box_margin_mm,
+        threads=threads,
         progress=sub_progress(progress, 0.0, 0.8),
         cancel=cancel,
     )

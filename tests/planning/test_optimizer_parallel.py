@@ -1,9 +1,10 @@
 """Independent simulations run side by side: same numbers with any thread count.
 
-The robustness samples of the optimizer's plan start beside its full
-verification (:mod:`planning_core.planning.optimizer.parallel`); these tests
-check that threads never change a result, that a dropped batch stops, and
-that the samples started early are those of the plan that is returned.
+The robustness samples of the optimizer's plan run side by side
+(:mod:`planning_core.planning.optimizer.parallel`) after its full verification,
+which runs on every core; these tests check that threads never change a
+result, that a dropped batch stops, and that the samples are those of the plan
+that is returned.
 """
 
 from __future__ import annotations
@@ -120,7 +121,9 @@ def test_robustness_is_the_same_with_one_or_two_workers(labels):
     assert len(set(runs[0].coverage_percent)) > 1
 
 
-def test_robustness_samples_start_beside_the_verification_of_the_returned_plan(labels, monkeypatch):
+def test_verification_takes_every_core_and_robustness_follows_the_returned_plan(
+    labels, monkeypatch
+):
     events = []
     start, verify = optimize.start_robustness, optimize.evaluate_plan
 
@@ -129,7 +132,7 @@ def test_robustness_samples_start_beside_the_verification_of_the_returned_plan(l
         return start(plan, **options)
 
     def recording_verify(plan, *args, **options):
-        events.append(("verification", plan.probes))
+        events.append(("verification", plan.probes, options["threads"]))
         return verify(plan, *args, **options)
 
     monkeypatch.setattr(optimize, "start_robustness", recording_start)
@@ -141,12 +144,14 @@ def test_robustness_samples_start_beside_the_verification_of_the_returned_plan(l
         volume, labels, settings=PlanSettings(margin_mm=3.0), probe_model=ARGON,
         verify_spacing_mm=2.0, robustness_samples=3, protocol_family_name=("F10-T8-F10",),
     )  # fmt: skip
-    kinds = [kind for kind, _ in events]
-    # Started before the verification of the returned plan, not after it.
-    final = max(i for i, (kind, probes) in enumerate(events) if kind == "verification")
-    assert kinds[final - 1] == "robustness started"
-    assert events[final - 1][1] == result.plan.probes
-    assert kinds.count("robustness started") == kinds.count("verification")
+    kinds = [event[0] for event in events]
+    # Once, after the verification of the returned plan: no samples of a plan that failed.
+    assert kinds.count("robustness started") == 1
+    assert kinds[-1] == "robustness started" and kinds[-2] == "verification"
+    assert events[-1][1] == events[-2][1] == result.plan.probes
+    assert {event[2] for event in events if event[0] == "verification"} == {
+        optimize.simulation_workers()
+    }
     # The same numbers as an analysis of the returned, verified plan run afterwards.
     fresh = assess_robustness(
         result.evaluation.plan, volume, labels, samples=3, seed=0, probe_library=MODELS

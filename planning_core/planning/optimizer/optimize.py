@@ -20,12 +20,20 @@ Order of work (each step is cheap relative to the next):
    not see) recalibrates the surrogate to the solver and resumes step 2 from
    the same probe count: the search then lengthens the freeze, reshapes the
    layout (toward the warm side) or adds a probe.
-4. Full verification (1-mm grid) with :func:`~planning_core.planning.evaluate.evaluate_plan`;
-   the reported metrics come only from it. A miss recalibrates as in 3.
+4. Full verification (1-mm grid) with :func:`~planning_core.planning.evaluate.evaluate_plan`,
+   on every core numba may use (slabs of planes); the reported metrics come only
+   from it. A miss recalibrates as in 3.
 5. Robustness (:mod:`.robustness`) of the verified plan, its placement-error
-   samples started beside the full verification (:mod:`.parallel`); for an organ no
+   samples side by side on those cores (:mod:`.parallel`); for an organ no
    layout keeps clear, the protection proposed (hydrodissection,
    :func:`~planning_core.thermal.protection.propose_protection`).
+
+Why the verification, not the samples beside it, takes the second core: the
+samples used to start beside each verification on the chance that it passed,
+but the kidney sample verifies four plans before one passes, and the samples of
+the three that failed were lost (63 simulations); on an idle machine the
+verification's two slabs run it 1.8 times as fast. (On a machine loaded by
+other work, a slab that waits for its core holds the other at each stage.)
 
 When no layout meets the goals within the limits, :class:`InfeasiblePlanError`
 names the blocking constraint and carries the best partial plan.
@@ -248,39 +256,13 @@ class _Optimizer:
         self.best_problems: tuple[str, ...] = ()
         self.scale = 1.0
         self.last_simulation: SimulationResult | None = None
-        #: Starts the robustness analysis of a plan about to be verified (None: not asked).
+        #: Starts the robustness analysis of the verified plan (None: not asked).
         self.robustness_of: Callable[[Plan], PendingRobustness] | None = None
-        #: The analysis started for the plan in verification; it runs beside the solver.
-        self.speculation: PendingRobustness | None = None
         #: Organs the ice of every covering layout came too near: hydrodissection keeps
         #: them clear instead (:meth:`protect_frozen`), checked by the full simulation.
         self.fluid_protected: set[str] = set()
         #: The organs that made the last surrogate stage refuse (set by :func:`_infeasible`).
         self.frozen_at_refusal: tuple[str, ...] = ()
-
-    def speculate(self, plan: Plan) -> None:
-        """Start the robustness samples of ``plan`` while it is verified.
-
-        Most plans that reach the full verification are the result, and the
-        samples do not depend on the verified metrics (only their grid-bias
-        correction does, applied later), so on a second core they cost no wait.
-        """
-        self.drop_speculation()
-        if self.robustness_of is not None:
-            self.speculation = self.robustness_of(plan)
-
-    def drop_speculation(self) -> None:
-        if self.speculation is not None:
-            self.speculation.abandon()
-            self.speculation = None
-
-    def take_speculation(self, plan: Plan) -> PendingRobustness | None:
-        """The analysis started for what ``plan`` simulates, if any (another one is dropped)."""
-        pending, self.speculation = self.speculation, None
-        if pending is not None and not pending.simulates(plan):
-            pending.abandon()
-            return None
-        return pending
 
     @property
     def aims_at_margin(self) -> bool:
@@ -710,34 +692,25 @@ def optimize_plan(
             tip_error_mm=robustness_tip_error_mm, samples=robustness_samples,
             seed=robustness_seed, probe_library={model.id: model}, cancel=cancel,
         )  # fmt: skip
-    try:
-        evaluation, acceptance = _search_and_verify(
-            run, settings, verify_spacing_mm, verify_box_margin_mm,
-            sub_progress(progress, 0.15, 0.8),
-        )  # fmt: skip
-        failed = {
-            o.name: o.distance_to_ice_mm
-            for o in evaluation.metrics.oars
-            if not o.clear and o.distance_to_ice_mm is not None
-        }
-        protection = _propose_protection(
-            run.problem, evaluation.simulation, label_map, failed=failed
+    evaluation, acceptance = _search_and_verify(
+        run, settings, verify_spacing_mm, verify_box_margin_mm,
+        sub_progress(progress, 0.15, 0.8),
+    )  # fmt: skip
+    failed = {
+        o.name: o.distance_to_ice_mm
+        for o in evaluation.metrics.oars
+        if not o.clear and o.distance_to_ice_mm is not None
+    }
+    protection = _propose_protection(run.problem, evaluation.simulation, label_map, failed=failed)
+    if run.fluid_protected and protection:
+        evaluation, acceptance = _verified_with_protection(
+            run, settings, evaluation, protection, verify_spacing_mm, verify_box_margin_mm
         )
-        if run.fluid_protected and protection:
-            evaluation, acceptance = _verified_with_protection(
-                run, settings, evaluation, protection, verify_spacing_mm, verify_box_margin_mm
-            )
-        plan = evaluation.plan
-        pending = run.take_speculation(plan)
-    except BaseException:
-        run.drop_speculation()
-        raise
+    plan = evaluation.plan
     log.extend(f"proposed protection: {proposal.describe()}" for proposal in protection)
     robustness = None
     if run.robustness_of is not None:
-        # The samples started beside the verification of this plan, else now.
-        pending = pending or run.robustness_of(plan)
-        robustness = pending.finish(
+        robustness = run.robustness_of(plan).finish(
             plan, coverage_goal_percent=coverage_goal_percent,
             progress=sub_progress(progress, 0.8, 1.0),
         )  # fmt: skip
@@ -803,7 +776,8 @@ def _verified_with_protection(
     ).with_step_warnings("optimizer", tuple(dict.fromkeys(notes)))
     result = evaluate_plan(
         protected, run.volume, run.label_map, spacing_mm=spacing_mm, box_margin_mm=box_margin_mm,
-        probe_library={run.model.id: run.model}, context=run.context, cancel=run.cancel,
+        probe_library={run.model.id: run.model}, context=run.context,
+        threads=simulation_workers(), cancel=run.cancel,
     )  # fmt: skip
     acceptance = accept_plan(
         result.metrics, settings, protection=simulated_protection(result.plan),
@@ -1014,11 +988,11 @@ def _search_and_verify(
         run.last_simulation = simulation
         if check.meets(run.goal_percent, headroom_percent=headroom):
             progress((attempt + 0.5) / MAX_SOLVER_ROUNDS, "Verifying with the full simulation")
-            run.speculate(plan)
             evaluation = evaluate_plan(
                 plan, run.volume, run.label_map, spacing_mm=verify_spacing_mm,
                 box_margin_mm=verify_box_margin_mm,
-                probe_library={run.model.id: run.model}, context=run.context, cancel=run.cancel,
+                probe_library={run.model.id: run.model}, context=run.context,
+                threads=simulation_workers(), cancel=run.cancel,
             )  # fmt: skip
             verifications += 1
             acceptance = accept_plan(
@@ -1036,7 +1010,6 @@ def _search_and_verify(
             if not blocking:
                 run.log.append(_verification_line(acceptance, verify_spacing_mm, measured))
                 return evaluation, acceptance
-            run.drop_speculation()
             run.log.append(
                 f"verification ({verify_spacing_mm:g} mm) missed: "
                 + "; ".join(check.describe() for check in blocking)

@@ -1,9 +1,8 @@
 """Independent simulations spread over the cores numba may use.
 
 The optimizer has work that does not depend on itself: the placement-error
-samples of the robustness analysis, which can also run while the full
-verification of the same plan is still simulating (their grid bias is applied
-once the verified metrics exist). A :class:`SimulationBatch` puts such tasks in
+samples of the robustness analysis, and the surrogate's single-probe kernels
+simulated while the path analysis is prepared. A :class:`SimulationBatch` puts such tasks in
 one queue that background threads start draining at once; whoever collects
 the results drains it too, so no thread idles while work is left. Results come
 back in task order, whatever thread ran them, so a batch gives the same

@@ -250,10 +250,6 @@ class PendingRobustness:
     spacing_mm: float
     batch: SimulationBatch[tuple[float, float]]
 
-    def abandon(self) -> None:
-        """Stop the simulations (the plan was not kept)."""
-        self.batch.abandon()
-
     def simulates(self, plan: Plan) -> bool:
         """Whether ``plan`` runs what was perturbed: probes, protocol and protection."""
         return (plan.probes, plan.protocol, plan.protection) == (
