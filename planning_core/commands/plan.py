@@ -51,6 +51,7 @@ from planning_core.planning.case_reference import CaseReference
 from planning_core.planning.evaluate import case_body_mask, evaluate_plan
 from planning_core.planning.optimizer import optimize_plan
 from planning_core.planning.optimizer.duration import PROTOCOL_FAMILIES
+from planning_core.planning.optimizer.parallel import simulation_workers
 from planning_core.planning.organ_sites import ORGAN_SITES, metrics_site
 from planning_core.planning.plan import Plan, image_title
 from planning_core.planning.plan_approach import PlannedProtection, PositionReading
@@ -64,6 +65,7 @@ from planning_core.planning.settings import (
     PlanGoal,
     PlanSettings,
 )
+from planning_core.planning.trajectory import TrajectoryContext
 from planning_core.progress import ProgressCallback, sub_progress
 from planning_core.segmentation.anatomy import segment_anatomy
 from planning_core.segmentation.metrics import mask_volume_ml, max_diameter_mm
@@ -544,18 +546,21 @@ def with_protection(
     label_map: LabelMap,
     args: argparse.Namespace,
     body_mask: NDArray[np.bool_] | None = None,
+    context: TrajectoryContext | None = None,
 ) -> tuple[Plan, SimulationResult]:
     """The plan holding the protection the optimizer proposed, evaluated with it.
 
     The reported ice must be the protected one: the verified plan is simulated
-    again with the fluid in place (its robustness, assessed without, is kept).
+    again with the fluid in place (its robustness, assessed without, is kept), on
+    every core numba may use, with the optimizer's path analysis when given.
     """
     protected = dataclasses.replace(
         plan, protection=tuple(PlannedProtection.from_proposal(p) for p in proposals)
     )
     evaluation = evaluate_plan(
         protected, volume, label_map, spacing_mm=args.verify_spacing_mm,
-        box_margin_mm=args.box_margin_mm, body_mask=body_mask,
+        box_margin_mm=args.box_margin_mm, body_mask=body_mask, context=context,
+        threads=simulation_workers(),
     )  # fmt: skip
     robustness = None if plan.metrics is None else plan.metrics.robustness
     metrics = dataclasses.replace(evaluation.metrics, robustness=robustness)
@@ -639,7 +644,7 @@ def plan_case(args: argparse.Namespace, progress: ProgressCallback) -> PlannedCa
     simulation = result.simulation
     if result.protection and not plan.protection:  # else the optimizer simulated it already
         plan, simulation = with_protection(
-            plan, result.protection, volume, label_map, args, body_mask
+            plan, result.protection, volume, label_map, args, body_mask, result.context
         )
     plan = write_plan_case_files(
         plan, plan_path=out, label_map=label_map, simulation=simulation,

@@ -188,6 +188,10 @@ class OptimizationResult:
         (:func:`~planning_core.thermal.protection.propose_protection` on the
         verification simulation): a hydrodissection layer between tumor and organ.
         Not yet applied: recording them in the plan applies them in evaluation.
+    context : TrajectoryContext
+        The path analysis the plan was checked with (clearance zones, hazards on
+        the CT): evaluating the plan again, with that protection, reuses it.
+        Always set by :func:`optimize_plan`.
     """
 
     plan: Plan
@@ -200,6 +204,7 @@ class OptimizationResult:
     rule_of_thumb_probes: int
     needs_protection: tuple[str, ...]
     protection: tuple[ProtectionProposal, ...] = ()
+    context: TrajectoryContext | None = None
 
 
 def default_probe_model(library: ProbeLibrary, host: str) -> ProbeModel:
@@ -738,6 +743,7 @@ def optimize_plan(
         rule_of_thumb_probes=rule,
         needs_protection=tuple(g.advice() for g in problem.guards if g.needs_protection),
         protection=protection,
+        context=run.context,
     )
 
 
