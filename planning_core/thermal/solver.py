@@ -29,8 +29,10 @@ margin_mm=30.0`` and verify the final plan at 1 mm; for dragging use
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,6 +70,12 @@ RAMP_FRACTION = 0.25
 #: Two argon probes, 10-8-10, soft tissue: a drift of 4 °C left the 0 °C volume 1 % small,
 #: one of 0.6 °C less than 0.1 %.
 BOUNDARY_DRIFT_LIMIT_C = 1.5
+
+
+#: Held by a step on several threads: numba's workqueue threading layer (the one left
+#: where neither TBB nor OpenMP is installed) aborts the process when two threads launch
+#: parallel kernels at once, and two such simulations would only share the cores anyway.
+_PARALLEL_STEPS = threading.Lock()
 
 
 def _parameter_table(setup: SimulationSetup) -> NDArray[np.float32]:
@@ -226,7 +234,10 @@ def simulate(
         Threads sharing each stage, each on a slab of whole k-planes. One by
         default: on a 2-core machine shared with other work the barrier at the end
         of every stage costs more than the second core gains
-        (benchmarks/bench_thermal.py prints both). The result does not depend on it.
+        (benchmarks/bench_thermal.py prints both); the optimizer's 1-mm
+        verification, alone on the machine's cores, takes them all. The result
+        does not depend on it. Steps on several threads run one simulation at a
+        time (:data:`_PARALLEL_STEPS`).
     progress, cancel
         Progress callback and cancel token, polled every step.
 
@@ -319,12 +330,13 @@ def simulate(
             power_times.append(now + step)
             power_rows.append(probe_power)
             stages = rkl1_stages(step, stiffness, safety=stage_safety)
-            rkl_step(
-                fields.h, fields.t, fields.k, fields.t_min, fields.h_current, fields.t_current,
-                np.asarray(rkl1_coefficients(stages)), step, face, *strides, *chains, fields.pads,
-                *fields.pad_values, coupling.voxels, coupling.voxel_tissue, density, params,
-                slab_chains,
-            )  # fmt: skip
+            with _PARALLEL_STEPS if len(slab_chains) > 2 else nullcontext():
+                rkl_step(
+                    fields.h, fields.t, fields.k, fields.t_min, fields.h_current,
+                    fields.t_current, np.asarray(rkl1_coefficients(stages)), step, face,
+                    *strides, *chains, fields.pads, *fields.pad_values, coupling.voxels,
+                    coupling.voxel_tissue, density, params, slab_chains,
+                )  # fmt: skip
             fields.h_current = (fields.h_current + stages) % 3
             fields.t_current = (fields.t_current + stages) % 2
             steps += 1
