@@ -18,7 +18,9 @@ verification, robustness samples) with its voxel-stages (voxels updated times
 Runge-Kutta-Legendre stages), the solver's unit of work. On a machine shared
 with other jobs the seconds vary with the load; the work does not, so it is
 the figure to compare optimizer versions by, and the seconds per voxel-stage
-show what the thermal engine delivered in that run.
+show what the thermal engine delivered in that run. The steps that run no
+simulation (body outline, path analysis, layout search, metrics, writing the
+files) are timed apart on the main thread: what more cores do not shorten.
 
 Threads: ``--threads 1 2`` (the default) plans each case once per thread count
 (``numba.set_num_threads``): the full verification runs on that many threads
@@ -104,6 +106,53 @@ def counted_simulations() -> Iterator[dict[str, list[float]]]:
         evaluate.simulate = surrogate.simulate = original
 
 
+#: Steps that run no simulation, timed apart: (module, function name, label).
+SERIAL_STEPS = (
+    ("planning_core.commands.plan", "case_body_mask", "body outline"),
+    ("planning_core.planning.optimizer.optimize", "TrajectoryContext", "path analysis"),
+    ("planning_core.planning.optimizer.optimize", "_surrogate_stage", "layout search"),
+    ("planning_core.planning.evaluate", "compute_plan_metrics", "metrics"),
+    ("planning_core.commands.plan", "write_plan_case_files", "writing the plan files"),
+)
+
+
+@contextmanager
+def timed_steps() -> Iterator[dict[str, list[float]]]:
+    """Calls and wall seconds of the :data:`SERIAL_STEPS` (the layout search's time includes
+    any surrogate kernel it waits for)."""
+    import importlib
+
+    times: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
+    patched = []
+    for module_name, name, label in SERIAL_STEPS:
+        module = importlib.import_module(module_name)
+        original = getattr(module, name)
+
+        def timed(*args, _original=original, _label=label, **options):
+            started = time.perf_counter()
+            try:
+                return _original(*args, **options)
+            finally:
+                times[_label][0] += 1
+                times[_label][1] += time.perf_counter() - started
+
+        setattr(module, name, timed)
+        patched.append((module, name, original))
+    try:
+        yield times
+    finally:
+        for module, name, original in patched:
+            setattr(module, name, original)
+
+
+def _serial_line(times: dict[str, list[float]]) -> str:
+    parts = [
+        f"{label} {seconds:.1f} s" + (f" ({int(calls)} calls)" if calls > 1 else "")
+        for label, (calls, seconds) in times.items()
+    ]
+    return "    steps without simulation (main thread): " + ", ".join(parts)
+
+
 def _work_lines(work: dict[str, list[float]]) -> str:
     lines = [
         f"    {purpose}: {int(calls)} run(s), {stages / 1e6:.0f} M voxel-stages, {seconds:.1f} s"
@@ -150,7 +199,7 @@ def main() -> None:
                 load_before = os.getloadavg()[0]
                 started = time.perf_counter()
                 cpu_started = time.process_time()
-                with counted_simulations() as work:
+                with counted_simulations() as work, timed_steps() as steps:
                     try:
                         planned = plan_command.plan_case(plan_args, lambda *_: None)
                     except InfeasiblePlanError as error:
@@ -186,7 +235,10 @@ def main() -> None:
                 f"  organs at risk, 0 °C edge distance (mm): "
                 f"{_distances(metrics, monitored=False)}\n"
                 f"  monitored (may freeze), 0 °C edge distance (mm): "
-                f"{_distances(metrics, monitored=True)}\n" + _work_lines(work)
+                f"{_distances(metrics, monitored=True)}\n"
+                + _work_lines(work)
+                + "\n"
+                + _serial_line(steps)
             )
 
 
