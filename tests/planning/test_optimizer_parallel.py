@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from planning_phantoms import torso_phantom
 
-from planning_core.errors import OperationCancelledError
+from planning_core.errors import InvalidParameterError, OperationCancelledError
 from planning_core.imaging.volume import Volume
 from planning_core.planning.optimizer import optimize, optimize_plan
 from planning_core.planning.optimizer.parallel import SimulationBatch, simulation_workers
@@ -125,17 +125,17 @@ def test_verification_takes_every_core_and_robustness_follows_the_returned_plan(
     labels, monkeypatch
 ):
     events = []
-    start, verify = optimize.start_robustness, optimize.evaluate_plan
+    start, verify = optimize.assess_robustness, optimize.evaluate_plan
 
-    def recording_start(plan, **options):
+    def recording_start(plan, *args, **options):
         events.append(("robustness started", plan.probes))
-        return start(plan, **options)
+        return start(plan, *args, **options)
 
     def recording_verify(plan, *args, **options):
         events.append(("verification", plan.probes, options["threads"]))
         return verify(plan, *args, **options)
 
-    monkeypatch.setattr(optimize, "start_robustness", recording_start)
+    monkeypatch.setattr(optimize, "assess_robustness", recording_start)
     monkeypatch.setattr(optimize, "evaluate_plan", recording_verify)
     hu = np.where(labels.voxels == 0, -1000.0, 40.0)
     hu[labels.mask("bone")] = 700.0
@@ -157,3 +157,13 @@ def test_verification_takes_every_core_and_robustness_follows_the_returned_plan(
         result.evaluation.plan, volume, labels, samples=3, seed=0, probe_library=MODELS
     )
     assert result.plan.metrics.robustness == fresh.summary
+
+
+def test_placement_error_options_are_refused_before_the_search(labels, monkeypatch):
+    def no_search(*args, **options):
+        raise AssertionError("the search started before the options were checked")
+
+    monkeypatch.setattr(optimize, "TrajectoryContext", no_search)
+    monkeypatch.setattr(optimize, "SimulationBatch", no_search)
+    with pytest.raises(InvalidParameterError, match="tip_error_mm"):
+        optimize_plan(None, labels, probe_model=ARGON, robustness_tip_error_mm=25.0)

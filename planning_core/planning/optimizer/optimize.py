@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import partial
 
@@ -97,9 +97,9 @@ from planning_core.planning.optimizer.problem import (
     prepare_problem,
 )
 from planning_core.planning.optimizer.robustness import (
-    PendingRobustness,
     RobustnessResult,
-    start_robustness,
+    assess_robustness,
+    check_robustness_options,
 )
 from planning_core.planning.optimizer.search import Layout, LayoutSearch
 from planning_core.planning.optimizer.surrogate import (
@@ -261,8 +261,6 @@ class _Optimizer:
         self.best_problems: tuple[str, ...] = ()
         self.scale = 1.0
         self.last_simulation: SimulationResult | None = None
-        #: Starts the robustness analysis of the verified plan (None: not asked).
-        self.robustness_of: Callable[[Plan], PendingRobustness] | None = None
         #: Organs the ice of every covering layout came too near: hydrodissection keeps
         #: them clear instead (:meth:`protect_frozen`), checked by the full simulation.
         self.fluid_protected: set[str] = set()
@@ -568,6 +566,8 @@ def optimize_plan(
         holds the best plan found.
     """
     started = time.perf_counter()
+    if robustness_samples > 0:
+        check_robustness_options(tip_error_mm=robustness_tip_error_mm, samples=robustness_samples)
     settings = settings or PlanSettings()
     coverage_goal_percent = settings.coverage_goal_percent
     log: list[str] = []
@@ -691,12 +691,6 @@ def optimize_plan(
     run.search.min_path_mm = min_path_mm
     run.search.allow_leaving_image = allow_leaving_image
     run.search.approach = approach
-    if robustness_samples > 0:
-        run.robustness_of = partial(
-            start_robustness, volume=volume, label_map=label_map,
-            tip_error_mm=robustness_tip_error_mm, samples=robustness_samples,
-            seed=robustness_seed, probe_library={model.id: model}, cancel=cancel,
-        )  # fmt: skip
     evaluation, acceptance = _search_and_verify(
         run, settings, verify_spacing_mm, verify_box_margin_mm,
         sub_progress(progress, 0.15, 0.8),
@@ -714,10 +708,12 @@ def optimize_plan(
     plan = evaluation.plan
     log.extend(f"proposed protection: {proposal.describe()}" for proposal in protection)
     robustness = None
-    if run.robustness_of is not None:
-        robustness = run.robustness_of(plan).finish(
-            plan, coverage_goal_percent=coverage_goal_percent,
-            progress=sub_progress(progress, 0.8, 1.0),
+    if robustness_samples > 0:
+        robustness = assess_robustness(
+            plan, volume, label_map, tip_error_mm=robustness_tip_error_mm,
+            samples=robustness_samples, seed=robustness_seed,
+            coverage_goal_percent=coverage_goal_percent, probe_library={model.id: model},
+            progress=sub_progress(progress, 0.8, 1.0), cancel=cancel,
         )  # fmt: skip
         summary = robustness.summary
         plan = plan.with_metrics(dataclasses.replace(plan.metrics, robustness=summary))

@@ -2,8 +2,8 @@
 
 The optimizer has work that does not depend on itself: the placement-error
 samples of the robustness analysis, and the surrogate's single-probe kernels
-simulated while the path analysis is prepared. A :class:`SimulationBatch` puts such tasks in
-one queue that background threads start draining at once; whoever collects
+simulated while the path analysis is prepared. A :class:`SimulationBatch` puts
+such tasks in one queue that background threads start draining at once; whoever collects
 the results drains it too, so no thread idles while work is left. Results come
 back in task order, whatever thread ran them, so a batch gives the same
 numbers with one thread or many.

@@ -20,12 +20,9 @@ verified metrics every sample's coverage and margin are corrected by the
 difference between the verified and the coarse nominal values (the grid's own
 bias) before they are compared with the goal.
 
-The samples are independent simulations: :func:`start_robustness` starts them
-on the cores numba may use (:mod:`.parallel`), also before the plan's verified
-metrics exist (the optimizer starts them while the full verification runs),
-and :meth:`PendingRobustness.finish` applies the bias once they do. The
-perturbations are drawn in one fixed order first, so the result is the same
-with any number of threads.
+The samples are independent simulations, run side by side on the cores numba
+may use (:mod:`.parallel`). The perturbations are drawn in one fixed order
+first, so the result is the same with any number of threads.
 """
 
 from __future__ import annotations
@@ -143,36 +140,7 @@ def assess_robustness(
     -------
     RobustnessResult
     """
-    pending = start_robustness(
-        plan, volume, label_map, tip_error_mm=tip_error_mm, samples=samples, seed=seed,
-        spacing_mm=spacing_mm, probe_library=probe_library, workers=workers, cancel=cancel,
-    )  # fmt: skip
-    return pending.finish(coverage_goal_percent=coverage_goal_percent, progress=progress)
-
-
-def start_robustness(
-    plan: Plan,
-    volume: Volume | None,
-    label_map: LabelMap,
-    *,
-    tip_error_mm: float = 3.0,
-    samples: int = 30,
-    seed: int = 0,
-    spacing_mm: float = ROBUSTNESS_SPACING_MM,
-    probe_library: ProbeLibrary | dict[str, ProbeModel] | None = None,
-    workers: int | None = None,
-    cancel: CancelToken | None = None,
-) -> PendingRobustness:
-    """Check the options, draw the perturbations and start the simulations in the background.
-
-    Parameters are those of :func:`assess_robustness`. With ``workers`` (by
-    default :func:`.parallel.simulation_workers`) above one, ``workers - 1``
-    threads start simulating now; the rest runs in :meth:`PendingRobustness.finish`.
-    """
-    if not (0.0 <= tip_error_mm <= 20.0):
-        raise InvalidParameterError(f"tip_error_mm must lie in 0-20 mm, got {tip_error_mm!r}.")
-    if isinstance(samples, bool) or not isinstance(samples, int) or not 1 <= samples <= 1000:
-        raise InvalidParameterError(f"samples must be a whole number 1-1000, got {samples!r}.")
+    check_robustness_options(tip_error_mm=tip_error_mm, samples=samples)
     if not plan.probes:
         raise InvalidParameterError("the plan has no probes; nothing to assess.")
     settings = plan.settings
@@ -201,7 +169,48 @@ def start_robustness(
     tasks = [partial(measure, probes) for probes in probe_sets]
     workers = simulation_workers() if workers is None else max(int(workers), 1)
     batch = SimulationBatch(tasks, background=workers - 1, cancel=cancel)
-    return PendingRobustness(plan, float(tip_error_mm), samples, int(seed), spacing_mm, batch)
+    runs = batch.results(progress, "Placement-error sample")
+    (nominal, nominal_margin), sampled = runs[0], runs[1:]
+    if coverage_goal_percent is None:
+        coverage_goal_percent = settings.coverage_goal_percent
+    # The plan's verified metrics, when it has them, correct the coarse grid's bias.
+    coverage_bias = margin_bias = 0.0
+    if not plan.metrics_stale():
+        verified_coverage = goal_coverage_percent(plan.metrics, settings)
+        verified_margin = goal_margin_mm(plan.metrics, settings)
+        if verified_coverage is not None:
+            coverage_bias = verified_coverage - nominal
+        if verified_margin is not None and np.isfinite(nominal_margin):
+            margin_bias = verified_margin - nominal_margin
+    coverages = np.array([min(c + coverage_bias, 100.0) for c, _ in sampled])
+    margins = np.array([m + margin_bias for _, m in sampled])
+    if progress is not None:
+        progress(1.0, "Robustness ready")
+    finite = bool(np.all(np.isfinite(margins)))
+    summary = RobustnessSummary(
+        tip_error_mm=float(tip_error_mm),
+        samples=samples,
+        seed=int(seed),
+        probability=float(np.mean(coverages >= coverage_goal_percent)),
+        coverage_goal_percent=float(coverage_goal_percent),
+        coverage_mean_percent=float(coverages.mean()),
+        coverage_p05_percent=float(np.percentile(coverages, 5.0)),
+        margin_mean_mm=float(margins.mean()) if finite else None,
+        margin_p05_mm=float(np.percentile(margins, 5.0)) if finite else None,
+        grid_spacing_mm=float(spacing_mm),
+        zone_isotherm_c=float(settings.zone_isotherm_c),
+        zone_margin_mm=float(settings.zone_margin_mm),
+    )
+    return RobustnessResult(summary, coverages, margins, nominal, coverage_bias, margin_bias)
+
+
+def check_robustness_options(*, tip_error_mm: float, samples: int) -> None:
+    """Raise :class:`InvalidParameterError` for a placement error or sample count out of range
+    (the optimizer checks them before its search, not after)."""
+    if not (0.0 <= tip_error_mm <= 20.0):
+        raise InvalidParameterError(f"tip_error_mm must lie in 0-20 mm, got {tip_error_mm!r}.")
+    if isinstance(samples, bool) or not isinstance(samples, int) or not 1 <= samples <= 1000:
+        raise InvalidParameterError(f"samples must be a whole number 1-1000, got {samples!r}.")
 
 
 def _measure(
@@ -226,92 +235,3 @@ def _measure(
     coverage = 100.0 * float(np.mean(dose[zone] <= isotherm))
     margin = signed_ablative_margin(dose, tumor, crop, isotherm).minimum_mm
     return coverage, np.nan if margin is None else margin
-
-
-@dataclass(eq=False)
-class PendingRobustness:
-    """The placement-error simulations of one plan, started by :func:`start_robustness`.
-
-    Attributes
-    ----------
-    plan : Plan
-        The plan whose probes were perturbed.
-    tip_error_mm : float
-    samples, seed : int
-    spacing_mm : float
-    batch : SimulationBatch
-        The nominal run first, then the samples.
-    """
-
-    plan: Plan
-    tip_error_mm: float
-    samples: int
-    seed: int
-    spacing_mm: float
-    batch: SimulationBatch[tuple[float, float]]
-
-    def simulates(self, plan: Plan) -> bool:
-        """Whether ``plan`` runs what was perturbed: probes, protocol and protection."""
-        return (plan.probes, plan.protocol, plan.protection) == (
-            self.plan.probes,
-            self.plan.protocol,
-            self.plan.protection,
-        )
-
-    def finish(
-        self,
-        verified: Plan | None = None,
-        *,
-        coverage_goal_percent: float | None = None,
-        progress: ProgressCallback | None = None,
-    ) -> RobustnessResult:
-        """Wait for the simulations and summarise them.
-
-        Parameters
-        ----------
-        verified : Plan, optional
-            The same probes with their verified metrics, which correct the
-            coarse grid's bias; ``plan`` itself by default.
-        coverage_goal_percent : float, optional
-            As in :func:`assess_robustness`.
-        progress : callable, optional
-        """
-        verified = self.plan if verified is None else verified
-        if not self.simulates(verified):
-            raise InvalidParameterError(
-                "the verified plan has other probes, protocol or protection than the one whose "
-                "placement error was simulated; assess the plan again."
-            )
-        if coverage_goal_percent is None:
-            coverage_goal_percent = verified.settings.coverage_goal_percent
-        settings = verified.settings
-        runs = self.batch.results(progress, "Placement-error sample")
-        (nominal, nominal_margin), sampled = runs[0], runs[1:]
-        coverage_bias = margin_bias = 0.0
-        if not verified.metrics_stale():
-            verified_coverage = goal_coverage_percent(verified.metrics, settings)
-            verified_margin = goal_margin_mm(verified.metrics, settings)
-            if verified_coverage is not None:
-                coverage_bias = verified_coverage - nominal
-            if verified_margin is not None and np.isfinite(nominal_margin):
-                margin_bias = verified_margin - nominal_margin
-        coverages = np.array([min(c + coverage_bias, 100.0) for c, _ in sampled])
-        margins = np.array([m + margin_bias for _, m in sampled])
-        if progress is not None:
-            progress(1.0, "Robustness ready")
-        finite = bool(np.all(np.isfinite(margins)))
-        summary = RobustnessSummary(
-            tip_error_mm=self.tip_error_mm,
-            samples=self.samples,
-            seed=self.seed,
-            probability=float(np.mean(coverages >= coverage_goal_percent)),
-            coverage_goal_percent=float(coverage_goal_percent),
-            coverage_mean_percent=float(coverages.mean()),
-            coverage_p05_percent=float(np.percentile(coverages, 5.0)),
-            margin_mean_mm=float(margins.mean()) if finite else None,
-            margin_p05_mm=float(np.percentile(margins, 5.0)) if finite else None,
-            grid_spacing_mm=float(self.spacing_mm),
-            zone_isotherm_c=float(settings.zone_isotherm_c),
-            zone_margin_mm=float(settings.zone_margin_mm),
-        )
-        return RobustnessResult(summary, coverages, margins, nominal, coverage_bias, margin_bias)
