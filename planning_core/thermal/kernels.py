@@ -261,8 +261,8 @@ def _update_voxel(
     from the new enthalpy; with ``track_min`` the running minimum is updated.
     ``params`` are the voxel's tissue constants (:data:`PARAMETER_COLUMNS`).
     """
-    (solidus, inv_range, inv_cf, inv_cm, inv_cu, h_liq, k_frozen, k_step, perfusion, arterial,
-     metabolic) = params  # fmt: skip
+    solidus, inv_range = params[0], params[1]
+    perfusion, arterial, metabolic = params[8], params[9], params[10]
     one = np.uint64(1)
     tc = t_prev[c]
     kc = k_prev[c]
@@ -293,16 +293,26 @@ def _update_voxel(
     source = unfrozen * (perfusion * (arterial - tc) + metabolic)
     h = mu * h_prev[c] + nu * h_prev2[c] + mu_dt * (flux + source)
     h_new[c] = h
+    temperature, conductivity = _state(h, params)
+    t_new[c] = temperature
+    k_new[c] = conductivity
+    if track_min:
+        t_min[c] = min(t_min[c], temperature)
+
+
+@nb.njit(inline="always", **_STAGE_OPTIONS)
+def _state(h: np.float32, params: tuple) -> tuple[np.float32, np.float32]:
+    """Temperature and conductivity at enthalpy ``h`` (tissue constants ``params``):
+    linear in each of the frozen, mushy and unfrozen ranges."""
+    solidus, inv_range, inv_cf, inv_cm, inv_cu, h_liq, k_frozen, k_step = params[:8]
     temperature = (
         solidus
         + min(h, _ZERO) * inv_cf
         + min(max(h, _ZERO), h_liq) * inv_cm
         + max(h - h_liq, _ZERO) * inv_cu
     )
-    t_new[c] = temperature
-    k_new[c] = k_frozen + k_step * min(max((temperature - solidus) * inv_range, _ZERO), _ONE)
-    if track_min:
-        t_min[c] = min(t_min[c], temperature)
+    unfrozen = min(max((temperature - solidus) * inv_range, _ZERO), _ONE)
+    return temperature, k_frozen + k_step * unfrozen
 
 
 @nb.njit(inline="always", **_STAGE_OPTIONS)
@@ -528,20 +538,9 @@ def add_point_sources(
     """
     for n in range(voxels.shape[0]):
         c = voxels[n]
-        t = voxel_tissue[n]
         h = h_new[c] + np.float32(mu_dt * power_w_m3[n])
         h_new[c] = h
-        solidus = params[t, 0]
-        h_liq = params[t, 5]
-        temperature = (
-            solidus
-            + min(h, _ZERO) * params[t, 2]
-            + min(max(h, _ZERO), h_liq) * params[t, 3]
-            + max(h - h_liq, _ZERO) * params[t, 4]
-        )
-        t_new[c] = temperature
-        fraction = min(max((temperature - solidus) * params[t, 1], _ZERO), _ONE)
-        k_new[c] = params[t, 6] + params[t, 7] * fraction
+        t_new[c], k_new[c] = _state(h, _tissue_row(params, voxel_tissue[n]))
 
 
 @nb.njit(cache=True)
