@@ -244,3 +244,59 @@ def test_the_zone_reaches_the_margin_beyond_the_tumor_surface():
     grown = margin_zone_mask(problem.tumor, problem.crop, 3.0 + 0.5 * spacing_mm)
     assert np.array_equal(problem.zone, grown)
     assert problem.zone.sum() > margin_zone_mask(problem.tumor, problem.crop, 3.0).sum()
+
+
+# -- the coarse check's prediction of the verification's organ clearance -------------------
+def _bowel_problem():
+    from planning_phantoms import grid_lps, with_label
+
+    labels = torso_phantom(tumor_radius_mm=8.0)
+    lps = grid_lps(labels.geometry)
+    # A bowel loop 30 mm beside the tumor centre: 22 mm from its surface.
+    bowel = np.linalg.norm(lps - np.array([30.0 + 6.0, 0.0, 0.0]), axis=-1) <= 6.0
+    labels = with_label(labels, "bowel", bowel)
+    return prepare_problem(labels, PlanSettings(margin_mm=5.0), ice_gap_mm=5.0)
+
+
+def test_every_guard_voxel_is_kept_for_the_coarse_check_with_its_distance():
+    problem = _bowel_problem()
+    guard = next(g for g in problem.guards if g.name == "bowel")
+    assert len(guard.check_points_lps_mm) == len(guard.check_distances_mm)
+    assert len(guard.check_points_lps_mm) > len(guard.points_lps_mm)
+    # The surrogate's points are a subsample of them.
+    every = {tuple(p) for p in np.round(guard.check_points_lps_mm, 6)}
+    assert all(tuple(p) in every for p in np.round(guard.points_lps_mm, 6))
+    # The distance is to the nearest organ voxel centre (a sphere of radius 6 mm around
+    # x = 36: its outermost centres lie 6 mm from the centre on the grid axes).
+    centre_distance = np.linalg.norm(guard.check_points_lps_mm - [36.0, 0.0, 0.0], axis=1)
+    outside = guard.check_distances_mm > 0
+    assert np.all(guard.check_distances_mm[outside] >= centre_distance[outside] - 6.0 - 1e-9)
+    assert np.all(guard.check_distances_mm <= guard.guard_mm + 1e-9)
+
+
+def test_a_clearance_miss_is_predicted_only_from_a_measured_offset():
+    from types import SimpleNamespace
+
+    from planning_core.planning.optimizer.verify import CheckResult, reach_offsets_mm
+    from planning_core.planning.results import OarMetrics
+
+    problem = _bowel_problem()
+    clearance = next(g for g in problem.guards if g.name == "bowel").clearance_mm
+    first = CheckResult(99.5, (), {"bowel": clearance + 0.6}, simulation=None)
+    # Nothing measured yet: no prediction, the plan is verified.
+    assert first.predicted_misses(problem, {}) == {}
+    # The verification of that plan measured the ice 0.8 mm nearer than the coarse grid.
+    metrics = SimpleNamespace(
+        oars=(
+            OarMetrics("bowel", clearance - 0.2, clearance, 0.0, 0.0),
+            OarMetrics("skin", None, 5.0, 0.0, 0.0),
+        )
+    )
+    offsets = reach_offsets_mm(first, metrics)
+    assert offsets == pytest.approx({"bowel": 0.8})
+    later = CheckResult(99.5, (), {"bowel": clearance + 0.7}, simulation=None)
+    assert later.predicted_misses(problem, offsets) == pytest.approx({"bowel": clearance - 0.1})
+    # Farther ice, or no frozen guard voxel at all, predicts no miss.
+    farther = CheckResult(99.5, (), {"bowel": clearance + 0.9}, simulation=None)
+    assert farther.predicted_misses(problem, offsets) == {}
+    assert CheckResult(99.5, (), {}, simulation=None).predicted_misses(problem, offsets) == {}

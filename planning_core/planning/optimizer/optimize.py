@@ -57,6 +57,7 @@ from planning_core.imaging.volume import Volume
 from planning_core.planning.acceptance import (
     SETTING_OPTIONS,
     Acceptance,
+    AcceptanceCheck,
     CheckKind,
     accept_plan,
     goal_coverage_percent,
@@ -110,10 +111,12 @@ from planning_core.planning.optimizer.surrogate import (
 from planning_core.planning.optimizer.verify import (
     CHECK_HEADROOM_PERCENT,
     MARGIN_CHECKS,
+    CheckResult,
     blocking_failures,
     coarse_check,
     coarse_problems,
     heat_sink_note,
+    reach_offsets_mm,
 )
 from planning_core.planning.plan import Plan, PlannedProbe
 from planning_core.planning.plan_approach import PlannedProtection
@@ -266,6 +269,9 @@ class _Optimizer:
         self.fluid_protected: set[str] = set()
         #: The organs that made the last surrogate stage refuse (set by :func:`_infeasible`).
         self.frozen_at_refusal: tuple[str, ...] = ()
+        #: Per organ, how much farther the coarse check's ice lay than the verification's
+        #: (:meth:`learn_reach`).
+        self.reach_offsets_mm: dict[str, float] = {}
 
     @property
     def aims_at_margin(self) -> bool:
@@ -473,6 +479,16 @@ class _Optimizer:
             corrections = self.search.guard_corrections_c
             corrections[number] = _warmest(corrections[number], found - guess)
         return self.scale
+
+    def learn_reach(self, check: CheckResult, evaluation: PlanEvaluation) -> None:
+        """Remember how much farther from each organ the coarse grid put the ice than the
+        verification of the same plan (the largest seen: predictions err towards a miss,
+        which the end of the search verifies anyway)."""
+        for name, offset in reach_offsets_mm(check, evaluation.metrics).items():
+            self.reach_offsets_mm[name] = max(offset, self.reach_offsets_mm.get(name, offset))
+
+    def clearance_mm(self, organ: str) -> float:
+        return next(g.clearance_mm for g in self.problem.guards if g.name == organ)
 
     def grow_guards(self) -> None:
         """The solver froze a protected organ the surrogate spared: guard it more widely."""
@@ -933,15 +949,25 @@ def _search_and_verify(
     returned; without one, the search starts over for the coverage goal alone
     (:meth:`_Optimizer.settle_for_coverage`), as it does at once when no layout
     covers the whole zone clear of the organs.
+
+    A layout that covers but brings the ice within the clearance of organs that
+    hydrodissection can separate from the tumor is a clearance miss. Once a
+    verification has measured how far the coarse grid's ice edge lies from the
+    1-mm one's near each organ (:func:`.verify.reach_offsets_mm`), a coarse
+    check predicting such a miss counts as a verification without running it.
+    When the search ends without a passing plan, the misses are taken in turn,
+    those freezing the fewest organs with the fewest probes first (verified if
+    only predicted), and the first that fails on nothing but those organs is
+    returned with hydrodissection planned for them.
     """
     first_count = 1
     verifications = 0
     #: The latest verified plan that failed only the goal's margin: returned, with its
     #: failing checks, when the rounds run out.
     short_of_margin: tuple[PlanEvaluation, Acceptance] | None = None
-    #: The latest verified plan that failed only the clearance of organs hydrodissection
-    #: can separate from the tumor, with those organs: protected when nothing better passed.
-    short_of_clearance: tuple[PlanEvaluation, Acceptance, set[str]] | None = None
+    #: Plans that failed, or were predicted to fail, only the clearance of organs
+    #: hydrodissection can separate from the tumor.
+    clearance_misses: list[_ClearanceMiss] = []
     attempt = 0
     while attempt < MAX_SOLVER_ROUNDS:
         stage = sub_progress(
@@ -988,40 +1014,36 @@ def _search_and_verify(
         run.remember(check.coverage_percent, plan, evidence=1, problems=problems)
         simulation = check.simulation
         run.last_simulation = simulation
-        if check.meets(run.goal_percent, headroom_percent=headroom):
-            progress((attempt + 0.5) / MAX_SOLVER_ROUNDS, "Verifying with the full simulation")
-            evaluation = evaluate_plan(
-                plan, run.volume, run.label_map, spacing_mm=verify_spacing_mm,
-                box_margin_mm=verify_box_margin_mm,
-                probe_library={run.model.id: run.model}, context=run.context,
-                threads=simulation_workers(), cancel=run.cancel,
-            )  # fmt: skip
-            verifications += 1
-            acceptance = accept_plan(
-                evaluation.metrics, settings, allow_leaving_image=run.search.allow_leaving_image
-            )
-            covered = goal_coverage_percent(evaluation.metrics, settings)
-            measured = 0.0 if covered is None else covered
-            simulation = evaluation.simulation
-            run.last_simulation = simulation
-            failed = tuple(check.describe() for check in acceptance.failed)
-            run.remember(measured, evaluation.plan, evidence=2, problems=failed)
-            blocking = blocking_failures(
-                acceptance, run.problem, margin_searched=run.aims_at_margin
-            )
-            if not blocking:
-                run.log.append(_verification_line(acceptance, verify_spacing_mm, measured))
-                return evaluation, acceptance
-            run.log.append(
-                f"verification ({verify_spacing_mm:g} mm) missed: "
-                + "; ".join(check.describe() for check in blocking)
-            )
-            if all(check.kind in MARGIN_CHECKS for check in blocking):
-                short_of_margin = evaluation, acceptance
-            too_close = {name for check in blocking for name in check.subjects}
-            organs = run.protectable(too_close)
-            if organs == too_close and all(c.kind is CheckKind.ORGANS for c in blocking):
-                short_of_clearance = evaluation, acceptance, organs
+        if check.covers(run.goal_percent, headroom_percent=headroom) and not check.frozen_guards:
+            predicted = check.predicted_misses(run.problem, run.reach_offsets_mm)
+            if predicted and run.protectable(predicted) == set(predicted):
+                verifications += 1
+                clearance_misses.append(_ClearanceMiss(plan, set(predicted)))
+                run.log.append(
+                    "solver check predicts the ice "
+                    + ", ".join(f"{d:.1f} mm from {name}" for name, d in predicted.items())
+                    + " on the full simulation (clearance "
+                    + ", ".join(f"{run.clearance_mm(name):g} mm" for name in predicted)
+                    + "): not verified"
+                )
+            else:
+                progress((attempt + 0.5) / MAX_SOLVER_ROUNDS, "Verifying with the full simulation")
+                evaluation, acceptance, blocking = _verify(
+                    run, plan, settings, verify_spacing_mm, verify_box_margin_mm
+                )
+                verifications += 1
+                run.learn_reach(check, evaluation)
+                simulation = evaluation.simulation
+                run.last_simulation = simulation
+                if _passed(run, evaluation, acceptance, blocking, settings, verify_spacing_mm):
+                    return evaluation, acceptance
+                if all(check.kind in MARGIN_CHECKS for check in blocking):
+                    short_of_margin = evaluation, acceptance
+                organs = _protectable_misses(run, blocking)
+                if organs:
+                    clearance_misses.append(
+                        _ClearanceMiss(evaluation.plan, organs, (evaluation, acceptance))
+                    )
             if verifications >= MAX_VERIFICATIONS and not run.aims_at_margin:
                 break
         elif check.frozen_guards and check.coverage_percent >= run.goal_percent:
@@ -1036,18 +1058,30 @@ def _search_and_verify(
     if short_of_margin is not None:
         evaluation, acceptance = short_of_margin
         run.log.append(
-            _verification_line(
-                acceptance,
-                verify_spacing_mm,
-                goal_coverage_percent(evaluation.metrics, settings) or 0.0,
-            )
+            _verification_line(acceptance, verify_spacing_mm, _covered(evaluation, settings))
         )
         return evaluation, acceptance
-    if short_of_clearance is not None:
-        evaluation, acceptance, organs = short_of_clearance
-        run.protect(organs)
+    # Fewest organs, then fewest probes; verified before predicted, then the latest.
+    clearance_misses.reverse()
+    clearance_misses.sort(key=lambda m: (len(m.organs), len(m.plan.probes), m.verified is None))
+    for miss in clearance_misses:
+        if miss.verified is None:
+            progress(1.0, "Verifying with the full simulation")
+            evaluation, acceptance, blocking = _verify(
+                run, miss.plan, settings, verify_spacing_mm, verify_box_margin_mm
+            )
+            # A wrong prediction passes here: the full simulation is the judge.
+            if _passed(run, evaluation, acceptance, blocking, settings, verify_spacing_mm):
+                return evaluation, acceptance
+            organs = _protectable_misses(run, blocking)
+            if not organs:
+                continue
+            miss = _ClearanceMiss(evaluation.plan, organs, (evaluation, acceptance))
+        assert miss.verified is not None
+        evaluation, acceptance = miss.verified
+        run.protect(miss.organs)
         run.log.append(
-            f"no verified plan kept {', '.join(sorted(organs))} clear of the ice: "
+            f"no verified plan kept {', '.join(sorted(miss.organs))} clear of the ice: "
             "hydrodissection is planned for it"
         )
         return evaluation, acceptance
@@ -1061,6 +1095,78 @@ def _search_and_verify(
         + run.heat_sink_note(),
         best_partial_plan=run.partial_plan(),
     )
+
+
+@dataclass(frozen=True)
+class _ClearanceMiss:
+    """A covering plan too close to organs hydrodissection can separate from the tumor."""
+
+    plan: Plan
+    organs: set[str]
+    #: Its full verification; None when the coarse check predicted the miss.
+    verified: tuple[PlanEvaluation, Acceptance] | None = None
+
+
+def _verify(
+    run: _Optimizer,
+    plan: Plan,
+    settings: PlanSettings,
+    verify_spacing_mm: float,
+    verify_box_margin_mm: float,
+) -> tuple[PlanEvaluation, Acceptance, tuple[AcceptanceCheck, ...]]:
+    """The full simulation of ``plan``: its evaluation, acceptance and blocking failures."""
+    evaluation = evaluate_plan(
+        plan, run.volume, run.label_map, spacing_mm=verify_spacing_mm,
+        box_margin_mm=verify_box_margin_mm,
+        probe_library={run.model.id: run.model}, context=run.context,
+        threads=simulation_workers(), cancel=run.cancel,
+    )  # fmt: skip
+    acceptance = accept_plan(
+        evaluation.metrics, settings, allow_leaving_image=run.search.allow_leaving_image
+    )
+    run.remember(
+        _covered(evaluation, settings),
+        evaluation.plan,
+        evidence=2,
+        problems=tuple(check.describe() for check in acceptance.failed),
+    )
+    blocking = blocking_failures(acceptance, run.problem, margin_searched=run.aims_at_margin)
+    return evaluation, acceptance, blocking
+
+
+def _passed(
+    run: _Optimizer,
+    evaluation: PlanEvaluation,
+    acceptance: Acceptance,
+    blocking: tuple[AcceptanceCheck, ...],
+    settings: PlanSettings,
+    verify_spacing_mm: float,
+) -> bool:
+    """Log a verification's outcome; True when nothing the search can fix failed."""
+    if not blocking:
+        run.log.append(
+            _verification_line(acceptance, verify_spacing_mm, _covered(evaluation, settings))
+        )
+        return True
+    run.log.append(
+        f"verification ({verify_spacing_mm:g} mm) missed: "
+        + "; ".join(check.describe() for check in blocking)
+    )
+    return False
+
+
+def _covered(evaluation: PlanEvaluation, settings: PlanSettings) -> float:
+    covered = goal_coverage_percent(evaluation.metrics, settings)
+    return 0.0 if covered is None else covered
+
+
+def _protectable_misses(run: _Optimizer, blocking: tuple[AcceptanceCheck, ...]) -> set[str]:
+    """The organs hydrodissection would fix when clearance is all that ``blocking`` misses."""
+    too_close = {name for check in blocking for name in check.subjects}
+    organs = run.protectable(too_close)
+    if organs == too_close and all(c.kind is CheckKind.ORGANS for c in blocking):
+        return organs
+    return set()
 
 
 def _verification_line(acceptance: Acceptance, spacing_mm: float, covered_percent: float) -> str:

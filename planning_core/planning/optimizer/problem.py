@@ -67,7 +67,14 @@ class OarGuard:
         Smallest distance between organ and tumor voxel centres.
     needs_protection : bool
         True when the clearance cannot be kept while covering the margin.
-    points_lps_mm : ndarray, shape (n, 3)
+    points_lps_mm : ndarray, shape (<= MAX_GUARD_POINTS, 3)
+        A subsample of the guard's voxel centres: what the surrogate evaluates.
+    check_points_lps_mm : ndarray, shape (n, 3)
+        Every guard voxel centre outside the zone: where the coarse solver check
+        measures how near the organ its ice comes. The 0 °C edge slips between
+        the subsample's points (about one in a hundred of a bowel guard's).
+    check_distances_mm : ndarray, shape (n,)
+        Distance of each of them from the organ's voxel centres.
     """
 
     name: str
@@ -76,6 +83,8 @@ class OarGuard:
     distance_to_tumor_mm: float
     needs_protection: bool
     points_lps_mm: NDArray[np.float64]
+    check_points_lps_mm: NDArray[np.float64]
+    check_distances_mm: NDArray[np.float64]
 
     def advice(self) -> str:
         """One sentence for the plan notes."""
@@ -253,12 +262,23 @@ def prepare_problem(
             if needs_protection
             else clearance + GUARD_EXTRA_MM
         )
-        near = organ
-        if guard_mm > 0:
-            near = ndimage.distance_transform_edt(~organ, sampling=spacing_kji) <= guard_mm
-        points = _subsample(_voxel_centres(crop, near & ~zone), MAX_GUARD_POINTS)
-        if len(points):
-            guards.append(OarGuard(name, clearance, guard_mm, distance, needs_protection, points))
+        to_organ = ndimage.distance_transform_edt(~organ, sampling=spacing_kji)
+        near = (to_organ <= guard_mm) & ~zone
+        every = _voxel_centres(crop, near)
+        if len(every):
+            points = _subsample(every, MAX_GUARD_POINTS)
+            guards.append(
+                OarGuard(
+                    name,
+                    clearance,
+                    guard_mm,
+                    distance,
+                    needs_protection,
+                    points,
+                    every,
+                    to_organ[near],
+                )
+            )
     return PlanningProblem(
         label_map=label_map,
         settings=settings,

@@ -8,6 +8,7 @@ expensive full simulation; the full simulation (1-mm grid by default) through
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,7 +25,7 @@ from planning_core.planning.acceptance import (
 from planning_core.planning.evaluate import simulate_plan
 from planning_core.planning.optimizer.problem import PlanningProblem
 from planning_core.planning.plan import Plan
-from planning_core.planning.results import STRUCTURE_GROUPS
+from planning_core.planning.results import STRUCTURE_GROUPS, PlanMetrics
 from planning_core.planning.settings import PlanSettings
 from planning_core.progress import CancelToken
 from planning_core.thermal.probes import ProbeModel
@@ -48,19 +49,43 @@ class CheckResult:
     coverage_percent : float
         Share of tumor + margin voxels at or below the lethal isotherm.
     frozen_guards : tuple of str
-        Protected organs whose clearance zone the 0 °C edge reaches.
+        Protected organs whose guard the 0 °C edge reaches at the surrogate's
+        points (the subsample it is corrected at and searches with).
+    ice_reach_mm : mapping of str to float
+        For each protected organ whose guard freezes anywhere (every guard voxel
+        tested), the smallest distance from the organ of a frozen guard voxel:
+        the coarse grid's estimate of the ice edge's distance, which the full
+        verification measures (:meth:`predicted_misses`).
     simulation : SimulationResult
         The coarse run.
     """
 
     coverage_percent: float
     frozen_guards: tuple[str, ...]
+    ice_reach_mm: Mapping[str, float]
     simulation: SimulationResult
 
-    def meets(self, goal_percent: float, *, headroom_percent: float = 0.0) -> bool:
-        """Worth a full verification: the goal plus ``headroom_percent`` reached, organs clear."""
-        covered = self.coverage_percent >= min(goal_percent + headroom_percent, 100.0)
-        return covered and not self.frozen_guards
+    def covers(self, goal_percent: float, *, headroom_percent: float = 0.0) -> bool:
+        """The goal plus ``headroom_percent`` reached (worth a full verification when the
+        organs are clear too)."""
+        return self.coverage_percent >= min(goal_percent + headroom_percent, 100.0)
+
+    def predicted_misses(
+        self, problem: PlanningProblem, offsets_mm: Mapping[str, float]
+    ) -> dict[str, float]:
+        """Organs the full verification would find the ice too close to, with the distance.
+
+        ``offsets_mm`` holds, for each organ a verification measured, how much
+        farther the coarse grid put the ice than the 1-mm simulation
+        (:func:`reach_offsets_mm`); organs without one are not predicted.
+        """
+        predicted = {}
+        for guard in problem.protected():
+            if guard.name in self.ice_reach_mm and guard.name in offsets_mm:
+                distance = self.ice_reach_mm[guard.name] - offsets_mm[guard.name]
+                if distance < guard.clearance_mm:
+                    predicted[guard.name] = distance
+        return predicted
 
 
 def coarse_check(
@@ -86,7 +111,26 @@ def coarse_check(
         for guard in problem.protected()
         if np.any(result.temperature_at(guard.points_lps_mm) <= 0.0)
     )
-    return CheckResult(100.0 * float(np.mean(~warm)), frozen, result)
+    reach = {}
+    for guard in problem.protected():
+        iced = result.temperature_at(guard.check_points_lps_mm) <= 0.0
+        if iced.any():
+            reach[guard.name] = float(guard.check_distances_mm[iced].min())
+    return CheckResult(100.0 * float(np.mean(~warm)), frozen, reach, result)
+
+
+def reach_offsets_mm(check: CheckResult, metrics: PlanMetrics) -> dict[str, float]:
+    """How much farther from each organ the coarse check put the ice than the verification.
+
+    Positive where the 2-mm grid's ice stopped short of the 1-mm grid's, or
+    where the organ's surface (the verification measures from it) lies beyond
+    the voxel centres the guard distances start from.
+    """
+    return {
+        oar.name: check.ice_reach_mm[oar.name] - oar.distance_to_ice_mm
+        for oar in metrics.oars
+        if oar.name in check.ice_reach_mm and oar.distance_to_ice_mm is not None
+    }
 
 
 #: Reach (mm) of a large vessel's heat sink named in infeasibility messages.
