@@ -281,3 +281,27 @@ def test_skin_nearer_than_its_clearance_gets_a_warm_pack() -> None:
     assert proposal.structure == "body" and isinstance(proposal.measure, SkinPack)
     assert proposal.measure.center_lps_mm == pytest.approx([0.0, 13.0, 0.0], abs=2.0)
     assert propose_protection(bare, body, {}, target="body") == ()
+
+
+@pytest.mark.parametrize(
+    "centre",
+    [(0.0, 0.0, 0.0), (-38.0, 5.5, 20.0), (60.0, 0.0, 0.0), (200.0, 0.0, 0.0)],
+    ids=["inside", "at-the-corner", "half-outside", "far-outside"],
+)
+def test_layer_masks_computed_in_a_box_match_every_voxel_tested(centre) -> None:
+    # The layer and its shadow are evaluated only in a box around the disc; every voxel
+    # centre of the grid tested against the same rule must give the same masks.
+    from planning_core.thermal.protection import _voxel_centres
+
+    geometry = Geometry((41, 51, 61), (1.5, 1.2, 2.0), (-45.0, -30.0, -40.0))
+    layer = HydrodissectionLayer(np.array(centre), normal=(1.0, 2.0, -0.5), radius_mm=20.0)
+    offsets = _voxel_centres(geometry) - np.asarray(centre)
+    across = offsets @ layer.normal
+    sideways = np.einsum("...a,...a->...", offsets, offsets) - across**2
+    in_disc = sideways <= layer.radius_mm**2
+    half = 0.5 * layer.thickness_mm
+    expected_layer = (np.abs(across) <= half) & in_disc
+    expected_shadow = (across >= -half) & (across <= half + layer.radius_mm) & in_disc
+    np.testing.assert_array_equal(layer.mask(geometry), expected_layer)
+    np.testing.assert_array_equal(layer.shielded(geometry), expected_shadow)
+    assert expected_layer.any() == (centre[0] < 100.0)
