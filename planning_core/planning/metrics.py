@@ -74,6 +74,30 @@ def _surface_lps(
     return geometry.index_to_lps((vertices_kji + start_kji)[:, ::-1])
 
 
+def _boundary_lps(
+    mask: NDArray[np.bool_], box: tuple[slice, ...], geometry: Geometry
+) -> NDArray[np.float64]:
+    """The marching-cubes vertices of ``mask[box]`` at level 0.5 (closed by background).
+
+    On a mask the cubes put one vertex halfway along each edge between an inside
+    and an outside voxel centre, so those midpoints are found directly: the same
+    points (in another order) for a fraction of the cost on large organs.
+    """
+    crop = np.pad(np.asarray(mask[box], dtype=bool), 1, constant_values=False)
+    start_kji = np.array([s.start for s in box], dtype=np.float64) - 1.0
+    points = []
+    for axis in range(3):
+        before = [slice(None)] * 3
+        after = [slice(None)] * 3
+        before[axis] = slice(None, -1)
+        after[axis] = slice(1, None)
+        kji = np.argwhere(crop[tuple(before)] != crop[tuple(after)]).astype(np.float64)
+        kji[:, axis] += 0.5
+        points.append(kji)
+    kji = np.vstack(points) + start_kji
+    return geometry.index_to_lps(kji[:, ::-1])
+
+
 def margin_zone_mask(
     tumor: NDArray[np.bool_], geometry: Geometry, margin_mm: float
 ) -> NDArray[np.bool_]:
@@ -256,7 +280,7 @@ def oar_ice_metrics(
                 depth, _ = edge.query(geometry.index_to_lps(kji[:, ::-1]))
                 distance = -float(depth.max())
             elif edge is not None:
-                distance = _smallest_gap_mm(edge, _surface_lps(organ, 0.5, box, 0.0, geometry))
+                distance = _smallest_gap_mm(edge, _boundary_lps(organ, box, geometry))
         watched = name in monitored
         results.append(
             OarMetrics(

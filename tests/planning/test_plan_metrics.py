@@ -304,3 +304,21 @@ def test_resampling_refuses_a_field_that_does_not_fit_its_grid():
     geometry = _grid((2.0, 2.0, 2.0), extent_mm=10.0)
     with pytest.raises(InvalidParameterError, match="does not match its geometry"):
         resample_field(np.zeros((2, 2, 2)), geometry, geometry, fill_value=37.0)
+
+
+def test_organ_boundary_points_are_the_marching_cubes_edge_vertices():
+    # Large organs (the skin) take the edge midpoints directly: each is a vertex of the
+    # marching-cubes surface at 0.5, and only the cubes' extra interior vertices of
+    # ambiguous configurations are missing (none on a ball).
+    from planning_core.planning.metrics import _boundary_lps, _surface_lps
+
+    geometry = Geometry((30, 40, 50), (0.8, 0.9, 2.5), (-10.0, 5.0, 3.0))
+    noisy = np.random.default_rng(3).random(geometry.shape) < 0.3
+    kk, jj, ii = np.indices(geometry.shape)
+    ball = (kk - 15) ** 2 + ((jj - 20) / 2) ** 2 + ((ii - 25) / 2) ** 2 <= 64
+    for mask, extra_allowed in ((ball, False), (noisy, True)):
+        box = bounding_box(mask, 1)
+        cubes = {tuple(p) for p in np.round(_surface_lps(mask, 0.5, box, 0.0, geometry), 6)}
+        midpoints = {tuple(p) for p in np.round(_boundary_lps(mask, box, geometry), 6)}
+        assert midpoints <= cubes
+        assert (len(cubes) > len(midpoints)) == extra_allowed
