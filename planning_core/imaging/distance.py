@@ -20,7 +20,10 @@ from numpy.typing import NDArray
 
 
 def distance_to_background_mm(
-    foreground: NDArray[np.bool_], *, spacing_mm: tuple[float, ...] | NDArray[np.float64]
+    foreground: NDArray[np.bool_],
+    *,
+    spacing_mm: tuple[float, ...] | NDArray[np.float64],
+    threads: int = 1,
 ) -> NDArray[np.float32]:
     """Distance (mm) from each foreground voxel centre to the nearest background voxel centre.
 
@@ -30,6 +33,8 @@ def distance_to_background_mm(
         Voxels whose distance is measured; background voxels get 0.
     spacing_mm : sequence of float
         Voxel spacing per array axis (``k, j, i`` order for a volume).
+    threads : int
+        Threads the transform may use (its passes along an axis split between them).
 
     Returns
     -------
@@ -41,4 +46,4 @@ def distance_to_background_mm(
     if len(spacing) != foreground.ndim:
         raise ValueError(f"spacing_mm has {len(spacing)} values for a {foreground.ndim}-D mask")
     mask = np.ascontiguousarray(foreground, dtype=np.uint8)
-    return edt.edt(mask, anisotropy=spacing, black_border=False, parallel=1)
+    return edt.edt(mask, anisotropy=spacing, black_border=False, parallel=max(1, int(threads)))

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import ndimage
@@ -258,6 +259,8 @@ class TrajectoryContext:
         dtype = _bit_dtype(len(self.structures))
         bits = np.zeros(self.geometry.shape, dtype=dtype)
         spacing_kji = np.asarray(self.geometry.spacing_kji_mm)
+        # The planning thread budget (numba's): a second core halves the large transforms.
+        threads = numba.get_num_threads()
         for number, structure in enumerate(self.structures):
             if cancel is not None:
                 cancel.raise_if_cancelled()
@@ -272,7 +275,9 @@ class TrajectoryContext:
                 continue
             pad = np.ceil(structure.clearance_mm / spacing_kji).astype(int) + 1
             box = bounding_box(mask, pad)
-            distance = distance_to_background_mm(~mask[box], spacing_mm=spacing_kji)
+            distance = distance_to_background_mm(
+                ~mask[box], spacing_mm=spacing_kji, threads=threads
+            )
             bits[box][distance < structure.clearance_mm] |= flag
         if progress is not None:
             progress(1.0, "Clearance zones ready")
