@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import hashlib
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
@@ -190,15 +192,23 @@ def find_ct_hazards(
         if progress is not None:
             progress(fraction, text)
 
-    step(0.0, "Gas on the CT")
-    deep = _inner(body_mask, geometry, SURFACE_BAND_MM) & inside
-    gas = _drop_small(hu < GAS_MAX_HU, deep, geometry, _sphere_mm3(GAS_MIN_DIAMETER_MM))
-    step(0.2, "Bone on the CT")
+    step(0.0, "Bone and contrast vessels on the CT")
     bone = (hu > BONE_MIN_HU) & inside
-    step(0.4, "Bowel content on the CT")
-    content = _mottled(hu, deep, geometry)
-    step(0.6, "Contrast vessels on the CT")
-    vessel = _vessels(hu, inside, bone, geometry)
+    # The vessels (the longest search: scipy.ndimage and LAPACK, which let other threads
+    # run) are found on a second core, when the planning thread budget has one.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ct-vessels") as pool:
+        vessels = (
+            pool.submit(_vessels, hu, inside, bone, geometry)
+            if numba.get_num_threads() > 1
+            else None
+        )
+        step(0.2, "Gas on the CT")
+        deep = _inner(body_mask, geometry, SURFACE_BAND_MM) & inside
+        gas = _drop_small(hu < GAS_MAX_HU, deep, geometry, _sphere_mm3(GAS_MIN_DIAMETER_MM))
+        step(0.4, "Bowel content on the CT")
+        content = _mottled(hu, deep, geometry)
+        step(0.6, "Contrast vessels on the CT")
+        vessel = _vessels(hu, inside, bone, geometry) if vessels is None else vessels.result()
     step(1.0, "Hazards on the CT ready")
     masks = {"gas": gas, "bone": bone, "bowel_content": content, "vessel": vessel}
     return CtHazards(
