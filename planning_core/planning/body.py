@@ -66,14 +66,34 @@ def body_mask_from_ct(
     body = components == int(np.argmax(sizes))
     # Lungs and bowel gas are enclosed in each axial slice but may reach the volume's
     # top or bottom, where a 3-D fill would leave them open.
-    for k in range(body.shape[0]):
-        body[k] = ndimage.binary_fill_holes(body[k])
+    body = _fill_holes_per_slice(body)
     if opening_voxels:
         # Give back what the opening shaved off the patient, but nothing farther away.
         body = ndimage.binary_dilation(
             body, structure=in_plane, iterations=opening_voxels, mask=tissue | body
         )
     return body
+
+
+def _fill_holes_per_slice(mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """``mask`` with the holes of each axial slice filled (as ``binary_fill_holes`` per slice).
+
+    A hole is background that no 4-connected in-plane path joins to the slice's
+    edge; all slices are labelled in one call (in-plane connectivity only),
+    which costs a fraction of a fill per slice.
+    """
+    in_plane = ndimage.generate_binary_structure(3, 1)
+    in_plane[0] = in_plane[2] = False
+    components, count = ndimage.label(~mask, structure=in_plane)
+    if count == 0:
+        return mask.copy()
+    edge = np.zeros(count + 1, dtype=bool)
+    for border in (
+        components[:, 0, :], components[:, -1, :], components[:, :, 0], components[:, :, -1]
+    ):
+        edge[border] = True
+    edge[0] = True  # the mask itself
+    return mask | ~edge[components]
 
 
 def body_mask_from_labels(label_map: LabelMap) -> NDArray[np.bool_]:

@@ -203,3 +203,16 @@ def test_body_from_ct_fills_the_lungs_and_drops_the_table():
     steps_from_body = ndimage.distance_transform_cdt(~body, metric="taxicab")
     assert steps_from_body[mask].max() <= 2 + 2
     assert not mask[table & (np.abs(x) > 15)].any()
+
+
+def test_holes_of_each_slice_are_filled_as_binary_fill_holes_does():
+    # The body outline fills the holes of every axial slice in one labelling; it must
+    # give what a fill per slice gives, whatever the shapes (random masks).
+    from planning_core.planning.body import _fill_holes_per_slice
+
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        shape = tuple(int(n) for n in rng.integers(1, 30, 3))
+        mask = rng.random(shape) < rng.uniform(0.2, 0.8)
+        expected = np.stack([ndimage.binary_fill_holes(plane) for plane in mask])
+        np.testing.assert_array_equal(_fill_holes_per_slice(mask), expected)
