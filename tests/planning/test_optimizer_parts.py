@@ -300,3 +300,31 @@ def test_a_clearance_miss_is_predicted_only_from_a_measured_offset():
     farther = CheckResult(99.5, (), {"bowel": clearance + 0.9}, simulation=None)
     assert farther.predicted_misses(problem, offsets) == {}
     assert CheckResult(99.5, (), {}, simulation=None).predicted_misses(problem, offsets) == {}
+
+
+def test_infeasibility_cites_the_solver_figure_once_the_solver_ran():
+    # The surrogate's estimate may sit above the goal (short of its headroom only) while
+    # the solver measured less: the message must not read "99.3 % (goal 99 %)".
+    from types import SimpleNamespace
+
+    from planning_core.planning.optimizer.optimize import _infeasible
+    from planning_core.planning.optimizer.search import Layout
+
+    settings = PlanSettings()
+    layout = Layout(
+        count=8, parameters=np.zeros(0), tips_lps_mm=np.zeros((8, 3)),
+        insertions_lps=np.zeros((8, 3)), entries_lps_mm=np.zeros((8, 3)), coverage=0.993,
+        hard_violation=0.0, soft_violation=0.0, score=0.993,
+    )  # fmt: skip
+    run = SimpleNamespace(
+        partial_plan=lambda: None, frozen_at_refusal=(), search=SimpleNamespace(goal=0.995),
+        family=[parse_protocol("F15-T8-F15")], goal_percent=99.0, best_partial=None,
+        heat_sink_note=lambda: "",
+    )  # fmt: skip
+    assert "at best 99.3 % of tumor + 5 mm on the fast estimate" in str(
+        _infeasible(run, layout, settings)
+    )
+    run.best_partial = (1, 98.9, None)
+    text = str(_infeasible(run, layout, settings))
+    assert "at best 98.9 % of tumor + 5 mm on the 2-mm solver check (goal 99 %)" in text
+    assert "--max-probes" in text

@@ -142,3 +142,16 @@ def test_visible_ice_sample_plans_take_the_usual_probes_and_freeze(name):
         assert 2 <= len(plan.probes) <= 4
     else:
         assert len(plan.probes) == 1 and plan.probes[0].model_id.startswith("ln2")
+
+
+def test_a_layout_short_only_of_the_surrogate_headroom_goes_to_the_solver():
+    # The cystic kidney tumor: eight probes reach 99.3 % on the surrogate, above the 99 %
+    # goal but short of its headroom. The solver, not the surrogate's margin, refuses it,
+    # and the message gives the solver's figure.
+    from planning_core.errors import InfeasiblePlanError
+
+    with pytest.raises(InfeasiblePlanError) as caught:
+        _plan("kidney-cystic")
+    text = str(caught.value)
+    assert "on the 2-mm solver check (goal 99 %)" in text, text
+    assert caught.value.best_partial_plan is not None

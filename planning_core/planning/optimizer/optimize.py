@@ -267,6 +267,9 @@ class _Optimizer:
         #: Organs the ice of every covering layout came too near: hydrodissection keeps
         #: them clear instead (:meth:`protect_frozen`), checked by the full simulation.
         self.fluid_protected: set[str] = set()
+        #: The layout that reached the goal on the surrogate but not its headroom, sent to
+        #: the solver check rather than refused (once per search, see :func:`_surrogate_stage`).
+        self.tried_near_goal: Layout | None = None
         #: The organs that made the last surrogate stage refuse (set by :func:`_infeasible`).
         self.frozen_at_refusal: tuple[str, ...] = ()
         #: Per organ, how much farther the coarse check's ice lay than the verification's
@@ -927,6 +930,19 @@ def _surrogate_stage(
             shortest, index = run.shortest_covering(count, layout, direction, last)
             run.log.append(f"shortest covering freeze on the surrogate: {run.family[index].code}")
             return shortest, index
+    if (
+        best_any is not None
+        and not run.aims_at_margin
+        and best_any.meets(run.goal_percent / 100.0)
+        and run.tried_near_goal is None
+    ):
+        # Short only of the surrogate's headroom: the solver decides, once per search.
+        run.tried_near_goal = best_any
+        run.log.append(
+            f"no layout beats the goal by the surrogate's {SURROGATE_HEADROOM_PERCENT:g} % "
+            f"headroom; the best, at {100 * best_any.coverage:.1f} %, goes to the solver check"
+        )
+        return best_any, last
     raise _infeasible(run, best_any, settings)
 
 
@@ -1241,11 +1257,18 @@ def _infeasible(
             best_partial_plan=partial,
         )
     longest = run.family[-1]
+    # The best figure measured by the solver when it ran, not the surrogate's estimate of
+    # this last search (a surrogate figure above the goal reads as a contradiction).
+    evidence, covered = 0, 100 * best.coverage
+    if run.best_partial is not None and run.best_partial[0] > 0:
+        evidence, covered = run.best_partial[0], run.best_partial[1]
+    source = ("on the fast estimate", "on the 2-mm solver check", "on the full simulation")
     return InfeasiblePlanError(
         f"with at most {settings.max_probes} probe(s) and freezes up to {longest.code} "
         f"({planned_freeze_limit_s(settings) / 60.0:g} min in all) {settings.zone_isotherm_c:g} °C "
-        f"covers at best {format_coverage_percent(100 * best.coverage)} of tumor + "
-        f"{settings.zone_margin_mm:g} mm (goal {run.goal_percent:g} %). Raise the probe count or "
+        f"covers at best {format_coverage_percent(covered)} of tumor + "
+        f"{settings.zone_margin_mm:g} mm {source[evidence]} (goal {run.goal_percent:g} %). "
+        "Raise the probe count or "
         f"the freeze ({_options('max_probes', 'max_total_freeze_s')}), or lower the margin "
         f"({_options(_margin_setting(settings))}) or the coverage goal "
         f"({_options('coverage_goal_percent')})." + run.heat_sink_note(),
