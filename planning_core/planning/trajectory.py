@@ -288,6 +288,13 @@ class TrajectoryContext:
             return self._hazard_masks[structure.name]
         return self.label_map.voxels == structure.value
 
+    def _inside(self, structure: CheckedStructure, flat: NDArray[np.int64]) -> NDArray[np.bool_]:
+        """Whether the voxels at flat indices ``flat`` belong to ``structure``: the same as
+        ``self._mask(structure).ravel()[flat]`` without building the whole mask."""
+        if structure.hazard:
+            return self._hazard_masks[structure.name].ravel()[flat]
+        return self.label_map.voxels.ravel()[flat] == structure.value
+
     def _without_hosts(
         self, mask: NDArray[np.bool_], target: NDArray[np.bool_], clearance_mm: float
     ) -> NDArray[np.bool_]:
@@ -392,7 +399,7 @@ class TrajectoryContext:
             return np.full(len(points_lps), np.inf)
         distance, _ = tree.query(points_lps)
         flat, inside = self.flat_indices(points_lps)
-        within = inside & self._mask(structure).ravel()[flat]
+        within = inside & self._inside(structure, flat)
         return np.where(within, 0.0, distance)
 
     def blocking_bits(
@@ -520,7 +527,7 @@ class TrajectoryContext:
             closest[structure.name] = distance
             clearance[structure.name] = structure.clearance_mm
             flag = zone.dtype.type(1 << structure.bit)
-            entered = self._mask(structure).ravel()[shaft_flat]
+            entered = self._inside(structure, shaft_flat)
             runs = int(entered[0]) + int(np.count_nonzero(entered[1:] & ~entered[:-1]))
             if runs:
                 crossings[structure.name] = runs
