@@ -299,10 +299,15 @@ def _seed_box(
     start = np.maximum(kji.min(axis=0) - reach, 0)
     stop = np.minimum(kji.max(axis=0) + reach + 1, geometry.shape)
     box = tuple(slice(int(a), int(b)) for a, b in zip(start, stop, strict=True))
-    smooth = ndimage.gaussian_filter(
+    return box, kji - start, _smoothed(image_hu, box, spacing)
+
+
+def _smoothed(
+    image_hu: NDArray[np.floating], box: tuple[slice, ...], spacing: NDArray[np.float64]
+) -> NDArray[np.float32]:
+    return ndimage.gaussian_filter(
         np.asarray(image_hu[box], dtype=np.float32), SMOOTHING_MM / spacing, truncate=2.5
     )
-    return box, kji - start, smooth
 
 
 def segment_lung_ablation_zone(
@@ -312,6 +317,7 @@ def segment_lung_ablation_zone(
     *,
     lung: NDArray[np.bool_],
     tumor: NDArray[np.bool_] | None = None,
+    before_hu: NDArray[np.floating] | None = None,
     possible: NDArray[np.bool_] | None = None,
     search_radius_mm: float = 45.0,
     progress: ProgressCallback | None = None,
@@ -343,6 +349,14 @@ def segment_lung_ablation_zone(
         tumor reaches aerated lung with no halo beyond it the zone's edge inside the
         tumor cannot be seen: the tumor voxels nearer the aerated lung than the halo
         are then left out of the zone (an estimate, stated in a warning).
+    before_hu : ndarray, optional
+        The CT before the ablation (the planning CT) on ``geometry``. A tumor mostly
+        of ground glass there (median well below the zone's level: a part-solid or
+        ground-glass nodule) borders the zone with its own level, not the aerated
+        lung's: its ground-glass voxels belong to the zone when they now read nearer
+        the zone's level than their own former level. Without it the lung's
+        threshold holds there too, and the blurred edge against the ground glass
+        then reaches into viable tumor.
     possible : ndarray of bool, optional
         Where the ablation can have reached (the plan's predicted ice grown by a
         tolerance for probe placement).
@@ -395,6 +409,19 @@ def segment_lung_ablation_zone(
     threshold_hu = 0.5 * (lung_hu + zone_hu)
     step(0.6, "Ablation zone (lung): growing from the seeds")
     candidate = (smooth > threshold_hu) & reach & in_lung
+    glass_level = zone_hu - MIN_HALO_CONTRAST_HU
+    if (
+        tumor is not None
+        and before_hu is not None
+        and tumor.any()
+        and float(np.median(before_hu[tumor])) < glass_level
+    ):
+        # A tumor mostly of ground glass (a solid tumor's rim reads low too, by partial
+        # volume with the lung, but its edge is the split's to estimate).
+        before = _smoothed(before_hu, box, spacing)
+        glass = tumor[box] & (before < glass_level)
+        # Halfway between the zone's level and the voxel's own level before the ablation.
+        candidate[glass] = smooth[glass] > 0.5 * (zone_hu + before[glass])
     # Vessels and airway walls running into the halo are thinner than the opening.
     opened = ndimage.binary_opening(candidate, _ball(OPENING_MM, spacing))
     region = ndimage.binary_fill_holes(_connected_to(opened, local))

@@ -266,6 +266,7 @@ def confirm_post(
                 seeds,
                 lung=target_organ_mask(organ | tumor, tumor),
                 tumor=tumor,
+                before_hu=planning.voxels,
                 possible=possible,
                 progress=zone_progress,
                 cancel=cancel,

@@ -162,3 +162,35 @@ def test_a_lung_without_a_halo_is_refused():
     hu[ZONE & ~TUMOR] = -850.0
     with pytest.raises(SegmentationError, match="denser than the aerated lung"):
         segment_lung_ablation_zone(hu, GEOMETRY, SEEDS, lung=LUNG, tumor=TUMOR)
+
+
+def test_a_ground_glass_tumor_bounds_the_zone_with_its_own_level():
+    # A ground-glass nodule (-600 HU before) sticking 3 mm out of the halo: the viable part
+    # keeps its level, and the zone's edge inside the tumor lies halfway between the zone
+    # and that level, not halfway to the aerated lung (which lets the blurred edge reach
+    # into viable tumor and understates how incomplete the ablation is).
+    centre = (-3.0, 0.0, 6.0)
+    tumor = np.linalg.norm(LPS - centre, axis=-1) <= 6.0
+    rng = np.random.default_rng(5)
+    # The scanner's blur (1.5 mm) widens every edge.
+    sigma = 1.5 / np.asarray(GEOMETRY.spacing_kji_mm)
+    before = np.full(GEOMETRY.shape, 40.0, dtype=np.float32)
+    before[LUNG] = -850.0
+    before[tumor] = -600.0
+    before = ndimage.gaussian_filter(before, sigma) + rng.normal(0.0, 15.0, before.shape)
+    after = np.full(GEOMETRY.shape, 40.0, dtype=np.float32)
+    after[LUNG] = -850.0
+    after[tumor] = -600.0
+    after[ZONE] = -150.0
+    after = ndimage.gaussian_filter(after, sigma) + rng.normal(0.0, 15.0, after.shape)
+    truth = analyze_margin(tumor, ZONE, GEOMETRY).minimal_margin_mm
+    assert truth < -2.0
+    measured = {}
+    for name, pre in (("with", before), ("without", None)):
+        zone = segment_lung_ablation_zone(
+            after, GEOMETRY, SEEDS, lung=LUNG, tumor=tumor, before_hu=pre
+        )
+        measured[name] = analyze_margin(tumor, zone.mask, GEOMETRY).minimal_margin_mm
+    assert measured["with"] == pytest.approx(truth, abs=0.5), measured
+    # The lung's threshold alone takes blurred viable ground glass into the zone.
+    assert measured["without"] > truth + 0.5, measured
