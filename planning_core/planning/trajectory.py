@@ -359,14 +359,16 @@ class TrajectoryContext:
 
     # -- look-ups --------------------------------------------------------------------------
     def flat_indices(self, points_lps: NDArray[np.float64]) -> tuple[NDArray, NDArray]:
-        """Nearest-voxel flat indices of LPS points ``(..., 3)`` and which lie in the grid."""
-        ijk = np.rint((points_lps - self.geometry.origin_lps_mm) @ self._lps_to_ijk).astype(
-            np.int64
+        """Nearest-voxel flat indices of LPS points ``(..., 3)`` and which lie in the grid
+        (0 for those outside)."""
+        points = np.asarray(points_lps, dtype=np.float64)
+        flat, inside = _flat_indices(
+            np.ascontiguousarray(points.reshape(-1, 3)),
+            np.asarray(self.geometry.origin_lps_mm, dtype=np.float64),
+            self._lps_to_ijk,
+            self._ni_nj_nk,
         )
-        inside = np.all((ijk >= 0) & (ijk < self._ni_nj_nk), axis=-1)
-        ijk = np.where(inside[..., None], ijk, 0)
-        ni, nj, _ = self._ni_nj_nk
-        return (ijk[..., 2] * nj + ijk[..., 1]) * ni + ijk[..., 0], inside
+        return flat.reshape(points.shape[:-1]), inside.reshape(points.shape[:-1])
 
     def structure(self, name: str) -> CheckedStructure:
         for structure in self.structures:
@@ -573,6 +575,32 @@ class TrajectoryContext:
                 f"{settings.max_craniocaudal_angle_deg:g}° limit"
             )
         return problems
+
+
+@numba.njit(cache=True, nogil=True)
+def _flat_indices(
+    points_lps: NDArray[np.float64],
+    origin_lps_mm: NDArray[np.float64],
+    lps_to_ijk: NDArray[np.float64],
+    ni_nj_nk: NDArray[np.int64],
+) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
+    # The layout search looks up a few points at a time, thousands of times: numpy's
+    # fixed cost per call (about 60 us) was a quarter of the search. Same arithmetic
+    # order as ``(p - origin) @ lps_to_ijk``, so the same voxels.
+    count = points_lps.shape[0]
+    flat = np.zeros(count, np.int64)
+    inside = np.zeros(count, np.bool_)
+    for n in range(count):
+        d0 = points_lps[n, 0] - origin_lps_mm[0]
+        d1 = points_lps[n, 1] - origin_lps_mm[1]
+        d2 = points_lps[n, 2] - origin_lps_mm[2]
+        i = np.int64(np.rint(d0 * lps_to_ijk[0, 0] + d1 * lps_to_ijk[1, 0] + d2 * lps_to_ijk[2, 0]))
+        j = np.int64(np.rint(d0 * lps_to_ijk[0, 1] + d1 * lps_to_ijk[1, 1] + d2 * lps_to_ijk[2, 1]))
+        k = np.int64(np.rint(d0 * lps_to_ijk[0, 2] + d1 * lps_to_ijk[1, 2] + d2 * lps_to_ijk[2, 2]))
+        if 0 <= i < ni_nj_nk[0] and 0 <= j < ni_nj_nk[1] and 0 <= k < ni_nj_nk[2]:
+            inside[n] = True
+            flat[n] = (k * ni_nj_nk[1] + j) * ni_nj_nk[0] + i
+    return flat, inside
 
 
 def _scaled(progress: ProgressCallback, start: float, stop: float) -> ProgressCallback:

@@ -216,3 +216,29 @@ def test_holes_of_each_slice_are_filled_as_binary_fill_holes_does():
         mask = rng.random(shape) < rng.uniform(0.2, 0.8)
         expected = np.stack([ndimage.binary_fill_holes(plane) for plane in mask])
         np.testing.assert_array_equal(_fill_holes_per_slice(mask), expected)
+
+
+def test_flat_indices_are_numpys_nearest_voxels_on_an_oblique_grid():
+    # The compiled look-up must give the voxels of the numpy formula it replaced, points
+    # on exact half-voxel steps and outside the grid included.
+    from planning_core.planning.trajectory import _flat_indices
+
+    rng = np.random.default_rng(7)
+    angle = np.radians(11.0)
+    direction = np.array(
+        [[np.cos(angle), -np.sin(angle), 0.0], [np.sin(angle), np.cos(angle), 0.0], [0, 0, 1.0]]
+    )
+    geometry = Geometry((30, 40, 50), (0.78125, 0.78125, 2.5), (-20.3, -18.7, 5.25), direction)
+    lps_to_ijk = geometry.direction / geometry.spacing_mm[np.newaxis, :]
+    size = np.asarray(geometry.size_ijk, dtype=np.int64)
+    for trial in range(50):
+        points = np.asarray(geometry.origin_lps_mm) + rng.uniform(-10.0, 90.0, (500, 3))
+        if trial % 2:
+            points = np.round(points * 2.0) / 2.0
+        flat, inside = _flat_indices(points, np.asarray(geometry.origin_lps_mm), lps_to_ijk, size)
+        ijk = np.rint((points - geometry.origin_lps_mm) @ lps_to_ijk).astype(np.int64)
+        expected_inside = np.all((ijk >= 0) & (ijk < size), axis=-1)
+        ijk = np.where(expected_inside[:, None], ijk, 0)
+        expected = (ijk[:, 2] * size[1] + ijk[:, 1]) * size[0] + ijk[:, 0]
+        np.testing.assert_array_equal(inside, expected_inside)
+        np.testing.assert_array_equal(flat, expected)
