@@ -431,12 +431,11 @@ class TrajectoryContext:
         bits = zone & dtype(~exempt_mask & ((1 << np.iinfo(zone.dtype).bits) - 1))
         if self.hazard_bits:
             core = self.core_bits.ravel()[flat]
-            for structure in self.structures:
-                if not structure.hazard:
-                    continue
-                flag = dtype(1 << structure.bit)
-                leaving = np.logical_and.accumulate((zone & flag) != 0, axis=-1)
-                bits[leaving & ((core & flag) == 0)] &= dtype(~flag)
+            flags = np.array([1 << s.bit for s in self.structures if s.hazard], dtype=zone.dtype)
+            rows = zone.shape[-1] if zone.ndim else 1
+            _free_leaving_stretches(
+                bits.reshape(-1, rows), zone.reshape(-1, rows), core.reshape(-1, rows), flags
+            )
         bits[~within] = 0
         return bits
 
@@ -575,6 +574,25 @@ class TrajectoryContext:
                 f"{settings.max_craniocaudal_angle_deg:g}° limit"
             )
         return problems
+
+
+@numba.njit(cache=True, nogil=True)
+def _free_leaving_stretches(
+    bits: NDArray[np.unsignedinteger],
+    zone: NDArray[np.unsignedinteger],
+    core: NDArray[np.unsignedinteger],
+    flags: NDArray[np.unsignedinteger],
+) -> None:
+    """Clear each hazard's flag in ``bits`` (rows of path samples from the tip out) on the
+    stretch from the tip while the path stays in the hazard's zone, except where it is in
+    the hazard itself (:meth:`TrajectoryContext.blocking_bits`)."""
+    for row in range(bits.shape[0]):
+        for flag in flags:
+            for n in range(bits.shape[1]):
+                if zone[row, n] & flag == 0:
+                    break
+                if core[row, n] & flag == 0:
+                    bits[row, n] &= ~flag
 
 
 @numba.njit(cache=True, nogil=True)

@@ -242,3 +242,23 @@ def test_flat_indices_are_numpys_nearest_voxels_on_an_oblique_grid():
         expected = (ijk[:, 2] * size[1] + ijk[:, 1]) * size[0] + ijk[:, 0]
         np.testing.assert_array_equal(inside, expected_inside)
         np.testing.assert_array_equal(flat, expected)
+
+
+def test_leaving_stretches_are_freed_as_the_accumulated_rule_says():
+    # Compiled rule against its numpy statement: on each row, a hazard's flag is cleared
+    # from the tip while the path stays in the hazard's zone, except inside the hazard.
+    from planning_core.planning.trajectory import _free_leaving_stretches
+
+    rng = np.random.default_rng(11)
+    for dtype in (np.uint8, np.uint16, np.uint64):
+        zone = rng.integers(0, 16, (40, 25)).astype(dtype)
+        zone[:, :3] |= dtype(0b0110)  # long stretches from the tip
+        core = (rng.integers(0, 16, zone.shape) & rng.integers(0, 16, zone.shape)).astype(dtype)
+        flags = np.array([0b0010, 0b0100], dtype=dtype)
+        expected = zone.copy()
+        for flag in flags:
+            leaving = np.logical_and.accumulate((zone & flag) != 0, axis=-1)
+            expected[leaving & ((core & flag) == 0)] &= dtype(~flag)
+        bits = zone.copy()
+        _free_leaving_stretches(bits, zone, core, flags)
+        np.testing.assert_array_equal(bits, expected)
