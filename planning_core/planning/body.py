@@ -89,7 +89,10 @@ def _fill_holes_per_slice(mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
         return mask.copy()
     edge = np.zeros(count + 1, dtype=bool)
     for border in (
-        components[:, 0, :], components[:, -1, :], components[:, :, 0], components[:, :, -1]
+        components[:, 0, :],
+        components[:, -1, :],
+        components[:, :, 0],
+        components[:, :, -1],
     ):
         edge[border] = True
     edge[0] = True  # the mask itself

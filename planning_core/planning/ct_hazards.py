@@ -21,7 +21,6 @@ import weakref
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
@@ -30,6 +29,7 @@ from planning_core.imaging.distance import distance_to_background_mm
 from planning_core.imaging.geometry import Geometry
 from planning_core.imaging.volume import Volume
 from planning_core.progress import CancelToken, ProgressCallback
+from planning_core.threads import thread_budget
 
 #: Air is -1000 HU and aerated lung -700 to -900 HU, while the fattiest tissue stays
 #: above about -150 HU: -400 HU separates gas (a pocket a few mm wide still reads
@@ -197,11 +197,7 @@ def find_ct_hazards(
     # The vessels (the longest search: scipy.ndimage and LAPACK, which let other threads
     # run) are found on a second core, when the planning thread budget has one.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ct-vessels") as pool:
-        vessels = (
-            pool.submit(_vessels, hu, inside, bone, geometry)
-            if numba.get_num_threads() > 1
-            else None
-        )
+        vessels = pool.submit(_vessels, hu, inside, bone, geometry) if thread_budget() > 1 else None
         step(0.2, "Gas on the CT")
         deep = _inner(body_mask, geometry, SURFACE_BAND_MM) & inside
         gas = _drop_small(hu < GAS_MAX_HU, deep, geometry, _sphere_mm3(GAS_MIN_DIAMETER_MM))

@@ -39,6 +39,7 @@ from planning_core.planning.plan import PlannedProbe
 from planning_core.planning.results import PathHazard, PathReport
 from planning_core.planning.settings import PlanSettings
 from planning_core.progress import CancelToken, ProgressCallback
+from planning_core.threads import thread_budget
 
 #: Label roles whose structures probe paths must keep clear of.
 PATH_CHECKED_ROLES = ("avoid", "oar")
@@ -259,8 +260,8 @@ class TrajectoryContext:
         dtype = _bit_dtype(len(self.structures))
         bits = np.zeros(self.geometry.shape, dtype=dtype)
         spacing_kji = np.asarray(self.geometry.spacing_kji_mm)
-        # The planning thread budget (numba's): a second core halves the large transforms.
-        threads = numba.get_num_threads()
+        # The planning thread budget: a second core halves the large transforms.
+        threads = thread_budget()
         for number, structure in enumerate(self.structures):
             if cancel is not None:
                 cancel.raise_if_cancelled()

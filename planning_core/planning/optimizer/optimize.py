@@ -267,9 +267,9 @@ class _Optimizer:
         #: Organs the ice of every covering layout came too near: hydrodissection keeps
         #: them clear instead (:meth:`protect_frozen`), checked by the full simulation.
         self.fluid_protected: set[str] = set()
-        #: The layout that reached the goal on the surrogate but not its headroom, sent to
-        #: the solver check rather than refused (once per search, see :func:`_surrogate_stage`).
-        self.tried_near_goal: Layout | None = None
+        #: Whether a layout that reached the goal on the surrogate but not its headroom went
+        #: to the solver check rather than being refused (once per search: _surrogate_stage).
+        self.tried_near_goal = False
         #: The organs that made the last surrogate stage refuse (set by :func:`_infeasible`).
         self.frozen_at_refusal: tuple[str, ...] = ()
         #: Per organ, how much farther the coarse check's ice lay than the verification's
@@ -489,9 +489,6 @@ class _Optimizer:
         which the end of the search verifies anyway)."""
         for name, offset in reach_offsets_mm(check, evaluation.metrics).items():
             self.reach_offsets_mm[name] = max(offset, self.reach_offsets_mm.get(name, offset))
-
-    def clearance_mm(self, organ: str) -> float:
-        return next(g.clearance_mm for g in self.problem.guards if g.name == organ)
 
     def grow_guards(self) -> None:
         """The solver froze a protected organ the surrogate spared: guard it more widely."""
@@ -934,10 +931,10 @@ def _surrogate_stage(
         best_any is not None
         and not run.aims_at_margin
         and best_any.meets(run.goal_percent / 100.0)
-        and run.tried_near_goal is None
+        and not run.tried_near_goal
     ):
         # Short only of the surrogate's headroom: the solver decides, once per search.
-        run.tried_near_goal = best_any
+        run.tried_near_goal = True
         run.log.append(
             f"no layout beats the goal by the surrogate's {SURROGATE_HEADROOM_PERCENT:g} % "
             f"headroom; the best, at {100 * best_any.coverage:.1f} %, goes to the solver check"
@@ -1039,7 +1036,7 @@ def _search_and_verify(
                     "solver check predicts the ice "
                     + ", ".join(f"{d:.1f} mm from {name}" for name, d in predicted.items())
                     + " on the full simulation (clearance "
-                    + ", ".join(f"{run.clearance_mm(name):g} mm" for name in predicted)
+                    + ", ".join(f"{settings.oar_clearance_mm(name):g} mm" for name in predicted)
                     + "): not verified"
                 )
             else:
@@ -1081,7 +1078,10 @@ def _search_and_verify(
     clearance_misses.reverse()
     clearance_misses.sort(key=lambda m: (len(m.organs), len(m.plan.probes), m.verified is None))
     for miss in clearance_misses:
-        if miss.verified is None:
+        organs = miss.organs
+        if miss.verified is not None:
+            evaluation, acceptance = miss.verified
+        else:
             progress(1.0, "Verifying with the full simulation")
             evaluation, acceptance, blocking = _verify(
                 run, miss.plan, settings, verify_spacing_mm, verify_box_margin_mm
@@ -1092,12 +1092,9 @@ def _search_and_verify(
             organs = _protectable_misses(run, blocking)
             if not organs:
                 continue
-            miss = _ClearanceMiss(evaluation.plan, organs, (evaluation, acceptance))
-        assert miss.verified is not None
-        evaluation, acceptance = miss.verified
-        run.protect(miss.organs)
+        run.protect(organs)
         run.log.append(
-            f"no verified plan kept {', '.join(sorted(miss.organs))} clear of the ice: "
+            f"no verified plan kept {', '.join(sorted(organs))} clear of the ice: "
             "hydrodissection is planned for it"
         )
         return evaluation, acceptance

@@ -23,13 +23,14 @@ from typing import Generic, TypeVar
 import numba
 
 from planning_core.progress import CancelToken, ProgressCallback
+from planning_core.threads import thread_budget
 
 T = TypeVar("T")
 
 
 def simulation_workers() -> int:
-    """Simulations that may run at once: numba's thread count in the calling thread."""
-    return max(1, int(numba.get_num_threads()))
+    """Simulations that may run at once: the planning thread budget."""
+    return thread_budget()
 
 
 class LinkedCancel(CancelToken):
