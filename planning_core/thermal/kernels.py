@@ -261,7 +261,6 @@ def _update_voxel(
     from the new enthalpy; with ``track_min`` the running minimum is updated.
     ``params`` are the voxel's tissue constants (:data:`PARAMETER_COLUMNS`).
     """
-    solidus, inv_range = params[0], params[1]
     perfusion, arterial, metabolic = params[8], params[9], params[10]
     one = np.uint64(1)
     tc = t_prev[c]
@@ -289,7 +288,7 @@ def _update_voxel(
             + k_prev[f] * kc / (k_prev[f] + kc) * (t_prev[f] - tc)
         )
     )
-    unfrozen = min(max((tc - solidus) * inv_range, _ZERO), _ONE)
+    unfrozen = _unfrozen(tc, params)
     source = unfrozen * (perfusion * (arterial - tc) + metabolic)
     h = mu * h_prev[c] + nu * h_prev2[c] + mu_dt * (flux + source)
     h_new[c] = h
@@ -304,15 +303,22 @@ def _update_voxel(
 def _state(h: np.float32, params: tuple) -> tuple[np.float32, np.float32]:
     """Temperature and conductivity at enthalpy ``h`` (tissue constants ``params``):
     linear in each of the frozen, mushy and unfrozen ranges."""
-    solidus, inv_range, inv_cf, inv_cm, inv_cu, h_liq, k_frozen, k_step = params[:8]
+    solidus = params[0]
+    inv_cf, inv_cm, inv_cu, h_liq, k_frozen, k_step = params[2:8]
     temperature = (
         solidus
         + min(h, _ZERO) * inv_cf
         + min(max(h, _ZERO), h_liq) * inv_cm
         + max(h - h_liq, _ZERO) * inv_cu
     )
-    unfrozen = min(max((temperature - solidus) * inv_range, _ZERO), _ONE)
-    return temperature, k_frozen + k_step * unfrozen
+    return temperature, k_frozen + k_step * _unfrozen(temperature, params)
+
+
+@nb.njit(inline="always", **_STAGE_OPTIONS)
+def _unfrozen(temperature: np.float32, params: tuple) -> np.float32:
+    """Unfrozen share (0-1) of tissue ``params`` at ``temperature``: linear over the
+    mushy range; it scales the conductivity step and the perfusion and metabolic heat."""
+    return min(max((temperature - params[0]) * params[1], _ZERO), _ONE)
 
 
 @nb.njit(inline="always", **_STAGE_OPTIONS)
