@@ -409,6 +409,7 @@ def segment_lung_ablation_zone(
     threshold_hu = 0.5 * (lung_hu + zone_hu)
     step(0.6, "Ablation zone (lung): growing from the seeds")
     candidate = (smooth > threshold_hu) & reach & in_lung
+    warnings = []
     glass_level = zone_hu - MIN_HALO_CONTRAST_HU
     if (
         tumor is not None
@@ -422,6 +423,12 @@ def segment_lung_ablation_zone(
         glass = tumor[box] & (before < glass_level)
         # Halfway between the zone's level and the voxel's own level before the ablation.
         candidate[glass] = smooth[glass] > 0.5 * (zone_hu + before[glass])
+        warnings.append(
+            f"the tumor is mostly ground glass on the planning CT: inside it the zone's edge "
+            f"is placed halfway between the zone ({zone_hu:.0f} HU) and each voxel's own level "
+            f"before the ablation, not at the {threshold_hu:.0f} HU edge against the aerated "
+            "lung; check the edge inside the tumor on the images."
+        )
     # Vessels and airway walls running into the halo are thinner than the opening.
     opened = ndimage.binary_opening(candidate, _ball(OPENING_MM, spacing))
     region = ndimage.binary_fill_holes(_connected_to(opened, local))
@@ -430,7 +437,6 @@ def segment_lung_ablation_zone(
             "no ablation zone denser than the aerated lung lies at the tumor and probe tips; "
             "check the registration or draw the zone by hand."
         )
-    warnings = []
     exposed = False
     if tumor is not None:
         # Tumor outside the dense region (ground glass of a part-solid tumor) is seen as

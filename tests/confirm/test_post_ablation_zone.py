@@ -191,6 +191,8 @@ def test_a_ground_glass_tumor_bounds_the_zone_with_its_own_level():
             after, GEOMETRY, SEEDS, lung=LUNG, tumor=tumor, before_hu=pre
         )
         measured[name] = analyze_margin(tumor, zone.mask, GEOMETRY).minimal_margin_mm
+        # The report says where the edge rule differs from the one stated edge level.
+        assert any("mostly ground glass" in w for w in zone.warnings) == (pre is not None)
     assert measured["with"] == pytest.approx(truth, abs=0.5), measured
     # The lung's threshold alone takes blurred viable ground glass into the zone.
     assert measured["without"] > truth + 0.5, measured
