@@ -43,8 +43,12 @@ def _case(colon_z_mm: float):
 
 def test_organs_no_layout_keeps_clear_get_hydrodissection_and_are_clear_behind_it():
     volume, labels = _case(33.0)
+    # One freeze only: the shorter F6-T8-F6 of FAST stops its 0 °C edge right at the 10 mm
+    # clearance (10.4 mm on one CPU, under 10 on another: the vector width changes the
+    # floating-point sums), which would make the outcome depend on the machine.
+    options = {**FAST, "protocol_family_name": ("F10-T8-F10",)}
     result = optimize_plan(
-        volume, labels, settings=PlanSettings(margin_mm=3.0), probe_model=ARGON, **FAST
+        volume, labels, settings=PlanSettings(margin_mm=3.0), probe_model=ARGON, **options
     )
     plan = result.plan
     assert result.needs_protection == ()  # neither lies too close for any layout ...
@@ -57,7 +61,9 @@ def test_organs_no_layout_keeps_clear_get_hydrodissection_and_are_clear_behind_i
     assert organs.passed is not False and "with the simulated hydrodissection" in organs.value
     for oar in plan.metrics.oars:
         if oar.name in ("colon", "bowel"):
-            assert oar.clear and oar.distance_to_ice_mm >= 10.0, oar
+            # No distance when the 10-mm layer took every voxel of these 10-mm organs.
+            assert oar.clear, oar
+            assert oar.distance_to_ice_mm is None or oar.distance_to_ice_mm >= 10.0, oar
     assert plan.metrics.coverage_at(-40.0).tumor_and_margin_percent >= 99.0
     assert any("hydrodissection is planned" in w.text for w in plan.warnings)
     assert any(line.startswith("simulated again with the proposed") for line in result.log)
