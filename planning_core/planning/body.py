@@ -9,6 +9,7 @@ from scipy import ndimage
 from planning_core.errors import InvalidParameterError, SegmentationError
 from planning_core.imaging.labels import LabelMap
 from planning_core.imaging.volume import Volume
+from planning_core.planning.masks import cross_step
 
 
 def body_mask_from_ct(
@@ -47,14 +48,15 @@ def body_mask_from_ct(
         raise InvalidParameterError(f"opening_voxels must be >= 0, got {opening_voxels}.")
     tissue = np.asarray(volume.voxels) > threshold_hu
     # In-plane only, and with edges repeated, so slices at the ends of the scan survive.
-    in_plane = ndimage.generate_binary_structure(3, 1)
-    in_plane[0] = in_plane[2] = False
     opened = tissue
     if opening_voxels:
         pad = opening_voxels
-        opened = ndimage.binary_opening(
-            np.pad(tissue, pad, mode="edge"), structure=in_plane, iterations=opening_voxels
-        )[pad:-pad, pad:-pad, pad:-pad]
+        opened = np.pad(tissue, pad, mode="edge")
+        for _ in range(opening_voxels):
+            opened = cross_step(opened, erode=True, axes=(1, 2))
+        for _ in range(opening_voxels):
+            opened = cross_step(opened, erode=False, axes=(1, 2))
+        opened = opened[pad:-pad, pad:-pad, pad:-pad]
     components, count = ndimage.label(opened)
     if count == 0:
         raise SegmentationError(
@@ -69,9 +71,9 @@ def body_mask_from_ct(
     body = _fill_holes_per_slice(body)
     if opening_voxels:
         # Give back what the opening shaved off the patient, but nothing farther away.
-        body = ndimage.binary_dilation(
-            body, structure=in_plane, iterations=opening_voxels, mask=tissue | body
-        )
+        allowed = tissue | body
+        for _ in range(opening_voxels):
+            body = cross_step(body, erode=False, axes=(1, 2)) & allowed
     return body
 
 

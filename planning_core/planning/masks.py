@@ -31,3 +31,29 @@ def bounding_box(mask: NDArray[np.bool_], pad_voxels: ArrayLike = 0) -> tuple[sl
             return None
         box.append(slice(max(int(present[0]) - int(pad), 0), min(int(present[-1]) + pad + 1, size)))
     return tuple(box)
+
+
+def cross_step(
+    mask: NDArray[np.bool_],
+    *,
+    erode: bool,
+    axes: tuple[int, ...] = (0, 1, 2),
+    border_value: bool = False,
+) -> NDArray[np.bool_]:
+    """One erosion or dilation of a 3-D ``mask`` by the cross of face neighbours along ``axes``.
+
+    The same as ``scipy.ndimage.binary_erosion`` / ``binary_dilation`` with that
+    structure (``border_value``: what lies outside the array, for the erosion), from
+    shifted views: scipy's general loop took half a second per pass on a 448 x 448 x 104 CT.
+    """
+    result = mask.copy()
+    combine = np.logical_and if erode else np.logical_or
+    for axis in axes:
+        ahead = tuple(slice(1, None) if a == axis else slice(None) for a in range(3))
+        behind = tuple(slice(None, -1) if a == axis else slice(None) for a in range(3))
+        combine(result[ahead], mask[behind], out=result[ahead])
+        combine(result[behind], mask[ahead], out=result[behind])
+        if erode and not border_value:  # a voxel on the edge has a background neighbour
+            for index in (0, -1):
+                result[tuple(index if a == axis else slice(None) for a in range(3))] = False
+    return result

@@ -34,7 +34,7 @@ from planning_core.imaging.labels import LabelMap
 from planning_core.imaging.volume import Volume
 from planning_core.planning.body import body_mask_from_labels
 from planning_core.planning.ct_hazards import CtHazards, ct_hazards_of
-from planning_core.planning.masks import bounding_box
+from planning_core.planning.masks import bounding_box, cross_step
 from planning_core.planning.plan import PlannedProbe
 from planning_core.planning.results import PathHazard, PathReport
 from planning_core.planning.settings import PlanSettings
@@ -352,7 +352,7 @@ class TrajectoryContext:
             if box is not None:
                 crop = mask[box]
                 # Nothing lies beyond the grid, so its border is no surface.
-                surface = crop & ~ndimage.binary_erosion(crop, border_value=1)
+                surface = crop & ~cross_step(crop, erode=True, border_value=True)
                 kji = np.argwhere(surface) + [s.start for s in box]
                 tree = cKDTree(self.geometry.index_to_lps(kji[:, ::-1]))
             self._trees[structure.name] = tree

@@ -218,6 +218,32 @@ def test_holes_of_each_slice_are_filled_as_binary_fill_holes_does():
         np.testing.assert_array_equal(_fill_holes_per_slice(mask), expected)
 
 
+def test_cross_step_is_scipys_erosion_and_dilation():
+    # The body outline's opening and the organ surfaces of path planning replaced scipy's
+    # binary morphology with shifted views: the same masks on random shapes, thin ones,
+    # in-plane and 3-D crosses and both borders included.
+    from planning_core.planning.masks import cross_step
+
+    rng = np.random.default_rng(3)
+    for axes in ((1, 2), (0, 1, 2)):
+        cross = np.zeros((3, 3, 3), dtype=bool)
+        cross[1, 1, 1] = True
+        for axis in axes:
+            cross[tuple(slice(None) if a == axis else 1 for a in range(3))] = True
+        for _ in range(30):
+            shape = tuple(int(n) for n in rng.integers(1, 25, 3))
+            mask = rng.random(shape) < rng.uniform(0.3, 0.95)
+            for border in (False, True):
+                np.testing.assert_array_equal(
+                    cross_step(mask, erode=True, axes=axes, border_value=border),
+                    ndimage.binary_erosion(mask, structure=cross, border_value=border),
+                )
+            np.testing.assert_array_equal(
+                cross_step(mask, erode=False, axes=axes),
+                ndimage.binary_dilation(mask, structure=cross),
+            )
+
+
 def test_flat_indices_are_numpys_nearest_voxels_on_an_oblique_grid():
     # The compiled look-up must give the voxels of the numpy formula it replaced, points
     # on exact half-voxel steps and outside the grid included.
