@@ -94,6 +94,7 @@ class IntraConfirmation:
             "volume_ml": self.visible_ice.volume_ml,
             "ice_hu": _finite(self.visible_ice.ice_hu),
             "tissue_hu": _finite(self.visible_ice.tissue_hu),
+            "far_side_tissue_hu": _finite(self.visible_ice.far_tissue_hu),
             "note": self.visible_ice.note or None,
             "comparison": None if comparison is None else comparison.to_json(),
             "surface_distance_to_prediction_mm": (

@@ -7,8 +7,12 @@ and thin streaks), the ice level is read next to the shafts and the tissue
 level first as the commonest value unlike it, then in a shell just outside the
 ice found so far; the ice is grown from the shafts over voxels nearer the ice
 level than the tissue level (not far beyond the ice level on the other side:
-fat beside ice in soft tissue), opened by a small ball to cut streaks off, and
-kept within reach of a freezing segment. Three rounds settle the levels. The
+fat beside ice in soft tissue). Where the ice reaches out of an organ the shell
+holds tissue on both sides of the ice level (enhancing kidney and perirenal
+fat): outside aerated lung the far side's level is then read too and the edge
+on that side lies halfway to it as well. The ice is opened by a small ball to
+cut streaks off and kept within reach of a freezing segment. Three rounds
+settle the levels. The
 volume comes from the marching-cubes surface of the smoothed image at the
 halfway level, so it is sub-voxel.
 
@@ -65,6 +69,11 @@ FAR_SIDE_MAX_HU = 25.0
 #: tissue itself reads up to about water density plus noise and streaks (second figure).
 AERATED_LUNG_HU = -500.0
 ICE_CEILING_HU = 30.0
+#: Outside aerated lung, ice may border tissue on both sides of its level (kidney and
+#: perirenal fat). When at least this share of the shell outside the ice lies on the far
+#: side of the ice level, that tissue's level is read there too and the edge on that side
+#: lies halfway to it, as on the near side, instead of the fixed band above.
+FAR_TISSUE_SHARE = 0.1
 
 
 #: Tissue this far from the ice level before the freeze (HU: water-like tissue such as
@@ -101,6 +110,9 @@ class VisibleIce:
         Vertices of the ice edge (CT frame).
     note : str
         Why no ice was found (empty when found).
+    far_tissue_hu : float
+        The level of the tissue on the other side of the ice level where the ice also
+        borders it (fat beside an enhancing organ); NaN when it borders one tissue.
     """
 
     mask: NDArray[np.bool_]
@@ -110,6 +122,7 @@ class VisibleIce:
     tissue_hu: float
     surface_lps_mm: NDArray[np.float64]
     note: str = ""
+    far_tissue_hu: float = float("nan")
 
 
 def _distance_to_segments(
@@ -216,6 +229,7 @@ def segment_visible_ice(
         else _unchanged_ice_like(smooth, _before_freeze(before_hu, geometry), ice_hu)
     )
     grown = core.copy()
+    far_hu = float("nan")
     for round_index in range(3):
         if round_index > 0:  # then the tissue level is read just outside the ice found
             outside = ndimage.distance_transform_edt(~grown, sampling=spacing)
@@ -223,21 +237,22 @@ def segment_visible_ice(
             if not shell.any():
                 break
             tissue_hu = _mode_hu(smooth[shell])
+            far_hu = _far_tissue_hu(smooth[shell], ice_hu, tissue_hu, min_contrast_hu)
         if not (abs(tissue_hu - ice_hu) >= min_contrast_hu):  # NaN too
             break
-        iceness = np.where(unchanged, 1.0, _iceness(smooth, ice_hu, tissue_hu))
-        grown = _grow(iceness, core, ball, _far_side_band(ice_hu, tissue_hu)) & reach
+        iceness = np.where(unchanged, 1.0, _iceness(smooth, ice_hu, tissue_hu, far_hu))
+        grown = _grow(iceness, core, ball, _far_side_band(ice_hu, tissue_hu, far_hu)) & reach
     if not (abs(tissue_hu - ice_hu) >= min_contrast_hu):
         return VisibleIce(
             empty, geometry, 0.0, ice_hu, tissue_hu, np.zeros((0, 3)),
             f"no ice unlike the tissue by {min_contrast_hu:g} HU around the probes",
         )  # fmt: skip
-    iceness = np.where(unchanged, 1.0, _iceness(smooth, ice_hu, tissue_hu))
+    iceness = np.where(unchanged, 1.0, _iceness(smooth, ice_hu, tissue_hu, far_hu))
     # The edge is the halfway level of the smoothed image near the grown ice; elsewhere
     # (and in tissue on the far side of the ice level, such as fat) the field is tissue,
     # and deep inside the ice it is ice, so that streaks leave no bubbles in the surface.
     region = ndimage.binary_dilation(grown, iterations=2) & (
-        iceness >= -_far_side_band(ice_hu, tissue_hu)
+        iceness >= -_far_side_band(ice_hu, tissue_hu, far_hu)
     )
     field = np.where(region, iceness, 1.0)
     field = np.where(core | ndimage.binary_erosion(grown, iterations=2), 0.0, field)
@@ -249,12 +264,34 @@ def segment_visible_ice(
         ice_hu=ice_hu,
         tissue_hu=tissue_hu,
         surface_lps_mm=vertices,
+        far_tissue_hu=far_hu,
     )
 
 
-def _iceness(smooth: NDArray[np.floating], ice_hu: float, tissue_hu: float) -> NDArray[np.floating]:
-    """0 at the ice level, 1 at the tissue level, whichever is brighter."""
-    return (smooth - ice_hu) / (tissue_hu - ice_hu)
+def _iceness(
+    smooth: NDArray[np.floating], ice_hu: float, tissue_hu: float, far_hu: float
+) -> NDArray[np.floating]:
+    """0 at the ice level, 1 at the tissue level, whichever is brighter; with a far-side
+    tissue level (not NaN), also 1 at that level on the other side of the ice level."""
+    near = (smooth - ice_hu) / (tissue_hu - ice_hu)
+    if np.isnan(far_hu):
+        return near
+    return np.where(near >= 0.0, near, (smooth - ice_hu) / (far_hu - ice_hu))
+
+
+def _far_tissue_hu(
+    shell: NDArray[np.floating], ice_hu: float, tissue_hu: float, min_contrast_hu: float
+) -> float:
+    """The level of the tissue beyond the ice level from ``tissue_hu`` in the shell
+    outside the ice (:data:`FAR_TISSUE_SHARE`), NaN when too little lies there or in
+    aerated lung (where the far side is soft tissue that ice cannot be told from)."""
+    if tissue_hu <= AERATED_LUNG_HU:
+        return float("nan")
+    side = np.sign(tissue_hu - ice_hu)
+    far = shell[(shell - ice_hu) * side <= -min_contrast_hu]
+    if far.size < FAR_TISSUE_SHARE * shell.size:
+        return float("nan")
+    return _mode_hu(far)
 
 
 def _before_freeze(
@@ -285,8 +322,11 @@ def _unchanged_ice_like(
     return water_like & (np.abs(smooth - before) < np.abs(smooth - ice_hu))
 
 
-def _far_side_band(ice_hu: float, tissue_hu: float) -> float:
-    """How far beyond the ice level (in units of the ice-tissue contrast) ice may read."""
+def _far_side_band(ice_hu: float, tissue_hu: float, far_hu: float) -> float:
+    """How far beyond the ice level (in units of the ice-tissue contrast) ice may read:
+    no limit with a far-side tissue level, where :func:`_iceness` places that edge."""
+    if not np.isnan(far_hu):
+        return float("inf")
     beyond_hu = FAR_SIDE_MAX_HU
     if tissue_hu <= AERATED_LUNG_HU:  # the far side is the brighter one
         beyond_hu = max(beyond_hu, ICE_CEILING_HU - ice_hu)

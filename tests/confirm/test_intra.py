@@ -10,6 +10,7 @@ import subprocess
 import numpy as np
 import pytest
 from intra_phantom import (
+    FAT_HU,
     ICE_RADII_MM,
     PLACED_TIP_OFFSETS_MM,
     ellipsoid_volume_ml,
@@ -19,6 +20,7 @@ from intra_phantom import (
     planned,
     planning_case,
 )
+from scipy import ndimage
 
 from planning_core.confirm.as_placed import (
     as_placed_plan,
@@ -174,6 +176,28 @@ def test_water_like_tissue_that_kept_its_level_is_not_ice():
     judged = segment_visible_ice(intra, segments, before_hu=before.values_at_lps)
     assert plain.volume_ml > 1.1 * truth  # the cyst counted as ice
     assert judged.volume_ml == pytest.approx(truth, rel=0.08)
+
+
+@pytest.mark.parametrize("interface_x_mm", [-3.0, 3.0])
+def test_ice_between_enhancing_tissue_and_fat_has_its_edge_halfway_on_both_sides(
+    interface_x_mm,
+):
+    # Ice (0 HU, frozen fat too) astride an enhancing organ (150 HU) and fat (-90 HU), the
+    # image blurred as a CT is: fat is the commoner tissue around, and with its level alone
+    # the edge against the organ fell at 25 HU above the ice, a voxel short (16 % too small).
+    shafts = placed_shafts()
+    organ = intra_ct(shafts, organ_hu=150.0, noise_hu=0.0)
+    fat = intra_ct(shafts, organ_hu=FAT_HU, noise_hu=0.0)
+    x_mm = grid_points(organ.geometry)[..., 0]
+    values = np.where(x_mm < interface_x_mm, fat.voxels, organ.voxels)
+    values = ndimage.gaussian_filter(values, 1.0 / np.asarray(organ.geometry.spacing_kji_mm))
+    values = values + np.random.default_rng(4).normal(0.0, 12.0, values.shape)
+    ice = segment_visible_ice(
+        Volume(values.astype(np.float32), organ.geometry, "CT"), _segments(shafts)
+    )
+    assert ice.volume_ml == pytest.approx(ellipsoid_volume_ml(ICE_RADII_MM), rel=0.05)
+    levels = sorted([ice.tissue_hu, ice.far_tissue_hu])
+    assert levels == [pytest.approx(FAT_HU, abs=15.0), pytest.approx(150.0, abs=15.0)]
 
 
 def test_ice_brighter_than_aerated_lung_is_found_too():
