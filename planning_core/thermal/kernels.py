@@ -243,14 +243,12 @@ def _update_voxel(
     h_new: NDArray[np.float32],
     t_new: NDArray[np.float32],
     k_new: NDArray[np.float32],
-    t_min: NDArray[np.float32],
     mu: np.float32,
     nu: np.float32,
     mu_dt: np.float32,
     face: NDArray[np.float32],
     stride_j: np.uint64,
     stride_k: np.uint64,
-    track_min: bool,
 ) -> None:
     """One Runge-Kutta-Legendre stage on voxel ``c``: ``H_new = mu H_prev + nu H_prev2 + mu_dt L``.
 
@@ -258,7 +256,7 @@ def _update_voxel(
     zero-conductivity voxels insulate) plus perfusion and metabolic heat scaled
     by the unfrozen fraction. ``face`` holds ``2 / h²`` per axis i, j, k (the 2
     belongs to the harmonic mean). The new temperature and conductivity follow
-    from the new enthalpy; with ``track_min`` the running minimum is updated.
+    from the new enthalpy.
     ``params`` are the voxel's tissue constants (:data:`PARAMETER_COLUMNS`).
     """
     perfusion, arterial, metabolic = params[8], params[9], params[10]
@@ -295,8 +293,6 @@ def _update_voxel(
     temperature, conductivity = _state(h, params)
     t_new[c] = temperature
     k_new[c] = conductivity
-    if track_min:
-        t_min[c] = min(t_min[c], temperature)
 
 
 @nb.njit(inline="always", **_STAGE_OPTIONS)
@@ -345,7 +341,6 @@ def _update_chain(
     h_new: NDArray[np.float32],
     t_new: NDArray[np.float32],
     k_new: NDArray[np.float32],
-    t_min: NDArray[np.float32],
     mu: np.float32,
     nu: np.float32,
     mu_dt: np.float32,
@@ -358,7 +353,6 @@ def _update_chain(
     chain_slots: NDArray[np.int64],
     slot: NDArray[np.uint8],
     params: NDArray[np.float32],
-    track_min: bool,
 ) -> None:
     """:func:`_update_voxel` over chain ``q``: one tissue's constants held, or picked per voxel."""
     t0 = chain_tissue[q, 0]
@@ -366,8 +360,8 @@ def _update_chain(
         constants = _tissue_row(params, t0)
         for c in range(chain_start[q], chain_stop[q]):
             _update_voxel(
-                c, constants, h_prev, h_prev2, t_prev, k_prev, h_new, t_new, k_new, t_min, mu,
-                nu, mu_dt, face, stride_j, stride_k, track_min,
+                c, constants, h_prev, h_prev2, t_prev, k_prev, h_new, t_new, k_new, mu, nu,
+                mu_dt, face, stride_j, stride_k,
             )  # fmt: skip
         return
     # The four tissues' constants are loaded once; a per-voxel table lookup would not vectorise.
@@ -386,8 +380,8 @@ def _update_chain(
             _pick(s, p0[10], p1[10], p2[10], p3[10]),
         )  # fmt: skip
         _update_voxel(
-            c, constants, h_prev, h_prev2, t_prev, k_prev, h_new, t_new, k_new, t_min, mu, nu,
-            mu_dt, face, stride_j, stride_k, track_min,
+            c, constants, h_prev, h_prev2, t_prev, k_prev, h_new, t_new, k_new, mu, nu, mu_dt,
+            face, stride_j, stride_k,
         )  # fmt: skip
 
 
@@ -401,7 +395,6 @@ def _update_slabs(
     h_new: NDArray[np.float32],
     t_new: NDArray[np.float32],
     k_new: NDArray[np.float32],
-    t_min: NDArray[np.float32],
     mu: np.float32,
     nu: np.float32,
     mu_dt: np.float32,
@@ -414,27 +407,42 @@ def _update_slabs(
     chain_slots: NDArray[np.int64],
     slot: NDArray[np.uint8],
     params: NDArray[np.float32],
-    track_min: bool,
 ) -> None:
-    """:func:`_update_chain` on the chains ``slab_chains[s] ..`` of slab ``s``, a thread each.
-
-    ``track_min`` is tested outside the chain loops (see :func:`rkl_step`).
-    """
+    """:func:`_update_chain` on the chains ``slab_chains[s] ..`` of slab ``s``, a thread each."""
     for s in nb.prange(slab_chains.shape[0] - 1):
-        if track_min:
-            for q in range(slab_chains[s], slab_chains[s + 1]):
-                _update_chain(
-                    q, h_prev, h_prev2, t_prev, k_prev, h_new, t_new, k_new, t_min, mu, nu,
-                    mu_dt, face, stride_j, stride_k, chain_start, chain_stop, chain_tissue,
-                    chain_slots, slot, params, True,
-                )  # fmt: skip
-        else:
-            for q in range(slab_chains[s], slab_chains[s + 1]):
-                _update_chain(
-                    q, h_prev, h_prev2, t_prev, k_prev, h_new, t_new, k_new, t_min, mu, nu,
-                    mu_dt, face, stride_j, stride_k, chain_start, chain_stop, chain_tissue,
-                    chain_slots, slot, params, False,
-                )  # fmt: skip
+        for q in range(slab_chains[s], slab_chains[s + 1]):
+            _update_chain(
+                q, h_prev, h_prev2, t_prev, k_prev, h_new, t_new, k_new, mu, nu, mu_dt, face,
+                stride_j, stride_k, chain_start, chain_stop, chain_tissue, chain_slots, slot,
+                params,
+            )  # fmt: skip
+
+
+@nb.njit(parallel=True, **_STAGE_OPTIONS)
+def _running_min_slabs(
+    slab_chains: NDArray[np.int64],
+    chain_start: NDArray[np.uint64],
+    chain_stop: NDArray[np.uint64],
+    t_min: NDArray[np.float32],
+    t_end: NDArray[np.float32],
+) -> None:
+    """:func:`_running_min` over the voxels of each slab's chains, a thread each."""
+    for s in nb.prange(slab_chains.shape[0] - 1):
+        _running_min(t_min, t_end, chain_start[slab_chains[s]], chain_stop[slab_chains[s + 1] - 1])
+
+
+@nb.njit(inline="always", **_STAGE_OPTIONS)
+def _running_min(
+    t_min: NDArray[np.float32], t_end: NDArray[np.float32], start: np.uint64, stop: np.uint64
+) -> None:
+    """``t_min = min(t_min, t_end)`` on flat voxels ``start .. stop``.
+
+    A pass of its own after the step, not a store in the last stage: there the minimum
+    came as a flag of the stage kernel, which the compiler turned into a masked store in
+    every stage (slow on AVX2 processors).
+    """
+    for c in range(start, stop):
+        t_min[c] = min(t_min[c], t_end[c])
 
 
 @nb.njit(**_STAGE_OPTIONS)
@@ -447,10 +455,7 @@ def restore_pads(
     pad_t: NDArray[np.float32],
     pad_k: NDArray[np.float32],
 ) -> None:
-    """Write the boundary values of the row-end pad voxels back after a stage.
-
-    (``t_min`` of pad voxels is never read, so it is left as the stage wrote it.)
-    """
+    """Write the boundary values of the row-end pad voxels back after a stage."""
     for n in range(pads.shape[0]):
         c = pads[n]
         h[c] = pad_h[n]
@@ -501,8 +506,7 @@ def rkl_step(
     chains are those of :func:`build_chains`.
     """
     stages = coefficients.shape[0]
-    # The minimum of the source voxels is set after their sources are added.
-    saved_min = t_min[source_voxels]
+    threaded = slab_chains.shape[0] > 2
     for j in range(1, stages + 1):
         mu = np.float32(coefficients[j - 1, 0])
         nu = np.float32(coefficients[j - 1, 1])
@@ -514,38 +518,30 @@ def rkl_step(
         h_new = h[(h_current + j) % 3]
         t_new = t[(t_current + j) % 2]
         k_new = k[(t_current + j) % 2]
-        if slab_chains.shape[0] > 2:
+        if threaded:
             _update_slabs(
-                slab_chains, h_prev, h_prev2, t_prev, k_prev, h_new, t_new, k_new, t_min, mu,
-                nu, np.float32(mu_dt), face, stride_j, stride_k, chain_start, chain_stop,
-                chain_tissue, chain_slots, slot, params, j == stages,
+                slab_chains, h_prev, h_prev2, t_prev, k_prev, h_new, t_new, k_new, mu, nu,
+                np.float32(mu_dt), face, stride_j, stride_k, chain_start, chain_stop,
+                chain_tissue, chain_slots, slot, params,
             )  # fmt: skip
-        elif j == stages:
-            # The running minimum only after the last stage. A literal flag per loop: with
-            # the flag as a value the compiler turns the minimum's store into a masked
-            # store in every stage, which AVX2 processors run slowly (the engine ran at
-            # 0.4 times the speed on an AMD Zen 3 core).
-            for q in range(chain_start.shape[0]):
-                _update_chain(
-                    q, h_prev, h_prev2, t_prev, k_prev, h_new, t_new, k_new, t_min, mu, nu,
-                    np.float32(mu_dt), face, stride_j, stride_k, chain_start, chain_stop,
-                    chain_tissue, chain_slots, slot, params, True,
-                )  # fmt: skip
         else:
             for q in range(chain_start.shape[0]):
                 _update_chain(
-                    q, h_prev, h_prev2, t_prev, k_prev, h_new, t_new, k_new, t_min, mu, nu,
+                    q, h_prev, h_prev2, t_prev, k_prev, h_new, t_new, k_new, mu, nu,
                     np.float32(mu_dt), face, stride_j, stride_k, chain_start, chain_stop,
-                    chain_tissue, chain_slots, slot, params, False,
+                    chain_tissue, chain_slots, slot, params,
                 )  # fmt: skip
         restore_pads(h_new, t_new, k_new, pads, pad_h, pad_t, pad_k)
         add_point_sources(
             h_new, t_new, k_new, source_voxels, source_tissue, source_w_m3, mu_dt, params
         )
+    # The step's end state, the probe sources' voxels included (pad voxels' minima are
+    # never read).
     t_end = t[(t_current + stages) % 2]
-    for n in range(source_voxels.shape[0]):
-        c = source_voxels[n]
-        t_min[c] = min(saved_min[n], t_end[c])
+    if threaded:
+        _running_min_slabs(slab_chains, chain_start, chain_stop, t_min, t_end)
+    elif chain_start.shape[0] > 0:
+        _running_min(t_min, t_end, chain_start[0], chain_stop[chain_start.shape[0] - 1])
 
 
 @nb.njit(cache=True)
