@@ -12,9 +12,8 @@ holds tissue on both sides of the ice level (enhancing kidney and perirenal
 fat): outside aerated lung the far side's level is then read too and the edge
 on that side lies halfway to it as well. The ice is opened by a small ball to
 cut streaks off and kept within reach of a freezing segment. Three rounds
-settle the levels. The
-volume comes from the marching-cubes surface of the smoothed image at the
-halfway level, so it is sub-voxel.
+settle the levels. The volume comes from the marching-cubes surface of the
+smoothed image at the halfway level, so it is sub-voxel.
 
 The comparison maps that surface into the planning frame and measures, for
 each vertex, the distance to the predicted 0 °C surface at the elapsed time:
