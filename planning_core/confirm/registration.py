@@ -113,6 +113,14 @@ _METRIC_SAMPLES = 15_000
 #: former two-level search with 15,000 samples) at a quarter of the time.
 _DEFORMABLE_SAMPLES = 10_000
 _DEFORMABLE_ITERATIONS = 20
+#: Gaussian smoothing of both images for the deformable stage (mm). Mutual information
+#: sampled at random points of 2-mm voxels under linear interpolation is a jagged function
+#: of the control points; the quasi-Newton search then stops on a false step, short of
+#: the organ's motion in the middle of the organ, where only the distant surfaces inform
+#: it. A millimetre of smoothing makes the cost smooth enough: on the liver-metastasis
+#: intra-procedural sample the registration error at the probe tips fell from 1.0-2.0 mm
+#: over five sampling seeds to 0.9-1.2 mm (1.5 and 2 mm: larger spread again).
+_DEFORMABLE_SMOOTHING_MM = 1.0
 FIDUCIAL_OPTION = "fiducial point pairs (--fiducials)"
 
 
@@ -743,7 +751,7 @@ def _deformable_stage(
     # few mm off (breathing), well within the capture range of the smooth control grid,
     # so a coarser pyramid level would only repeat the search (it cost a third of the time).
     method.SetShrinkFactorsPerLevel([1])
-    method.SetSmoothingSigmasPerLevel([0.0])
+    method.SetSmoothingSigmasPerLevel([_DEFORMABLE_SMOOTHING_MM])
     method.SmoothingSigmasAreSpecifiedInPhysicalUnitsOn()
     rigid = sitk.AffineTransform(3)
     rigid.SetMatrix(tuple(float(v) for v in rigid_matrix[:3, :3].reshape(-1)))
