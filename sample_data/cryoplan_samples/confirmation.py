@@ -354,8 +354,8 @@ def _generate(
     save_plan(saved, plan_path)
     report(0.15, "Moving the patient")
     motion = _true_motion(spec, labels, rng)
-    follow_geometry = _follow_up_geometry(volume.geometry, motion)
-    hu = _warp(volume.voxels, volume.geometry, follow_geometry, motion, -1024.0)
+    moved = moved_follow_up(volume, motion)
+    follow_geometry, hu = moved.geometry, moved.voxels
     truth: dict[str, object] = {
         "format": "cryoplan-confirmation-truth",
         "generator_version": CONFIRMATION_VERSION,
@@ -576,10 +576,23 @@ def _skin_point(
 
 # -- the motion ---------------------------------------------------------------------------
 def _true_motion(spec: CtCaseSpec, labels: LabelMap, rng: np.random.Generator) -> TrueMotion:
-    geometry = labels.geometry
     tumor = labels.mask("tumor")
-    tumor_center = geometry.index_to_lps(np.argwhere(tumor).mean(axis=0)[::-1])
     organ = target_organ_mask(labels.mask(spec.host_label), tumor)
+    return breathing_motion(labels.geometry, organ, tumor, rng)
+
+
+def breathing_motion(
+    geometry: Geometry,
+    organ: NDArray[np.bool_],
+    tumor: NDArray[np.bool_],
+    rng: np.random.Generator,
+) -> TrueMotion:
+    """A random patient motion between two CTs: a turn about the tumor and a shift, and a
+    breathing deformation of the organ (mostly superior-inferior, 5-7.5 mm at its centre).
+
+    ``organ`` and ``tumor`` are masks on ``geometry``; the draws come from ``rng``.
+    """
+    tumor_center = geometry.index_to_lps(np.argwhere(tumor).mean(axis=0)[::-1])
     points = geometry.index_to_lps(np.argwhere(organ)[:, ::-1].astype(np.float64))
     organ_center = points.mean(axis=0)
     half_extent = 0.5 * np.ptp(points, axis=0)
@@ -652,6 +665,14 @@ def _sitk_motion(motion: TrueMotion, planning: Geometry) -> sitk.Transform:
     deformation = sitk.DisplacementFieldTransform(sitk.Cast(image, sitk.sitkVectorFloat64))
     # A composite applies its last transform first: the rigid part, then the displacement.
     return sitk.CompositeTransform([deformation, rigid])
+
+
+def moved_follow_up(volume: Volume, motion: TrueMotion) -> Volume:
+    """The CT as a follow-up scan after ``motion``: the planning slices that stay inside
+    the image after the motion, the anatomy moved (linear; air where nothing maps)."""
+    follow = _follow_up_geometry(volume.geometry, motion)
+    voxels = _warp(volume.voxels, volume.geometry, follow, motion, -1024.0)
+    return Volume(voxels, follow, modality="CT")
 
 
 def _warp(
