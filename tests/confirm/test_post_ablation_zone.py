@@ -6,7 +6,11 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from planning_core.confirm.ablation_zone import segment_ablation_zone, segment_lung_ablation_zone
+from planning_core.confirm.ablation_zone import (
+    estimate_edge_in_tumor,
+    segment_ablation_zone,
+    segment_lung_ablation_zone,
+)
 from planning_core.confirm.margin import analyze_margin
 from planning_core.errors import SegmentationError
 from planning_core.imaging.geometry import Geometry
@@ -114,6 +118,33 @@ def test_the_edge_against_a_thin_layer_of_fat_is_not_cut_short():
     )
 
 
+@pytest.mark.parametrize("centre", [(-3.0, 0.0, 6.0), (0.0, 0.0, 8.0), (-3.0, 5.0, 5.0)])
+def test_a_tumor_reading_like_the_zone_gets_its_edge_estimated(centre):
+    # A cystic tumor (40 HU, like the zone) sticks out of the zone into the enhancing
+    # parenchyma: the segmented zone holds it whole (margin about 0 where the truth is
+    # several mm negative) until the edge inside it is estimated.
+    tumor = np.linalg.norm(LPS - np.asarray(centre), axis=-1) <= 6.0
+    hu = contrast_ct()
+    hu[tumor] = 40.0 + np.random.default_rng(8).normal(0.0, 12.0, np.count_nonzero(tumor))
+    segmented = segment_ablation_zone(hu, GEOMETRY, SEEDS)
+    truth = analyze_margin(tumor, ZONE, GEOMETRY).minimal_margin_mm
+    assert truth < -1.5
+    assert analyze_margin(tumor, segmented.mask, GEOMETRY).minimal_margin_mm > truth + 1.5
+    zone = estimate_edge_in_tumor(segmented, tumor, GEOMETRY)
+    assert zone.edge_estimated and zone.volume_ml < segmented.volume_ml
+    measured = analyze_margin(tumor, zone.mask, GEOMETRY).minimal_margin_mm
+    assert measured < 0.0
+    assert measured == pytest.approx(truth, abs=1.0)
+
+
+def test_a_tumor_reading_like_the_zone_inside_it_is_left_alone():
+    hu = contrast_ct()
+    hu[TUMOR] = 40.0
+    segmented = segment_ablation_zone(hu, GEOMETRY, SEEDS)
+    zone = estimate_edge_in_tumor(segmented, TUMOR, GEOMETRY)
+    assert zone is segmented and not zone.edge_estimated
+
+
 #: Lung: the tumor (solid, radius 6 mm) in a halo of consolidation in aerated lung.
 LUNG = (X / 34.0) ** 2 + (Y / 30.0) ** 2 + (Z / 40.0) ** 2 <= 1.0
 
@@ -138,11 +169,11 @@ def test_the_lung_zone_is_the_halo_denser_than_the_aerated_lung():
     assert not zone.warnings
 
 
-def test_tumor_reaching_aerated_lung_is_an_incomplete_ablation_said_so():
-    # The tumor sits 6 mm further superior: it sticks 3 mm out of the zone into the lung,
-    # where ablated and viable tumor read alike.
-    centre = (-3.0, 0.0, 6.0)
-    tumor = np.linalg.norm(LPS - centre, axis=-1) <= 6.0
+@pytest.mark.parametrize("centre", [(-3.0, 0.0, 6.0), (0.0, 0.0, 4.0), (0.0, 0.0, 8.0)])
+def test_tumor_reaching_aerated_lung_is_an_incomplete_ablation_said_so(centre):
+    # The tumor sits further superior (and off the zone's axis): it sticks 1-5 mm out of
+    # the zone into the lung, where ablated and viable tumor read alike.
+    tumor = np.linalg.norm(LPS - np.asarray(centre), axis=-1) <= 6.0
     zone = segment_lung_ablation_zone(
         lung_ct(tumor_center=centre), GEOMETRY, SEEDS, lung=LUNG, tumor=tumor
     )
@@ -151,10 +182,12 @@ def test_tumor_reaching_aerated_lung_is_an_incomplete_ablation_said_so():
     assert zone.to_json()["edge_estimated"] is True
     measured = analyze_margin(tumor, zone.mask, GEOMETRY)
     truth = analyze_margin(tumor, ZONE, GEOMETRY)
-    assert truth.minimal_margin_mm < -2.0
-    # The zone's edge inside the tumor is estimated: negative, within 2 mm.
+    assert truth.minimal_margin_mm < -1.0
+    # The zone's edge inside the tumor is estimated from the margin seen around it:
+    # negative, within 1 mm here (the tumor nearer the halo than the lung, as estimated
+    # before, was 2.7 mm off at (0, 0, 4)).
     assert measured.minimal_margin_mm < -0.5
-    assert measured.minimal_margin_mm == pytest.approx(truth.minimal_margin_mm, abs=2.0)
+    assert measured.minimal_margin_mm == pytest.approx(truth.minimal_margin_mm, abs=1.0)
 
 
 def test_a_lung_without_a_halo_is_refused():

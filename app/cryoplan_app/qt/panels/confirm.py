@@ -172,7 +172,7 @@ def post_rows(result: PostConfirmation) -> Rows:
     """Margin, shell coverage, category, zone, and the plan against the result."""
     margin = result.margin
     counted = margin.counted_margin_mm
-    estimated = " (estimated where the tumor reaches aerated lung)"
+    estimated = " (estimated inside the tumor)"
     rows = [
         (
             "Minimal ablative margin",
