@@ -57,7 +57,13 @@ class PostCase:
     tumor: np.ndarray
 
 
-def _anatomy(lps: np.ndarray, zone: bool) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def _anatomy(
+    lps: np.ndarray,
+    zone: bool,
+    *,
+    tumor_hu: float = 80.0,
+    zone_shift_mm: np.ndarray = ZONE_SHIFT_MM,
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     x, y, z = lps[..., 0], lps[..., 1], lps[..., 2]
     body = (x / 52.0) ** 2 + (y / 40.0) ** 2 <= 1.0
     spine = np.hypot(x, y - 28.0) <= 8.0
@@ -67,10 +73,10 @@ def _anatomy(lps: np.ndarray, zone: bool) -> tuple[np.ndarray, dict[str, np.ndar
     hu[(np.hypot(x - 25.0, y + 10.0) <= 6.0) & body] = -100.0  # a fat stripe for contrast
     hu[spine] = 700.0
     hu[kidney] = 160.0
-    hu[tumor] = 80.0
+    hu[tumor] = tumor_hu
     masks = {"body": body, "kidney": kidney & ~tumor, "tumor": tumor, "bone": spine}
     if zone:
-        offset = (lps - TUMOR_CENTRE - ZONE_SHIFT_MM) / ZONE_SEMI_AXES_MM
+        offset = (lps - TUMOR_CENTRE - zone_shift_mm) / ZONE_SEMI_AXES_MM
         hu[(np.sum(offset**2, axis=-1) <= 1.0) & kidney] = 40.0
     return hu, masks
 
@@ -80,10 +86,18 @@ def grid_lps(geometry: Geometry) -> np.ndarray:
     return geometry.index_to_lps(np.stack([i, j, k], axis=-1).astype(np.float64))
 
 
-def build_post_case(folder: Path, *, seed: int = 5) -> PostCase:
+def build_post_case(
+    folder: Path,
+    *,
+    seed: int = 5,
+    tumor_hu: float = 80.0,
+    zone_shift_mm: np.ndarray = ZONE_SHIFT_MM,
+) -> PostCase:
+    """The case; ``tumor_hu`` 40 makes a tumor that reads like the zone (cystic), a zone
+    shifted by over 5 mm leaves part of the tumor outside it (incomplete)."""
     rng = np.random.default_rng(seed)
     lps = grid_lps(GEOMETRY)
-    hu, masks = _anatomy(lps, zone=False)
+    hu, masks = _anatomy(lps, zone=False, tumor_hu=tumor_hu, zone_shift_mm=zone_shift_mm)
     hu = hu + rng.normal(0.0, 8.0, hu.shape)
     write_ct_series(
         Volume(hu.astype(np.float32), GEOMETRY, "CT"),
@@ -122,7 +136,7 @@ def build_post_case(folder: Path, *, seed: int = 5) -> PostCase:
     matrix[:3, 3] = (4.0, -3.0, 2.0)
     post_lps = grid_lps(GEOMETRY)
     planning_lps = (post_lps - matrix[:3, 3]) @ np.linalg.inv(matrix[:3, :3]).T
-    post_hu, _ = _anatomy(planning_lps, zone=True)
+    post_hu, _ = _anatomy(planning_lps, zone=True, tumor_hu=tumor_hu, zone_shift_mm=zone_shift_mm)
     post_hu = post_hu + rng.normal(0.0, 8.0, post_hu.shape)
     write_ct_series(
         Volume(post_hu.astype(np.float32), GEOMETRY, "CT"),
@@ -132,6 +146,6 @@ def build_post_case(folder: Path, *, seed: int = 5) -> PostCase:
         series_number=2,
         uid_seed="post-case-post",
     )
-    offset = (lps - TUMOR_CENTRE - ZONE_SHIFT_MM) / ZONE_SEMI_AXES_MM
+    offset = (lps - TUMOR_CENTRE - zone_shift_mm) / ZONE_SEMI_AXES_MM
     true_zone = (np.sum(offset**2, axis=-1) <= 1.0) & (masks["kidney"] | masks["tumor"])
     return PostCase(plan_path, folder / "post", matrix, true_zone, masks["tumor"])
