@@ -1,7 +1,7 @@
-"""The CT taken during the freeze: whether it may be used, and when it was taken.
+"""The follow-up CT: whether it may be used, and when it was taken during the freeze.
 
-Rules shared by ``cryoplan confirm --intra`` and the desktop app's Confirm
-step. Their messages name the inputs as the caller shows them
+Rules shared by ``cryoplan confirm --intra``/``--post`` and the desktop app's
+Confirm step. Their messages name the inputs as the caller shows them
 (:class:`InputNames`): the command line's flags, or the app's field labels.
 """
 
@@ -109,32 +109,53 @@ def elapsed_freeze_s(
 def check_intra_series(
     intra: Volume, planning: Volume, *, location: str, names: InputNames = CLI_NAMES
 ) -> None:
-    """Refuse an intra-procedural series that is the planning CT itself or another patient's.
+    """Refuse an intra-procedural series that is the planning CT itself or another patient's
+    (:func:`check_follow_up_series` with ``names``)."""
+    check_follow_up_series(
+        intra, planning, location=location, series_option=names.series,
+        series_choice=names.series_choice, wanted="the CT taken during the freeze",
+    )  # fmt: skip
+
+
+def check_follow_up_series(
+    follow_up: Volume,
+    planning: Volume,
+    *,
+    location: str,
+    series_option: str,
+    series_choice: str,
+    wanted: str,
+) -> None:
+    """Refuse a follow-up series (during the freeze or after the ablation) that is the
+    planning CT itself or another patient's.
 
     Parameters
     ----------
-    intra, planning : Volume
-        The series given as intra-procedural and the plan's planning CT.
+    follow_up, planning : Volume
+        The series given as follow-up and the plan's planning CT.
     location : str
-        Where ``intra`` was read from, for the messages.
-    names : InputNames
-        How the user gives the series, for the messages.
+        Where ``follow_up`` was read from, for the messages.
+    series_option, series_choice : str
+        How the user gives the series, and chooses one of a folder's (``--intra``,
+        ``--series``), for the messages.
+    wanted : str
+        What the series should be, for the messages.
 
     Raises
     ------
     ConfirmationError
         When the series instance UIDs are equal or the patient IDs differ.
     """
-    same_series = str(intra.metadata.get("series_instance_uid") or "")
+    same_series = str(follow_up.metadata.get("series_instance_uid") or "")
     if same_series and same_series == str(planning.metadata.get("series_instance_uid") or ""):
         raise ConfirmationError(
-            f"{names.series} {location} is the planning CT itself; give the CT taken during "
-            f"the freeze (with {names.series_choice} when the folder holds several)."
+            f"{series_option} {location} is the planning CT itself; give {wanted} (with "
+            f"{series_choice} when the folder holds several)."
         )
-    intra_patient = str(intra.metadata.get("patient_id") or "")
+    follow_patient = str(follow_up.metadata.get("patient_id") or "")
     planning_patient = str(planning.metadata.get("patient_id") or "")
-    if intra_patient and planning_patient and intra_patient != planning_patient:
+    if follow_patient and planning_patient and follow_patient != planning_patient:
         raise ConfirmationError(
-            f"{names.series} {location} belongs to another patient than the plan's CT "
-            "(Patient ID differs); give this patient's intra-procedural series."
+            f"{series_option} {location} belongs to another patient than the plan's CT "
+            f"(Patient ID differs); give this patient's series: {wanted}."
         )

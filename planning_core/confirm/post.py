@@ -38,6 +38,7 @@ from planning_core.confirm.ablation_zone import (
     segment_ablation_zone,
     segment_lung_ablation_zone,
 )
+from planning_core.confirm.follow_up import check_follow_up_series
 from planning_core.confirm.host_organ import host_organ_names
 from planning_core.confirm.margin import MarginAnalysis, MarginOptions, analyze_margin
 from planning_core.confirm.margin_evidence import (
@@ -228,6 +229,10 @@ def confirm_post(
             f"--post {post_ct_path}: the image is {post.modality}, not CT; give the "
             "contrast CT taken after the ablation."
         )
+    check_follow_up_series(
+        post, planning, location=str(post_ct_path), series_option="--post",
+        series_choice="--series", wanted="the contrast CT taken after the ablation",
+    )  # fmt: skip
     registration = register_follow_up(
         planning,
         post,

@@ -15,7 +15,7 @@ from post_case import GEOMETRY, IDENTITY, build_post_case, grid_lps
 from planning_core.cli import main
 from planning_core.confirm.margin import analyze_margin
 from planning_core.confirm.post import confirm_post
-from planning_core.errors import PlanningError
+from planning_core.errors import ConfirmationError, PlanningError
 from planning_core.figures import format_margin_mm
 from planning_core.imaging.dicom_write import write_ct_series
 from planning_core.imaging.labels import LabelMap
@@ -107,6 +107,13 @@ def test_an_edited_zone_replaces_the_segmented_one(case, confirmed, tmp_path):
 def test_a_post_ct_that_is_not_there_names_the_option(case, tmp_path):
     with pytest.raises(PlanningError, match="--post"):
         confirm_post(case.plan_path, tmp_path / "missing")
+
+
+def test_the_planning_ct_given_as_post_ct_is_refused(case):
+    # Without an ablation the enhancing organ around the tumor read as a "zone" with a
+    # positive margin: the same series must not pass as the post-ablation CT.
+    with pytest.raises(ConfirmationError, match=r"--post .* is the planning CT itself"):
+        confirm_post(case.plan_path, case.plan_path.parent / "planning")
 
 
 def test_confirmation_pdf_names_the_margin_and_the_sources(confirmed, tmp_path):
