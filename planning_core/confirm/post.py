@@ -156,6 +156,8 @@ def confirm_post(
     options: MarginOptions | None = None,
     zone_labels_path: str | Path | None = None,
     dicom_dir: str | Path | None = None,
+    series_option: str = "--post",
+    series_choice: str = "--series",
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> PostConfirmation:
@@ -180,6 +182,9 @@ def confirm_post(
         label; used instead of the automatic segmentation.
     dicom_dir : path, optional
         Write the SEGs and the SR there.
+    series_option, series_choice : str
+        How the user gives the post-ablation series and chooses one of a folder's, as the
+        messages name them (the command line's flags, or the app's field labels).
     progress, cancel
         Progress callback and cancel token.
 
@@ -223,15 +228,15 @@ def confirm_post(
             post_ct_path, series_uid=series_uid, progress=sub_progress(progress, 0.05, 0.15)
         )
     except DicomLoadError as error:
-        raise DicomLoadError(f"--post: {error}") from error
+        raise DicomLoadError(f"{series_option}: {error}") from error
     if post.modality != "CT":
         raise PlanningError(
-            f"--post {post_ct_path}: the image is {post.modality}, not CT; give the "
+            f"{series_option} {post_ct_path}: the image is {post.modality}, not CT; give the "
             "contrast CT taken after the ablation."
         )
     check_follow_up_series(
-        post, planning, location=str(post_ct_path), series_option="--post",
-        series_choice="--series", wanted="the contrast CT taken after the ablation",
+        post, planning, location=str(post_ct_path), series_option=series_option,
+        series_choice=series_choice, wanted="the contrast CT taken after the ablation",
     )  # fmt: skip
     registration = register_follow_up(
         planning,

@@ -278,8 +278,9 @@ class ConfirmLogic:
 
             def post_work(progress: ProgressCallback, cancel: CancelToken) -> PostRun:
                 result = confirm_post(
-                    plan_path, series_path, deformable=deformable, progress=progress,
-                    cancel=cancel,
+                    plan_path, series_path, deformable=deformable,
+                    series_option=APP_NAMES.series, series_choice=APP_NAMES.series_choice,
+                    progress=progress, cancel=cancel,
                 )  # fmt: skip
                 return PostRun(series_path, plan_path, result)
 

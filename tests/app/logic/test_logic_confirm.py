@@ -124,6 +124,20 @@ def test_the_post_ablation_step_needs_the_plan_saved(confirming, kidney_intra):
         confirm.run("intra", "")
 
 
+def test_the_planning_ct_as_post_ablation_ct_is_refused_naming_the_field(confirming, runner):
+    from cryoplan_samples.cases import ensure_sample_case
+
+    confirm = confirming
+    failures = []
+    confirm.failed.connect(lambda error, _details: failures.append(error))
+    confirm.run("post", ensure_sample_case("kidney").image_path)
+    runner.run_pending()
+    assert len(failures) == 1 and isinstance(failures[0], ConfirmationError)
+    message = str(failures[0])
+    assert message.startswith(SERIES_FIELD) and "planning CT itself" in message
+    assert "--" not in message and confirm.result is None
+
+
 def test_a_cancelled_run_keeps_no_result(confirming, runner, kidney_intra):
     confirm = confirming
     confirm.run("intra", kidney_intra.ct_dir, elapsed_min=KIDNEY_ELAPSED_MIN)
